@@ -1,0 +1,116 @@
+//! `launchpad-api serve [--migrate] | migrate | openapi | seed-demo`
+
+use std::process::ExitCode;
+
+use launchpad_api::{app, config::Settings, seed};
+use launchpad_domain::{config as env, db};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: launchpad-api <command>\n\n\
+         commands:\n  \
+         serve [--migrate]  run the HTTP API (apply migrations first with --migrate)\n  \
+         migrate            apply database migrations (ours and apalis') and exit\n  \
+         openapi            print the OpenAPI document (JSON) and exit\n  \
+         seed-demo          create the demo tenant and users (idempotent) and exit"
+    );
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("serve");
+    if cmd == "openapi" {
+        println!("{}", app::openapi().spec());
+        return ExitCode::SUCCESS;
+    }
+    if !matches!(cmd, "serve" | "migrate" | "seed-demo")
+        || args.iter().skip(1).any(|a| a != "--migrate")
+    {
+        return usage();
+    }
+    env::load_dotenv();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(78);
+        }
+    };
+    env::init_tracing(settings.log_format);
+    match run(cmd, args.iter().any(|a| a == "--migrate"), settings).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "launchpad-api failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: &str, migrate_first: bool, settings: Settings) -> anyhow::Result<()> {
+    let pool = db::connect_lazy(
+        &settings.database_url,
+        &db::PoolSettings {
+            max_connections: settings.db_max_connections,
+            ..Default::default()
+        },
+    )?;
+    match cmd {
+        "migrate" => {
+            db::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        "seed-demo" => {
+            bootstrap(&pool, &settings).await?;
+            let c = seed::seed_demo(&pool).await?;
+            tracing::info!(customer_id = %c, "demo tenant ready");
+            Ok(())
+        }
+        _ => {
+            if migrate_first {
+                db::migrate(&pool).await?;
+            }
+            if let Err(e) = bootstrap(&pool, &settings).await {
+                // Startup must not depend on the database being up; /ready reports it.
+                tracing::warn!(error = %e, "could not check the bootstrap admin");
+            }
+            let listener = tokio::net::TcpListener::bind(settings.http_addr).await?;
+            tracing::info!(addr = %settings.http_addr, "launchpad-api listening; docs at /docs");
+            let state = app::state(pool, settings);
+            launchpad_api::serve(state, listener, shutdown_signal()).await?;
+            tracing::info!("launchpad-api stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn bootstrap(pool: &sqlx::PgPool, settings: &Settings) -> anyhow::Result<()> {
+    if let Some((email, password)) = &settings.bootstrap_admin
+        && launchpad_domain::users::bootstrap_admin(pool, email, password).await?
+    {
+        tracing::info!("created the bootstrap admin user");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,69 @@
+//! Rate limits with governor: logins per (IP, email), a per-caller quota, and
+//! the same quota per client IP for the few unauthenticated endpoints.
+
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use launchpad_domain::{Error, ids::UserId};
+
+pub struct RateLimits {
+    login: DefaultKeyedRateLimiter<(Option<IpAddr>, String)>,
+    caller: DefaultKeyedRateLimiter<UserId>,
+    anonymous: DefaultKeyedRateLimiter<Option<IpAddr>>,
+    clock: DefaultClock,
+}
+
+impl RateLimits {
+    pub fn new(login_per_15_min: u32, caller_per_minute: u32) -> Self {
+        let login_n = NonZeroU32::new(login_per_15_min).unwrap_or(NonZeroU32::MIN);
+        let login = Quota::with_period(Duration::from_secs(15 * 60) / login_n.get())
+            .expect("non-zero period")
+            .allow_burst(login_n);
+        let caller_n = NonZeroU32::new(caller_per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            login: RateLimiter::keyed(login),
+            caller: RateLimiter::keyed(Quota::per_minute(caller_n)),
+            anonymous: RateLimiter::keyed(Quota::per_minute(caller_n)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn verdict<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        limiter: &DefaultKeyedRateLimiter<K>,
+        key: &K,
+    ) -> Result<(), Error> {
+        limiter.check_key(key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            Error::RateLimited {
+                retry_after: Duration::from_secs(
+                    wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                )
+                .max(Duration::from_secs(1)),
+            }
+        })
+    }
+
+    pub fn check_login(&self, ip: Option<IpAddr>, email: &str) -> Result<(), Error> {
+        self.verdict(&self.login, &(ip, email.trim().to_lowercase()))
+    }
+
+    pub fn check_caller(&self, user: UserId) -> Result<(), Error> {
+        self.verdict(&self.caller, &user)
+    }
+
+    /// Unauthenticated public endpoints (certificate verification), per client IP.
+    pub fn check_anonymous(&self, ip: Option<IpAddr>) -> Result<(), Error> {
+        self.verdict(&self.anonymous, &ip)
+    }
+
+    /// Forgets idle keys so memory stays bounded; call periodically.
+    pub fn retain_recent(&self) {
+        self.login.retain_recent();
+        self.caller.retain_recent();
+        self.anonymous.retain_recent();
+    }
+}

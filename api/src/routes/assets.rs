@@ -1,0 +1,327 @@
+//! The content library of a CoP, and engagement with it.
+
+use chrono::{DateTime, Utc};
+use launchpad_domain::{
+    ids::{AssetId, CopId, UserId},
+    portal::assets::{
+        self, Asset, AssetData, AssetFilter, AssetKind, AssetLevel, AssetPatch, Engagement,
+        EngagementAction, NewAssetInput,
+    },
+};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    types::{Example, MaybeUndefined},
+};
+
+use super::{Created, NoContent, Page, Tag, limit_param};
+use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+pub struct AssetsApi;
+
+/// A content asset, with its engagement counts.
+#[derive(Object)]
+pub struct AssetView {
+    pub id: AssetId,
+    pub cop_id: CopId,
+    pub kind: AssetKind,
+    pub title: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub description: Option<String>,
+    pub url: String,
+    /// The audience, e.g. `data_engineer`.
+    #[oai(skip_serializing_if_is_none)]
+    pub persona: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub level: Option<AssetLevel>,
+    #[oai(skip_serializing_if_is_none)]
+    pub topic: Option<String>,
+    /// Lower-case tags.
+    pub tags: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub views: i64,
+    pub downloads: i64,
+    pub likes: i64,
+}
+
+impl From<Asset> for AssetView {
+    fn from(a: Asset) -> Self {
+        Self {
+            id: a.id,
+            cop_id: a.cop_id,
+            kind: a.kind,
+            title: a.title,
+            description: a.description,
+            url: a.url,
+            persona: a.persona,
+            level: a.level,
+            topic: a.topic,
+            tags: a.tags,
+            created_by: a.created_by,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            views: a.views,
+            downloads: a.downloads,
+            likes: a.likes,
+        }
+    }
+}
+
+/// A new content asset.
+#[derive(Object, serde::Deserialize)]
+#[oai(example)]
+pub struct CreateAsset {
+    pub kind: AssetKind,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: String,
+    #[oai(skip_serializing_if_is_none, validator(max_length = 10000))]
+    pub description: Option<String>,
+    /// An http(s) URL.
+    #[oai(validator(max_length = 2048))]
+    pub url: String,
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(min_length = 1, max_length = 100)
+    )]
+    pub persona: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub level: Option<AssetLevel>,
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(min_length = 1, max_length = 100)
+    )]
+    pub topic: Option<String>,
+    /// At most 20 tags of 1–50 characters (stored lower-case).
+    #[serde(default)]
+    #[oai(default, validator(max_items = 20))]
+    pub tags: Vec<String>,
+}
+
+impl Example for CreateAsset {
+    fn example() -> Self {
+        Self {
+            kind: AssetKind::Notebook,
+            title: "Delta Live Tables starter".into(),
+            description: None,
+            url: "https://docs.example.com/dlt-starter".into(),
+            persona: Some("data_engineer".into()),
+            level: Some(AssetLevel::Beginner),
+            topic: Some("pipelines".into()),
+            tags: vec!["dlt".into(), "streaming".into()],
+        }
+    }
+}
+
+/// Changes to an asset; absent fields stay, `null` clears optional ones.
+#[derive(Object, serde::Deserialize)]
+pub struct UpdateAsset {
+    pub kind: Option<AssetKind>,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: MaybeUndefined<String>,
+    #[oai(validator(max_length = 2048))]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub persona: MaybeUndefined<String>,
+    #[serde(default)]
+    pub level: MaybeUndefined<AssetLevel>,
+    #[serde(default)]
+    pub topic: MaybeUndefined<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// Records an engagement of the caller with an asset.
+#[derive(Object, serde::Deserialize)]
+pub struct CreateEngagement {
+    pub action: EngagementAction,
+}
+
+/// One engagement (append-only).
+#[derive(Object)]
+pub struct EngagementView {
+    pub id: i64,
+    pub asset_id: AssetId,
+    pub user_id: UserId,
+    pub action: EngagementAction,
+    pub at: DateTime<Utc>,
+}
+
+impl From<Engagement> for EngagementView {
+    fn from(e: Engagement) -> Self {
+        Self {
+            id: e.id,
+            asset_id: e.asset_id,
+            user_id: e.user_id,
+            action: e.action,
+            at: e.at,
+        }
+    }
+}
+
+#[OpenApi(tag = "Tag::Content")]
+impl AssetsApi {
+    /// Adds a content asset to a CoP's library.
+    #[oai(
+        path = "/api/v1/cops/:cop_id/assets",
+        method = "post",
+        operation_id = "assets_create"
+    )]
+    async fn create(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        cop_id: Path<CopId>,
+        body: JsonBody<CreateAsset>,
+    ) -> ApiResult<Created<AssetView>> {
+        let b = body.value;
+        let data = AssetData::parse(NewAssetInput {
+            kind: b.kind,
+            title: b.title,
+            description: b.description,
+            url: b.url,
+            persona: b.persona,
+            level: b.level,
+            topic: b.topic,
+            tags: b.tags,
+        })?;
+        Ok(Created::Created(Json(
+            assets::create(&state.db, &auth.0, cop_id.0, data)
+                .await?
+                .into(),
+        )))
+    }
+
+    /// Lists a CoP's assets, newest first.
+    #[oai(
+        path = "/api/v1/cops/:cop_id/assets",
+        method = "get",
+        operation_id = "assets_list"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        cop_id: Path<CopId>,
+        /// Only assets of this kind.
+        kind: Query<Option<AssetKind>>,
+        /// Only assets for this persona.
+        persona: Query<Option<String>>,
+        /// Only assets of this level.
+        level: Query<Option<AssetLevel>>,
+        /// Only assets on this topic.
+        topic: Query<Option<String>>,
+        /// Only assets with this tag (case-insensitive).
+        tag: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<AssetView>>> {
+        let filter = AssetFilter {
+            kind: kind.0,
+            persona: persona.0,
+            level: level.0,
+            topic: topic.0,
+            tag: tag.0,
+        };
+        let page = assets::list(
+            &state.db,
+            &auth.0,
+            cop_id.0,
+            &filter,
+            limit_param(limit.0)?,
+            cursor.0.as_deref(),
+        )
+        .await?;
+        Ok(Json(Page::from_domain(page, AssetView::from)))
+    }
+
+    /// Gets an asset.
+    #[oai(
+        path = "/api/v1/assets/:asset_id",
+        method = "get",
+        operation_id = "assets_get"
+    )]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        asset_id: Path<AssetId>,
+    ) -> ApiResult<Json<AssetView>> {
+        Ok(Json(
+            assets::get(&state.db, &auth.0, asset_id.0).await?.into(),
+        ))
+    }
+
+    /// Updates an asset.
+    #[oai(
+        path = "/api/v1/assets/:asset_id",
+        method = "patch",
+        operation_id = "assets_update"
+    )]
+    async fn update(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        asset_id: Path<AssetId>,
+        body: JsonBody<UpdateAsset>,
+    ) -> ApiResult<Json<AssetView>> {
+        let b = body.value;
+        let patch = AssetPatch {
+            kind: b.kind,
+            title: b.title,
+            description: b.description.into(),
+            url: b.url,
+            persona: b.persona.into(),
+            level: b.level.into(),
+            topic: b.topic.into(),
+            tags: b.tags,
+        };
+        Ok(Json(
+            assets::update(&state.db, &auth.0, asset_id.0, patch)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Removes an asset from the library (its engagement history is kept).
+    #[oai(
+        path = "/api/v1/assets/:asset_id",
+        method = "delete",
+        operation_id = "assets_delete"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        asset_id: Path<AssetId>,
+    ) -> ApiResult<NoContent> {
+        assets::delete(&state.db, &auth.0, asset_id.0).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Records that the caller viewed, downloaded or liked an asset
+    /// (members of its CoP). Appended, never updated.
+    #[oai(
+        path = "/api/v1/assets/:asset_id/engagement",
+        method = "post",
+        operation_id = "assets_engage"
+    )]
+    async fn engage(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        asset_id: Path<AssetId>,
+        body: JsonBody<CreateEngagement>,
+    ) -> ApiResult<Created<EngagementView>> {
+        let e = assets::engage(&state.db, &auth.0, asset_id.0, body.value.action).await?;
+        Ok(Created::Created(Json(e.into())))
+    }
+}

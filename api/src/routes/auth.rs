@@ -1,0 +1,170 @@
+//! Login, refresh, logout and the caller's identity.
+
+use launchpad_domain::{
+    auth::{self, RequestMeta, Session},
+    ids::{CustomerId, UserId},
+    tenancy::{Caller, Role},
+};
+use poem::web::Data;
+use poem_openapi::{Object, OpenApi, payload::Json};
+
+use super::{NoContent, Tag};
+use crate::{
+    body::JsonBody, problem::ApiResult, request_context, security::BearerAuth, state::SharedState,
+};
+
+pub struct AuthApi;
+
+#[derive(Object, serde::Deserialize)]
+pub struct LoginRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(max_length = 256))]
+    pub password: String,
+}
+
+#[derive(Object, serde::Deserialize)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Tokens for API calls (`Authorization: Bearer <access_token>`) and for
+/// getting new ones (`refresh_token`, single use).
+#[derive(Object)]
+pub struct TokenPair {
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    pub user: Me,
+}
+
+/// The authenticated caller, as carried in the access token.
+#[derive(Object)]
+pub struct Me {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub customer_ids: Vec<CustomerId>,
+}
+
+impl From<&Caller> for Me {
+    fn from(c: &Caller) -> Self {
+        Self {
+            id: c.user_id,
+            email: c.email.clone(),
+            name: c.name.clone(),
+            roles: c.roles.clone(),
+            customer_ids: c.customer_ids.clone(),
+        }
+    }
+}
+
+fn pair(s: Session) -> TokenPair {
+    TokenPair {
+        user: Me::from(&s.caller),
+        access_token: s.access_token,
+        token_type: "Bearer".into(),
+        expires_in: s.access_expires_in,
+        refresh_token: s.refresh_token,
+        refresh_expires_in: s.refresh_expires_in,
+    }
+}
+
+fn ctx() -> (Option<String>, Option<String>) {
+    let c = request_context::current();
+    (
+        c.as_ref().map(|c| c.request_id.clone()),
+        c.and_then(|c| c.ip),
+    )
+}
+
+#[OpenApi(tag = "Tag::Auth")]
+impl AuthApi {
+    /// Exchanges email and password for an access token and a refresh token.
+    ///
+    /// Limited to 5 attempts per 15 minutes per (client IP, email).
+    #[oai(
+        path = "/api/v1/auth/login",
+        method = "post",
+        operation_id = "auth_login"
+    )]
+    async fn login(
+        &self,
+        state: Data<&SharedState>,
+        body: JsonBody<LoginRequest>,
+    ) -> ApiResult<Json<TokenPair>> {
+        let (request_id, ip) = ctx();
+        state.limits.check_login(
+            ip.as_deref().and_then(|i| i.parse().ok()),
+            &body.value.email,
+        )?;
+        let meta = RequestMeta {
+            request_id: request_id.as_deref(),
+            ip: ip.as_deref(),
+        };
+        let s = auth::login(
+            &state.db,
+            &state.keys,
+            &body.value.email,
+            &body.value.password,
+            meta,
+        )
+        .await?;
+        Ok(Json(pair(s)))
+    }
+
+    /// Rotates a refresh token: returns new tokens and invalidates the old one.
+    /// Presenting an already used refresh token revokes its whole family.
+    #[oai(
+        path = "/api/v1/auth/refresh",
+        method = "post",
+        operation_id = "auth_refresh"
+    )]
+    async fn refresh(
+        &self,
+        state: Data<&SharedState>,
+        body: JsonBody<RefreshRequest>,
+    ) -> ApiResult<Json<TokenPair>> {
+        let (request_id, ip) = ctx();
+        let meta = RequestMeta {
+            request_id: request_id.as_deref(),
+            ip: ip.as_deref(),
+        };
+        let s = auth::refresh(&state.db, &state.keys, &body.value.refresh_token, meta).await?;
+        Ok(Json(pair(s)))
+    }
+
+    /// Revokes the refresh token (and every token rotated from the same login).
+    #[oai(
+        path = "/api/v1/auth/logout",
+        method = "post",
+        operation_id = "auth_logout"
+    )]
+    async fn logout(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        body: JsonBody<RefreshRequest>,
+    ) -> ApiResult<NoContent> {
+        let (request_id, ip) = ctx();
+        let meta = RequestMeta {
+            request_id: request_id.as_deref(),
+            ip: ip.as_deref(),
+        };
+        auth::logout(&state.db, &auth.0, &body.value.refresh_token, meta).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// The caller's identity, roles and customers.
+    #[oai(path = "/api/v1/me", method = "get", operation_id = "me_get")]
+    async fn me(&self, auth: BearerAuth) -> ApiResult<Json<Me>> {
+        // The errors (401, 429) come from `BearerAuth`; the result type documents them.
+        Ok(Json(Me::from(&auth.0)))
+    }
+}

@@ -1,0 +1,314 @@
+//! Jobs: poll, list, stream, cancel and retry; and the shared 202 response
+//! of every job-creating endpoint.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
+use launchpad_domain::{
+    Error as DomainError,
+    idempotency::StoredResponse,
+    ids::{CustomerId, JobId},
+    jobs::{JobFilter, JobRecord, JobStatus, kinds, repo},
+    tenancy::{Caller, Scope},
+};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, OpenApi,
+    param::{Path, Query},
+    payload::{EventStream, Json},
+};
+use sqlx::PgConnection;
+
+pub use launchpad_domain::jobs::view::{JobErrorView, JobView};
+
+use super::{Page, Tag, limit_param};
+use crate::{
+    idempotency::{self, Begin},
+    problem::{ApiError, ApiResult},
+    security::BearerAuth,
+    state::{AppState, SharedState},
+};
+
+pub struct JobsApi;
+
+/// The answer of every endpoint that starts asynchronous work.
+#[derive(ApiResponse)]
+pub enum JobAccepted {
+    /// Accepted: poll `Location` (or stream `Location/events`) until the job finishes.
+    #[oai(status = 202)]
+    Accepted(
+        Json<JobView>,
+        /// `/api/v1/jobs/{id}`.
+        #[oai(header = "Location")]
+        String,
+        /// Seconds to wait before polling.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+}
+
+pub fn job_location(id: JobId) -> String {
+    format!("/api/v1/jobs/{id}")
+}
+
+/// Runs `work` (which enqueues a job in the given transaction, together with
+/// any domain write) under the request's `Idempotency-Key`, and answers 202.
+pub async fn accept_job<F>(
+    state: &AppState,
+    caller: &Caller,
+    tenant: Option<CustomerId>,
+    idempotency_key: Option<&str>,
+    path: &str,
+    body: &serde_json::Value,
+    work: F,
+) -> ApiResult<JobAccepted>
+where
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<JobRecord, DomainError>>,
+{
+    let guard = match idempotency::begin(
+        &state.db,
+        caller,
+        tenant.map(|t| t.to_string()),
+        idempotency_key,
+        "POST",
+        path,
+        body,
+    )
+    .await?
+    {
+        Begin::Replay(r) => return replay(r),
+        Begin::Fresh(g) => g,
+    };
+    let mut guard = guard;
+    let mut tx = state.db.begin().await.map_err(DomainError::from)?;
+    let job = work(&mut tx).await?;
+    let view = JobView::from(job);
+    let location = job_location(view.id);
+    let stored = StoredResponse {
+        status: 202,
+        body: serde_json::to_value(poem_openapi::types::ToJSON::to_json(&view)).unwrap_or_default(),
+        location: Some(location.clone()),
+    };
+    guard.complete(&mut tx, &stored).await?;
+    tx.commit().await.map_err(DomainError::from)?;
+    guard.committed();
+    Ok(JobAccepted::Accepted(Json(view), location, 1))
+}
+
+fn replay(r: StoredResponse) -> ApiResult<JobAccepted> {
+    let view: JobView =
+        poem_openapi::types::ParseFromJSON::parse_from_json(Some(r.body)).map_err(|e| {
+            DomainError::Internal(anyhow::anyhow!(
+                "stored idempotent response: {}",
+                e.into_message()
+            ))
+        })?;
+    let location = r.location.unwrap_or_else(|| job_location(view.id));
+    Ok(JobAccepted::Accepted(Json(view), location, 1))
+}
+
+fn parse_time(name: &str, v: Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
+    v.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|d| d.with_timezone(&Utc))
+            .map_err(|_| {
+                ApiError::bad_request(
+                    &format!("/{name}"),
+                    "must be an RFC 3339 date-time, e.g. 2026-01-31T00:00:00Z",
+                )
+            })
+    })
+    .transpose()
+}
+
+#[OpenApi(tag = "Tag::Jobs")]
+impl JobsApi {
+    /// Gets a job: its status, progress, attempts, result or error.
+    #[oai(path = "/api/v1/jobs/:id", method = "get", operation_id = "jobs_get")]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<JobId>,
+    ) -> ApiResult<Json<JobView>> {
+        Ok(Json(
+            repo::get(&state.db, &auth.0.scope(), id.0).await?.into(),
+        ))
+    }
+
+    /// Lists jobs, newest first.
+    #[oai(path = "/api/v1/jobs", method = "get", operation_id = "jobs_list")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        /// Only jobs of this kind.
+        kind: Query<Option<String>>,
+        /// Only jobs in this status.
+        status: Query<Option<JobStatus>>,
+        /// Only jobs about this subject (e.g. a survey id).
+        subject: Query<Option<String>>,
+        /// Created at or after (RFC 3339).
+        created_from: Query<Option<String>>,
+        /// Created before (RFC 3339).
+        created_to: Query<Option<String>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<JobView>>> {
+        if let Some(k) = &kind.0
+            && kinds::find(k).is_none()
+        {
+            let known: Vec<_> = kinds::ALL.iter().map(|k| k.name).collect();
+            return Err(ApiError::bad_request(
+                "/kind",
+                format!("unknown job kind; one of: {}", known.join(", ")),
+            ));
+        }
+        let filter = JobFilter {
+            kind: kind.0,
+            status: status.0,
+            subject: subject.0,
+            created_from: parse_time("created_from", created_from.0)?,
+            created_to: parse_time("created_to", created_to.0)?,
+        };
+        let page = repo::list(
+            &state.db,
+            &auth.0.scope(),
+            &filter,
+            limit_param(limit.0)?,
+            cursor.0.as_deref(),
+        )
+        .await?;
+        Ok(Json(Page::from_domain(page, JobView::from)))
+    }
+
+    /// Streams the job's state (server-sent events): one event with the
+    /// current state at once, then one per change; the stream ends after a
+    /// terminal state (succeeded, failed, cancelled).
+    #[oai(
+        path = "/api/v1/jobs/:id/events",
+        method = "get",
+        operation_id = "jobs_events"
+    )]
+    async fn events(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<JobId>,
+    ) -> ApiResult<EventStream<BoxStream<'static, JobView>>> {
+        let scope = auth.0.scope();
+        // Subscribe before reading the first state so no change is missed.
+        let rx = state.job_events.subscribe();
+        let first: JobView = repo::get(&state.db, &scope, id.0).await?.into();
+        let db = state.db.clone();
+        let id = id.0;
+        struct St {
+            rx: tokio::sync::broadcast::Receiver<JobId>,
+            first: Option<JobView>,
+            last: Option<JobView>,
+        }
+        let st = St {
+            rx,
+            first: Some(first),
+            last: None,
+        };
+        let stream = futures::stream::unfold(st, move |mut st| {
+            let db = db.clone();
+            let scope = scope.clone();
+            async move {
+                if let Some(first) = st.first.take() {
+                    st.last = Some(first.clone());
+                    return Some((first, st));
+                }
+                let last = st.last.take()?;
+                let next = next_change(&db, &scope, id, &mut st.rx, last).await?;
+                st.last = Some(next.clone());
+                Some((next, st))
+            }
+        })
+        .boxed();
+        Ok(EventStream::new(stream).keep_alive(Duration::from_secs(15)))
+    }
+
+    /// Cancels a job. A queued (or waiting) job is cancelled at once and
+    /// never runs; a running job is asked to stop at its next checkpoint.
+    /// A finished job answers 409.
+    #[oai(
+        path = "/api/v1/jobs/:id/cancel",
+        method = "post",
+        operation_id = "jobs_cancel"
+    )]
+    async fn cancel(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<JobId>,
+    ) -> ApiResult<Json<JobView>> {
+        Ok(Json(
+            repo::cancel(&state.db, &auth.0.scope(), id.0).await?.into(),
+        ))
+    }
+
+    /// Runs a failed or cancelled job again with a fresh attempt budget;
+    /// other states answer 409.
+    #[oai(
+        path = "/api/v1/jobs/:id/retry",
+        method = "post",
+        operation_id = "jobs_retry"
+    )]
+    async fn retry(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<JobId>,
+    ) -> ApiResult<JobAccepted> {
+        let job: JobView = repo::retry(&state.db, &auth.0.scope(), id.0).await?.into();
+        let location = job_location(job.id);
+        Ok(JobAccepted::Accepted(Json(job), location, 1))
+    }
+}
+
+/// Waits for the next observable change of the job after `last`.
+/// `None` ends the stream (terminal state already sent, or the job vanished).
+async fn next_change(
+    db: &sqlx::PgPool,
+    scope: &Scope,
+    id: JobId,
+    rx: &mut tokio::sync::broadcast::Receiver<JobId>,
+    last: JobView,
+) -> Option<JobView> {
+    if last.status.is_terminal() {
+        return None;
+    }
+    loop {
+        // Wake on a notification for this job, or poll every second as a fallback.
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                match rx.recv().await {
+                    Ok(j) if j == id => break,
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+        match repo::get(db, scope, id).await {
+            Ok(j) => {
+                let v = JobView::from(j);
+                if v != last {
+                    return Some(v);
+                }
+            }
+            Err(DomainError::NotFound { .. }) => return None,
+            Err(_) => continue,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Use cases (success stories) of a CoP.
+
+use chrono::{DateTime, Utc};
+use launchpad_domain::{
+    ids::{CopId, UseCaseId, UserId},
+    portal::use_cases::{self, NewUseCase, UseCase, UseCaseStatus},
+};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{Created, Page, Tag, limit_param};
+use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+pub struct UseCasesApi;
+
+/// A use case submitted to a CoP.
+#[derive(Object)]
+pub struct UseCaseView {
+    pub id: UseCaseId,
+    pub cop_id: CopId,
+    pub title: String,
+    pub summary: String,
+    /// The value delivered (free text: savings, time to market, ...).
+    #[oai(skip_serializing_if_is_none)]
+    pub business_value: Option<String>,
+    pub status: UseCaseStatus,
+    #[oai(skip_serializing_if_is_none)]
+    pub submitted_by: Option<UserId>,
+    /// Who approved or rejected it.
+    #[oai(skip_serializing_if_is_none)]
+    pub decided_by: Option<UserId>,
+    #[oai(skip_serializing_if_is_none)]
+    pub decided_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub approved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UseCase> for UseCaseView {
+    fn from(u: UseCase) -> Self {
+        Self {
+            id: u.id,
+            cop_id: u.cop_id,
+            title: u.title,
+            summary: u.summary,
+            business_value: u.business_value,
+            status: u.status,
+            submitted_by: u.submitted_by,
+            decided_by: u.decided_by,
+            decided_at: u.decided_at,
+            approved_at: u.approved_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// A new use case; the caller is recorded as the submitter.
+#[derive(Object, serde::Deserialize)]
+pub struct CreateUseCase {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: String,
+    #[oai(validator(min_length = 1, max_length = 5000))]
+    pub summary: String,
+    #[oai(validator(max_length = 5000))]
+    pub business_value: Option<String>,
+}
+
+#[OpenApi(tag = "Tag::UseCases")]
+impl UseCasesApi {
+    /// Submits a use case (members of the CoP, or its customer's managers).
+    #[oai(
+        path = "/api/v1/cops/:cop_id/use-cases",
+        method = "post",
+        operation_id = "use_cases_create"
+    )]
+    async fn create(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        cop_id: Path<CopId>,
+        body: JsonBody<CreateUseCase>,
+    ) -> ApiResult<Created<UseCaseView>> {
+        let b = body.value;
+        let input = NewUseCase::parse(&b.title, &b.summary, b.business_value.as_deref())?;
+        Ok(Created::Created(Json(
+            use_cases::submit(&state.db, &auth.0, cop_id.0, input)
+                .await?
+                .into(),
+        )))
+    }
+
+    /// Lists a CoP's use cases, newest first.
+    #[oai(
+        path = "/api/v1/cops/:cop_id/use-cases",
+        method = "get",
+        operation_id = "use_cases_list"
+    )]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        cop_id: Path<CopId>,
+        /// Only use cases in this status.
+        status: Query<Option<UseCaseStatus>>,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<UseCaseView>>> {
+        let page = use_cases::list(
+            &state.db,
+            &auth.0,
+            cop_id.0,
+            status.0,
+            limit_param(limit.0)?,
+            cursor.0.as_deref(),
+        )
+        .await?;
+        Ok(Json(Page::from_domain(page, UseCaseView::from)))
+    }
+
+    /// Gets a use case.
+    #[oai(
+        path = "/api/v1/use-cases/:use_case_id",
+        method = "get",
+        operation_id = "use_cases_get"
+    )]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        use_case_id: Path<UseCaseId>,
+    ) -> ApiResult<Json<UseCaseView>> {
+        Ok(Json(
+            use_cases::get(&state.db, &auth.0, use_case_id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Approves a submitted use case (the CoP's exec_sponsor or lead, admin or internal).
+    #[oai(
+        path = "/api/v1/use-cases/:use_case_id/approve",
+        method = "post",
+        operation_id = "use_cases_approve"
+    )]
+    async fn approve(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        use_case_id: Path<UseCaseId>,
+    ) -> ApiResult<Json<UseCaseView>> {
+        Ok(Json(
+            use_cases::decide(&state.db, &auth.0, use_case_id.0, true)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Rejects a submitted use case (same roles as approving).
+    #[oai(
+        path = "/api/v1/use-cases/:use_case_id/reject",
+        method = "post",
+        operation_id = "use_cases_reject"
+    )]
+    async fn reject(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        use_case_id: Path<UseCaseId>,
+    ) -> ApiResult<Json<UseCaseView>> {
+        Ok(Json(
+            use_cases::decide(&state.db, &auth.0, use_case_id.0, false)
+                .await?
+                .into(),
+        ))
+    }
+}

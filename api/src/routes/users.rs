@@ -1,0 +1,168 @@
+//! Users, roles and customer grants.
+
+use chrono::{DateTime, Utc};
+use launchpad_domain::{
+    ids::{CustomerId, UserId},
+    tenancy::Role,
+    users::{self, NewUser, User, UserPatch},
+};
+use poem::web::Data;
+use poem_openapi::{
+    Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{Created, NoContent, Page, Tag, limit_param};
+use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+pub struct UsersApi;
+
+/// A user account (never includes the password).
+#[derive(Object)]
+pub struct UserView {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    /// Customers the user belongs to (ignored for admin and internal, who see all).
+    pub customer_ids: Vec<CustomerId>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            roles: u.roles,
+            customer_ids: u.customer_ids,
+            disabled: u.disabled,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+#[derive(Object, serde::Deserialize)]
+pub struct CreateUser {
+    #[oai(validator(max_length = 254))]
+    pub email: String,
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: String,
+    /// The initial password, 12–256 characters.
+    #[oai(validator(min_length = 12, max_length = 256))]
+    pub password: String,
+    pub roles: Vec<Role>,
+    #[serde(default)]
+    #[oai(default)]
+    pub customer_ids: Vec<CustomerId>,
+}
+
+#[derive(Object, serde::Deserialize)]
+pub struct UpdateUser {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub name: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub customer_ids: Option<Vec<CustomerId>>,
+    pub disabled: Option<bool>,
+    /// A new password (revokes the user's refresh tokens).
+    #[oai(validator(min_length = 12, max_length = 256))]
+    pub password: Option<String>,
+}
+
+#[OpenApi(tag = "Tag::Users")]
+impl UsersApi {
+    /// Creates a user. Admins grant any role; a customer_exec grants
+    /// customer roles within their own customers.
+    #[oai(path = "/api/v1/users", method = "post", operation_id = "users_create")]
+    async fn create(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        body: JsonBody<CreateUser>,
+    ) -> ApiResult<Created<UserView>> {
+        let b = body.value;
+        let input = NewUser::parse(&b.email, &b.name, &b.password, b.roles, b.customer_ids)?;
+        Ok(Created::Created(Json(
+            users::create(&state.db, &auth.0, input).await?.into(),
+        )))
+    }
+
+    /// Lists the users the caller can see.
+    #[oai(path = "/api/v1/users", method = "get", operation_id = "users_list")]
+    async fn list(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        /// Page size, 1–200 (default 50).
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> ApiResult<Json<Page<UserView>>> {
+        let page = users::list(
+            &state.db,
+            &auth.0,
+            limit_param(limit.0)?,
+            cursor.0.as_deref(),
+        )
+        .await?;
+        Ok(Json(Page::from_domain(page, UserView::from)))
+    }
+
+    /// Gets a user.
+    #[oai(path = "/api/v1/users/:id", method = "get", operation_id = "users_get")]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<UserId>,
+    ) -> ApiResult<Json<UserView>> {
+        Ok(Json(users::get(&state.db, &auth.0, id.0).await?.into()))
+    }
+
+    /// Updates a user: profile, roles, customer grants, disabled flag, password.
+    #[oai(
+        path = "/api/v1/users/:id",
+        method = "patch",
+        operation_id = "users_update"
+    )]
+    async fn update(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<UserId>,
+        body: JsonBody<UpdateUser>,
+    ) -> ApiResult<Json<UserView>> {
+        let b = body.value;
+        let patch = UserPatch::parse(
+            b.name.as_deref(),
+            b.roles,
+            b.customer_ids,
+            b.disabled,
+            b.password.as_deref(),
+        )?;
+        Ok(Json(
+            users::update(&state.db, &auth.0, id.0, patch).await?.into(),
+        ))
+    }
+
+    /// Deletes a user.
+    #[oai(
+        path = "/api/v1/users/:id",
+        method = "delete",
+        operation_id = "users_delete"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        id: Path<UserId>,
+    ) -> ApiResult<NoContent> {
+        users::delete(&state.db, &auth.0, id.0).await?;
+        Ok(NoContent::Done)
+    }
+}

@@ -1,0 +1,18 @@
+//! Shared application state, available to every endpoint as `Data<&Arc<AppState>>`.
+
+use std::sync::Arc;
+
+use launchpad_domain::auth::TokenKeys;
+use sqlx::PgPool;
+
+use crate::{config::Settings, job_events::JobEvents, rate_limit::RateLimits};
+
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Settings,
+    pub keys: TokenKeys,
+    pub limits: RateLimits,
+    pub job_events: JobEvents,
+}
+
+pub type SharedState = Arc<AppState>;

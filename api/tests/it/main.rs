@@ -1,0 +1,29 @@
+//! API integration tests: the real API on an ephemeral port, over HTTP,
+//! against a fresh database cloned from the migrated template.
+
+mod auth;
+mod authz;
+mod bearer;
+mod kpi_analytics;
+mod kpi_common;
+mod kpi_triggers;
+mod limits;
+mod lms_assignments;
+mod lms_certificates;
+mod lms_common;
+mod lms_courses;
+mod lms_paths;
+mod lms_progress;
+mod lms_seed;
+mod openapi;
+mod ops;
+mod portal_access;
+mod portal_assets;
+mod portal_common;
+mod portal_cops;
+mod portal_events;
+mod portal_recognition;
+mod portal_seed;
+mod portal_surveys;
+mod tenancy;
+mod validation;

@@ -1,0 +1,95 @@
+//! The demo seed's CoP portal data: present, readable through the API, and
+//! written once.
+
+use launchpad_api::seed::{DEMO_COPS, DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD, seed_demo};
+use test_support::TestApp;
+
+const TABLES: [&str; 11] = [
+    "cops",
+    "cop_members",
+    "events",
+    "event_registrations",
+    "event_attendance",
+    "content_assets",
+    "asset_engagement",
+    "survey_responses",
+    "use_cases",
+    "champions",
+    "kpi_metrics",
+];
+
+async fn counts(app: &TestApp) -> Vec<i64> {
+    let mut out = Vec::new();
+    for t in TABLES {
+        out.push(app.count(&format!("SELECT count(*) FROM {t}")).await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn demo_seed_fills_the_cop_portal_once() {
+    let app = TestApp::spawn().await;
+    seed_demo(&app.db.pool).await.unwrap();
+    let first = counts(&app).await;
+    assert!(first.iter().all(|n| *n > 0), "{TABLES:?}: {first:?}");
+    seed_demo(&app.db.pool).await.unwrap();
+    assert_eq!(counts(&app).await, first, "a second seed adds nothing");
+
+    let exec = app.tokens(DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD).await;
+    let cops = app.get("/api/v1/cops", &exec.access).await;
+    let names: Vec<&str> = cops.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, DEMO_COPS);
+    let cop = cops.body["items"][0]["id"].as_str().unwrap();
+    let detail = app.get(&format!("/api/v1/cops/{cop}"), &exec.access).await;
+    let stats = &detail.body["stats"];
+    assert_eq!(stats["member_count"], 43);
+    assert_eq!(stats["sessions_last_90_days"], 4);
+    // 22 promoters, 12 passives, 6 detractors of 40.
+    assert_eq!(stats["latest_nps"], 40.0);
+
+    let events = app
+        .get(&format!("/api/v1/cops/{cop}/events"), &exec.access)
+        .await;
+    let items = events.body["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|e| e["attended_count"].as_i64().unwrap() > 0),
+        "past events have attendance"
+    );
+    let upcoming = items
+        .iter()
+        .filter(|e| e["starts_at"].as_str().unwrap() > chrono::Utc::now().to_rfc3339().as_str());
+    assert!(
+        upcoming.clone().count() >= 2
+            && upcoming
+                .clone()
+                .all(|e| e["registered_count"].as_i64().unwrap() > 0)
+    );
+
+    let surveys = app
+        .get(
+            &format!("/api/v1/cops/{cop}/surveys?status=closed"),
+            &exec.access,
+        )
+        .await;
+    let survey = surveys.body["items"][0]["id"].as_str().unwrap();
+    let results = app
+        .get(&format!("/api/v1/surveys/{survey}/results"), &exec.access)
+        .await;
+    results.expect(200);
+    assert_eq!(results.body["response_count"], 40);
+    let questions = results.body["questions"].as_array().unwrap();
+    assert_eq!(questions[0]["nps"], 40.0);
+    let text = questions.iter().find(|q| q["kind"] == "text").unwrap();
+    assert_eq!(text["answer_count"], 30);
+    let distinct: i64 = app
+        .count("SELECT count(DISTINCT text_value) FROM survey_answers WHERE text_value IS NOT NULL")
+        .await;
+    assert!(distinct >= 25, "varied free text: {distinct}");
+}

@@ -1,0 +1,274 @@
+//! Authentication: passwords, access tokens (JWT) and rotating refresh tokens.
+
+pub mod password;
+pub mod tokens;
+
+use chrono::{Duration, Utc};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::{
+    audit::{self, AuditEntry},
+    error::{Error, Result},
+    ids::{CustomerId, UserId},
+    tenancy::{Caller, Role},
+};
+
+pub use tokens::{AccessClaims, TokenKeys};
+
+/// What a successful login or refresh hands back.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub access_expires_in: i64,
+    pub refresh_token: String,
+    pub refresh_expires_in: i64,
+    pub caller: Caller,
+}
+
+/// Request context recorded in the audit log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestMeta<'a> {
+    pub request_id: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+fn hash_token(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn new_refresh_token() -> String {
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(sqlx::FromRow)]
+struct Credentials {
+    id: UserId,
+    email: String,
+    name: String,
+    password_hash: String,
+    roles: Vec<String>,
+    disabled: bool,
+    customer_ids: Vec<uuid::Uuid>,
+}
+
+const CREDENTIALS: &str = "SELECT u.id, u.email, u.name, u.password_hash, u.roles, u.disabled,
+    coalesce((SELECT array_agg(uc.customer_id ORDER BY uc.customer_id) FROM user_customers uc WHERE uc.user_id = u.id), '{}') AS customer_ids
+    FROM users u";
+
+impl Credentials {
+    fn caller(&self) -> Caller {
+        Caller {
+            user_id: self.id,
+            email: self.email.clone(),
+            name: self.name.clone(),
+            roles: self.roles.iter().filter_map(|r| Role::parse(r)).collect(),
+            customer_ids: self.customer_ids.iter().copied().map(CustomerId).collect(),
+        }
+    }
+}
+
+async fn issue(
+    tx: &mut sqlx::PgConnection,
+    keys: &TokenKeys,
+    caller: Caller,
+    family: uuid::Uuid,
+) -> Result<Session> {
+    let refresh_token = new_refresh_token();
+    let refresh_ttl = keys.refresh_ttl;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(family)
+    .bind(caller.user_id)
+    .bind(hash_token(&refresh_token))
+    .bind(Utc::now() + refresh_ttl)
+    .execute(&mut *tx)
+    .await?;
+    let access_token = keys.sign(&caller)?;
+    Ok(Session {
+        access_token,
+        access_expires_in: keys.access_ttl.num_seconds(),
+        refresh_token,
+        refresh_expires_in: refresh_ttl.num_seconds(),
+        caller,
+    })
+}
+
+/// Email + password → a session. Failures are audited and indistinguishable
+/// (unknown email, wrong password, disabled user all answer 401).
+pub async fn login(
+    db: &PgPool,
+    keys: &TokenKeys,
+    email: &str,
+    password: &str,
+    meta: RequestMeta<'_>,
+) -> Result<Session> {
+    let creds: Option<Credentials> =
+        sqlx::query_as(sqlf!("{CREDENTIALS} WHERE lower(u.email) = lower($1)"))
+            .bind(email.trim())
+            .fetch_optional(db)
+            .await?;
+    let hash = creds
+        .as_ref()
+        .map(|c| c.password_hash.as_str())
+        .unwrap_or(password::DUMMY_HASH.as_str());
+    let ok = password::verify(password, hash).await?;
+    let mut tx = db.begin().await?;
+    match creds {
+        Some(c) if ok && !c.disabled => {
+            let caller = c.caller();
+            audit::record(
+                &mut *tx,
+                AuditEntry {
+                    actor_id: Some(c.id),
+                    actor_email: Some(&c.email),
+                    action: "auth.login",
+                    target_type: "user",
+                    target_id: Some(c.id.to_string()),
+                    request_id: meta.request_id,
+                    ip: meta.ip,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            let s = issue(&mut tx, keys, caller, uuid::Uuid::now_v7()).await?;
+            tx.commit().await?;
+            Ok(s)
+        }
+        c => {
+            audit::record(
+                &mut *tx,
+                AuditEntry {
+                    actor_id: c.as_ref().map(|c| c.id),
+                    actor_email: Some(email.trim()),
+                    action: "auth.login_failed",
+                    target_type: "user",
+                    target_id: c.as_ref().map(|c| c.id.to_string()),
+                    after: Some(serde_json::json!({"reason": match &c {
+                        None => "unknown_email",
+                        Some(c) if c.disabled => "disabled",
+                        Some(_) => "wrong_password",
+                    }})),
+                    request_id: meta.request_id,
+                    ip: meta.ip,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            Err(Error::Unauthorized("invalid email or password".into()))
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RefreshRow {
+    id: uuid::Uuid,
+    family_id: uuid::Uuid,
+    user_id: UserId,
+    expires_at: chrono::DateTime<Utc>,
+    used_at: Option<chrono::DateTime<Utc>>,
+    revoked_at: Option<chrono::DateTime<Utc>>,
+}
+
+/// Rotates a refresh token. Presenting a token that was already used revokes
+/// its whole family (the token was stolen, or replayed).
+pub async fn refresh(
+    db: &PgPool,
+    keys: &TokenKeys,
+    token: &str,
+    meta: RequestMeta<'_>,
+) -> Result<Session> {
+    let invalid = || Error::Unauthorized("invalid or expired refresh token".into());
+    let mut tx = db.begin().await?;
+    let row: RefreshRow = sqlx::query_as(
+        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+    )
+    .bind(hash_token(token))
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(invalid)?;
+    if row.used_at.is_some() && row.revoked_at.is_none() {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(row.family_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(
+            &mut *tx,
+            AuditEntry {
+                actor_id: Some(row.user_id),
+                action: "auth.refresh_reuse_detected",
+                target_type: "user",
+                target_id: Some(row.user_id.to_string()),
+                request_id: meta.request_id,
+                ip: meta.ip,
+                ..Default::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(invalid());
+    }
+    if row.revoked_at.is_some() || row.used_at.is_some() || row.expires_at <= Utc::now() {
+        return Err(invalid());
+    }
+    let creds: Credentials = sqlx::query_as(sqlf!("{CREDENTIALS} WHERE u.id = $1"))
+        .bind(row.user_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(invalid)?;
+    if creds.disabled {
+        return Err(invalid());
+    }
+    sqlx::query("UPDATE refresh_tokens SET used_at = now() WHERE id = $1")
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?;
+    let s = issue(&mut tx, keys, creds.caller(), row.family_id).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+/// Revokes the refresh token's whole family. Unknown tokens are ignored
+/// (logout is idempotent).
+pub async fn logout(
+    db: &PgPool,
+    caller: &Caller,
+    token: &str,
+    meta: RequestMeta<'_>,
+) -> Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now()
+         WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1 AND user_id = $2) AND revoked_at IS NULL",
+    )
+    .bind(hash_token(token))
+    .bind(caller.user_id)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action: "auth.logout",
+            target_type: "user",
+            target_id: Some(caller.user_id.to_string()),
+            request_id: meta.request_id,
+            ip: meta.ip,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Refresh tokens live 7 days by default, access tokens 15 minutes.
+pub fn default_ttls() -> (Duration, Duration) {
+    (Duration::minutes(15), Duration::days(7))
+}

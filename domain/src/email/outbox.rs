@@ -1,0 +1,473 @@
+//! The e-mail outbox: one row per message per recipient. Rows are written
+//! (with their `email_send` jobs) in the transaction of whatever caused
+//! them; the job claims its row, sends it and records the outcome.
+//!
+//! Never twice: a row is sent only by the job that moved it from `pending`
+//! to `sending` (under a lease), and a `sent` row is never claimed again.
+//! The one window left is a worker that dies after the server's `250` and
+//! before `sent` is committed: once the lease expires the row is sent again
+//! — with the same `Message-ID`, which receiving systems use to drop
+//! duplicates (see the README).
+
+use std::{collections::HashSet, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    calendar::ics::Method,
+    error::Result,
+    ids::{CustomerId, UserId},
+    jobs::{
+        EnqueueCtx, NewJob, enqueue,
+        kinds::{EmailSend, EmailSendPayload},
+    },
+    portal::text_enum,
+};
+
+text_enum! {
+    /// Where a message is in its life.
+    pub enum EmailStatus {
+        /// Waiting for its `email_send` job (also between retries).
+        Pending = "pending",
+        /// Claimed by a job; the SMTP transaction is under way.
+        Sending = "sending",
+        /// The server accepted it (`250`).
+        Sent = "sent",
+        /// Refused for good (5xx), or given up after the job's attempts.
+        Failed = "failed",
+        /// Not sent on purpose (see the skip reason).
+        Suppressed = "suppressed",
+    }
+}
+
+text_enum! {
+    /// Why a message was not sent.
+    pub enum SkipReason {
+        /// The address is on the tenant's suppression list (a hard bounce).
+        AddressSuppressed = "address_suppressed",
+        /// The recipient has no e-mail address.
+        NoAddress = "no_address",
+        /// The recipient's address is not a valid e-mail address.
+        InvalidAddress = "invalid_address",
+        /// A newer message of the same thread to the same address exists.
+        Superseded = "superseded",
+    }
+}
+
+/// The calendar part of a message.
+#[derive(Debug, Clone)]
+pub struct IcsPart {
+    pub method: Method,
+    pub sequence: i32,
+    pub text: String,
+}
+
+/// A message to write to the outbox.
+#[derive(Debug, Clone)]
+pub struct NewEmail {
+    pub id: Uuid,
+    pub customer_id: CustomerId,
+    pub template: &'static str,
+    pub thread_key: Option<String>,
+    pub user_id: Option<UserId>,
+    /// Writing a second row with the same key is a no-op.
+    pub dedupe_key: Option<String>,
+    pub to_address: String,
+    pub to_name: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub ics: Option<IcsPart>,
+    pub message_id: String,
+    /// Recorded as `suppressed` with this reason instead of being sent.
+    pub skip: Option<SkipReason>,
+}
+
+/// What [`queue`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Queued {
+    /// Rows written `pending`, each with its `email_send` job.
+    pub pending: Vec<Uuid>,
+    /// Rows written `suppressed`.
+    pub suppressed: usize,
+    /// Messages whose dedupe key was already written.
+    pub duplicates: usize,
+}
+
+/// Writes messages to the outbox and enqueues one `email_send` job per
+/// message to send, in the caller's transaction, with one statement per
+/// table. Addresses on the tenant's suppression list are written
+/// `suppressed` and get no job.
+pub async fn queue(
+    conn: &mut PgConnection,
+    mut emails: Vec<NewEmail>,
+    ctx: &EnqueueCtx,
+) -> Result<Queued> {
+    if emails.is_empty() {
+        return Ok(Queued::default());
+    }
+    let (customers, addresses): (Vec<Uuid>, Vec<String>) = emails
+        .iter()
+        .filter(|e| e.skip.is_none())
+        .map(|e| (e.customer_id.0, e.to_address.to_lowercase()))
+        .unzip();
+    let suppressed: HashSet<(Uuid, String)> = sqlx::query_as(
+        "SELECT s.customer_id, s.address FROM email_suppressions s
+         JOIN unnest($1::uuid[], $2::text[]) AS q(customer_id, address)
+           ON s.customer_id = q.customer_id AND s.address = q.address",
+    )
+    .bind(&customers)
+    .bind(&addresses)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    for e in emails.iter_mut().filter(|e| e.skip.is_none()) {
+        if suppressed.contains(&(e.customer_id.0, e.to_address.to_lowercase())) {
+            e.skip = Some(SkipReason::AddressSuppressed);
+        }
+    }
+
+    let n = emails.len();
+    let mut cols = Columns::with_capacity(n);
+    for e in &emails {
+        cols.push(e);
+    }
+    let inserted: Vec<(Uuid, EmailStatus)> = sqlx::query_as(
+        "INSERT INTO email_outbox (id, customer_id, template, thread_key, user_id, dedupe_key, to_address, to_name,
+             subject, body_text, body_html, ics, ics_method, ics_sequence, message_id, status, skip_reason)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[], $15::text[],
+             $16::text[], $17::text[])
+         ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id, status",
+    )
+    .bind(&cols.id)
+    .bind(&cols.customer_id)
+    .bind(&cols.template)
+    .bind(&cols.thread_key)
+    .bind(&cols.user_id)
+    .bind(&cols.dedupe_key)
+    .bind(&cols.to_address)
+    .bind(&cols.to_name)
+    .bind(&cols.subject)
+    .bind(&cols.body_text)
+    .bind(&cols.body_html)
+    .bind(&cols.ics)
+    .bind(&cols.ics_method)
+    .bind(&cols.ics_sequence)
+    .bind(&cols.message_id)
+    .bind(&cols.status)
+    .bind(&cols.skip_reason)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    let mut out = Queued {
+        duplicates: n - inserted.len(),
+        ..Queued::default()
+    };
+    let pending: HashSet<Uuid> = inserted
+        .iter()
+        .filter(|(_, s)| *s == EmailStatus::Pending)
+        .map(|(id, _)| *id)
+        .collect();
+    out.suppressed = inserted.len() - pending.len();
+    let mut jobs = Vec::with_capacity(pending.len());
+    for e in emails.iter().filter(|e| pending.contains(&e.id)) {
+        let job_ctx = EnqueueCtx {
+            customer_id: Some(e.customer_id),
+            requested_by: ctx.requested_by,
+            callback_url: None,
+        };
+        jobs.push(NewJob::of::<EmailSend>(
+            &EmailSendPayload { outbox_id: e.id },
+            &job_ctx,
+        ));
+        out.pending.push(e.id);
+    }
+    enqueue(conn, jobs).await?;
+    Ok(out)
+}
+
+/// Column arrays for the bulk insert.
+struct Columns {
+    id: Vec<Uuid>,
+    customer_id: Vec<Uuid>,
+    template: Vec<&'static str>,
+    thread_key: Vec<Option<String>>,
+    user_id: Vec<Option<Uuid>>,
+    dedupe_key: Vec<Option<String>>,
+    to_address: Vec<String>,
+    to_name: Vec<Option<String>>,
+    subject: Vec<String>,
+    body_text: Vec<String>,
+    body_html: Vec<String>,
+    ics: Vec<Option<String>>,
+    ics_method: Vec<Option<&'static str>>,
+    ics_sequence: Vec<Option<i32>>,
+    message_id: Vec<String>,
+    status: Vec<&'static str>,
+    skip_reason: Vec<Option<&'static str>>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            id: Vec::with_capacity(n),
+            customer_id: Vec::with_capacity(n),
+            template: Vec::with_capacity(n),
+            thread_key: Vec::with_capacity(n),
+            user_id: Vec::with_capacity(n),
+            dedupe_key: Vec::with_capacity(n),
+            to_address: Vec::with_capacity(n),
+            to_name: Vec::with_capacity(n),
+            subject: Vec::with_capacity(n),
+            body_text: Vec::with_capacity(n),
+            body_html: Vec::with_capacity(n),
+            ics: Vec::with_capacity(n),
+            ics_method: Vec::with_capacity(n),
+            ics_sequence: Vec::with_capacity(n),
+            message_id: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            skip_reason: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, e: &NewEmail) {
+        self.id.push(e.id);
+        self.customer_id.push(e.customer_id.0);
+        self.template.push(e.template);
+        self.thread_key.push(e.thread_key.clone());
+        self.user_id.push(e.user_id.map(|u| u.0));
+        self.dedupe_key.push(e.dedupe_key.clone());
+        self.to_address.push(e.to_address.clone());
+        self.to_name.push(e.to_name.clone());
+        self.subject.push(e.subject.clone());
+        self.body_text.push(e.body_text.clone());
+        self.body_html.push(e.body_html.clone());
+        self.ics.push(e.ics.as_ref().map(|i| i.text.clone()));
+        self.ics_method
+            .push(e.ics.as_ref().map(|i| i.method.as_str()));
+        self.ics_sequence.push(e.ics.as_ref().map(|i| i.sequence));
+        self.message_id.push(e.message_id.clone());
+        self.status.push(if e.skip.is_some() {
+            EmailStatus::Suppressed.as_str()
+        } else {
+            EmailStatus::Pending.as_str()
+        });
+        self.skip_reason.push(e.skip.map(SkipReason::as_str));
+    }
+}
+
+/// A row as the sender sees it.
+#[derive(Debug, Clone, FromRow)]
+pub struct OutboxEmail {
+    pub id: Uuid,
+    pub customer_id: CustomerId,
+    pub template: String,
+    pub thread_key: Option<String>,
+    pub user_id: Option<UserId>,
+    pub to_address: String,
+    pub to_name: Option<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub ics: Option<String>,
+    pub ics_method: Option<String>,
+    pub message_id: String,
+    pub status: EmailStatus,
+    pub attempts: i32,
+    pub smtp_response: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, customer_id, template, thread_key, user_id, to_address, to_name, subject, body_text, \
+    body_html, ics, ics_method, message_id, status, attempts, smtp_response, created_at";
+
+/// The outcome of [`claim`].
+#[derive(Debug)]
+pub enum Claim {
+    /// Claimed: send it now, then record the outcome.
+    Send(Box<OutboxEmail>),
+    /// Already finished (`sent`, `failed` or `suppressed`): nothing to do.
+    Finished(EmailStatus),
+    /// Not sent, on purpose; the row is now `suppressed`.
+    Skipped(SkipReason),
+    /// Another attempt holds the claim for this long.
+    Busy(Duration),
+    /// The row no longer exists.
+    Gone,
+}
+
+/// Claims a row for sending: `pending` (or `sending` with an expired lease)
+/// becomes `sending` until `now + lease`, unless its address is suppressed
+/// or a newer message of its thread exists for the address.
+pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
+    let mut tx = db.begin().await?;
+    #[derive(FromRow)]
+    struct Cur {
+        status: EmailStatus,
+        lease_left: Option<f64>,
+        suppressed: bool,
+        superseded: bool,
+    }
+    let cur: Option<Cur> = sqlx::query_as(
+        "SELECT o.status,
+                extract(epoch FROM o.lease_until - now())::float8 AS lease_left,
+                EXISTS (SELECT 1 FROM email_suppressions s
+                        WHERE s.customer_id = o.customer_id AND s.address = lower(o.to_address)) AS suppressed,
+                (o.thread_key IS NOT NULL AND EXISTS (
+                    SELECT 1 FROM email_outbox n
+                    WHERE n.thread_key = o.thread_key AND lower(n.to_address) = lower(o.to_address)
+                      AND n.seq > o.seq)) AS superseded
+         FROM email_outbox o WHERE o.id = $1 FOR UPDATE OF o",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(cur) = cur else {
+        return Ok(Claim::Gone);
+    };
+    match cur.status {
+        EmailStatus::Sent | EmailStatus::Failed | EmailStatus::Suppressed => {
+            return Ok(Claim::Finished(cur.status));
+        }
+        EmailStatus::Sending if cur.lease_left.is_some_and(|s| s > 0.0) => {
+            return Ok(Claim::Busy(Duration::from_secs_f64(
+                cur.lease_left.unwrap_or(0.0),
+            )));
+        }
+        EmailStatus::Pending | EmailStatus::Sending => {}
+    }
+    let skip = if cur.suppressed {
+        Some(SkipReason::AddressSuppressed)
+    } else if cur.superseded {
+        Some(SkipReason::Superseded)
+    } else {
+        None
+    };
+    if let Some(reason) = skip {
+        sqlx::query(
+            "UPDATE email_outbox SET status = 'suppressed', skip_reason = $2, lease_until = NULL, updated_at = now()
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        return Ok(Claim::Skipped(reason));
+    }
+    let row: OutboxEmail = sqlx::query_as(sqlf!(
+        "UPDATE email_outbox SET status = 'sending', lease_until = now() + make_interval(secs => $2),
+             attempts = attempts + 1, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(lease.as_secs_f64())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Claim::Send(Box::new(row)))
+}
+
+/// Records the server's acceptance.
+pub async fn mark_sent(db: &PgPool, id: Uuid, smtp_response: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE email_outbox SET status = 'sent', sent_at = now(), lease_until = NULL, smtp_response = $2,
+             updated_at = now()
+         WHERE id = $1 AND status = 'sending'",
+    )
+    .bind(id)
+    .bind(clip(smtp_response))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A transient failure: the row goes back to `pending` for the next attempt.
+pub async fn release(db: &PgPool, id: Uuid, error: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE email_outbox SET status = 'pending', lease_until = NULL, smtp_response = $2, updated_at = now()
+         WHERE id = $1 AND status = 'sending'",
+    )
+    .bind(id)
+    .bind(clip(error))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A permanent failure. With `suppress`, the address joins the tenant's
+/// suppression list (a hard bounce), in the same transaction.
+pub async fn mark_failed(db: &PgPool, id: Uuid, smtp_response: &str, suppress: bool) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let row: Option<(CustomerId, String)> = sqlx::query_as(
+        "UPDATE email_outbox SET status = 'failed', lease_until = NULL, smtp_response = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('sending', 'pending')
+         RETURNING customer_id, to_address",
+    )
+    .bind(id)
+    .bind(clip(smtp_response))
+    .fetch_optional(&mut *tx)
+    .await?;
+    if suppress && let Some((customer, address)) = row {
+        sqlx::query(
+            "INSERT INTO email_suppressions (customer_id, address, reason, outbox_id) VALUES ($1, lower($2), $3, $4)
+             ON CONFLICT (customer_id, address) DO NOTHING",
+        )
+        .bind(customer)
+        .bind(address)
+        .bind(clip(smtp_response))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// SMTP replies can be long (multi-line); the column keeps 2000 characters.
+fn clip(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(2000) {
+        Some((i, _)) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// The state of the latest message of a thread to one user.
+#[derive(Debug, Clone, FromRow)]
+pub struct LatestMessage {
+    pub user_id: UserId,
+    pub status: EmailStatus,
+    pub skip_reason: Option<SkipReason>,
+    pub ics_method: Option<String>,
+    pub smtp_response: Option<String>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// The latest message of `thread_key` to each of `users` (those that have one).
+pub async fn latest_per_user(
+    conn: &mut PgConnection,
+    thread_key: &str,
+    users: &[UserId],
+) -> Result<Vec<LatestMessage>> {
+    let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
+    Ok(sqlx::query_as(
+        "SELECT DISTINCT ON (user_id) user_id, status, skip_reason, ics_method, smtp_response, attempts,
+                created_at, updated_at, sent_at
+         FROM email_outbox
+         WHERE thread_key = $1 AND user_id = ANY($2)
+         ORDER BY user_id, seq DESC",
+    )
+    .bind(thread_key)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?)
+}

@@ -1,0 +1,166 @@
+//! The e-mail templates in the repository (`domain/templates/email/`):
+//! one subject line, one text and one HTML body each.
+
+use super::{
+    header_text,
+    template::{Escape, TemplateError, Vars, render},
+};
+
+/// A message's subject and bodies, before they become MIME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EmailTemplate {
+    /// Stored in `email_outbox.template`.
+    pub name: &'static str,
+    subject: &'static str,
+    text: &'static str,
+    html: &'static str,
+}
+
+/// Subjects are at most this long (characters), after rendering.
+pub const SUBJECT_MAX: usize = 250;
+
+impl EmailTemplate {
+    pub fn render(&self, vars: &Vars) -> Result<Rendered, TemplateError> {
+        Ok(Rendered {
+            subject: header_text(&render(self.subject, vars, Escape::None)?, SUBJECT_MAX),
+            text: render(self.text, vars, Escape::None)?,
+            html: render(self.html, vars, Escape::Html)?,
+        })
+    }
+}
+
+macro_rules! template {
+    ($name:literal, $subject:literal) => {
+        EmailTemplate {
+            name: $name,
+            subject: $subject,
+            text: include_str!(concat!("../../templates/email/", $name, ".txt")),
+            html: include_str!(concat!("../../templates/email/", $name, ".html")),
+        }
+    };
+}
+
+/// A registrant's invitation (iTIP REQUEST).
+pub const EVENT_INVITE: EmailTemplate =
+    template!("event_invite", "Invitation: {{title}} — {{when_short}}");
+/// The event moved: an update to every registrant (REQUEST, higher SEQUENCE).
+pub const EVENT_UPDATE: EmailTemplate =
+    template!("event_update", "Updated: {{title}} — {{when_short}}");
+/// The event was cancelled (CANCEL).
+pub const EVENT_CANCELLED: EmailTemplate =
+    template!("event_cancelled", "Cancelled: {{title}} — {{when_short}}");
+/// The registrant was removed from the event (CANCEL to them alone).
+pub const EVENT_UNREGISTERED: EmailTemplate = template!(
+    "event_unregistered",
+    "Registration cancelled: {{title}} — {{when_short}}"
+);
+
+pub const ALL: &[EmailTemplate] = &[
+    EVENT_INVITE,
+    EVENT_UPDATE,
+    EVENT_CANCELLED,
+    EVENT_UNREGISTERED,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(optional: bool) -> Vars {
+        let mut v = Vars::new();
+        v.set("recipient_name", "Zoë <script>alert(1)</script>")
+            .set("title", "Q&A \"deep dive\"")
+            .set(
+                "when",
+                "Thursday 3 December 2026, 16:00–17:00 (Europe/Paris)",
+            )
+            .set("when_short", "Thu 3 Dec 2026 16:00 Europe/Paris")
+            .set("organizer_name", "Launchpad");
+        for (k, val) in [
+            ("cop_name", "Data CoP"),
+            ("location", "Room 4"),
+            ("join_url", "https://meet.example.com/x?a=1&b=2"),
+            ("description", "Bring questions."),
+        ] {
+            v.set(k, if optional { val } else { "" });
+        }
+        v
+    }
+
+    #[test]
+    fn every_template_renders_with_every_variable() {
+        for t in ALL {
+            for optional in [true, false] {
+                let r = t
+                    .render(&vars(optional))
+                    .unwrap_or_else(|e| panic!("{}: {e}", t.name));
+                assert!(
+                    r.subject.contains("Q&A \"deep dive\""),
+                    "{}: {}",
+                    t.name,
+                    r.subject
+                );
+                assert!(r.subject.contains('—'));
+                assert!(r.text.contains("Zoë <script>"), "text is not escaped");
+                assert!(
+                    !r.html.contains("<script>"),
+                    "{}: HTML must escape values",
+                    t.name
+                );
+                assert!(r.html.contains("Zoë &lt;script&gt;"));
+                assert!(r.html.contains("Q&amp;A &quot;deep dive&quot;"));
+                assert_eq!(r.text.contains("Data CoP"), optional);
+                assert!(!r.text.contains("{{") && !r.html.contains("{{"));
+            }
+        }
+        let r = EVENT_INVITE.render(&vars(true)).unwrap();
+        assert!(
+            r.html
+                .contains(r#"<a href="https://meet.example.com/x?a=1&amp;b=2">"#)
+        );
+        assert!(r.text.contains("Join:  https://meet.example.com/x?a=1&b=2"));
+    }
+
+    /// The variables of the event templates; `portal::invites` sets them all.
+    const EVENT_VARS: &[&str] = &[
+        "recipient_name",
+        "title",
+        "cop_name",
+        "when",
+        "when_short",
+        "location",
+        "join_url",
+        "description",
+        "organizer_name",
+    ];
+
+    #[test]
+    fn the_event_variables_suffice() {
+        let mut v = Vars::new();
+        for name in EVENT_VARS {
+            v.set(name, "x");
+        }
+        for t in ALL {
+            t.render(&v).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+        }
+    }
+
+    #[test]
+    fn subjects_are_one_line() {
+        let mut v = vars(true);
+        v.set("title", "Hello\r\nBcc: victim@example.com");
+        let r = EVENT_UPDATE.render(&v).unwrap();
+        assert!(!r.subject.contains(['\r', '\n']));
+        assert!(
+            r.subject
+                .starts_with("Updated: Hello Bcc: victim@example.com")
+        );
+    }
+}

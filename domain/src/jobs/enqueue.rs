@@ -1,0 +1,184 @@
+//! Enqueueing in the caller's transaction: the `jobs` rows and the apalis
+//! tasks commit (or roll back) together with the domain write.
+
+use std::collections::BTreeMap;
+
+use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use super::{JobKind, JobRecord, repo};
+use crate::{
+    error::{Error, Result},
+    ids::{CustomerId, JobId, UserId},
+};
+
+/// Who asks for a job and on whose behalf.
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueCtx {
+    pub customer_id: Option<CustomerId>,
+    pub requested_by: Option<UserId>,
+    /// A one-off URL that receives this job's terminal event.
+    pub callback_url: Option<String>,
+}
+
+/// One job to enqueue (type-erased; build it with [`NewJob::of`]).
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub kind: &'static str,
+    pub customer_id: Option<CustomerId>,
+    pub subject: Option<String>,
+    pub payload: serde_json::Value,
+    pub max_attempts: u32,
+    pub priority: i32,
+    pub run_at: Option<DateTime<Utc>>,
+    pub requested_by: Option<UserId>,
+    pub callback_url: Option<String>,
+    /// At most one *queued* job per (kind, unique_key): a second enqueue
+    /// returns the queued one instead (coalescing, once-per-tick).
+    pub unique_key: Option<String>,
+}
+
+impl NewJob {
+    pub fn of<K: JobKind>(payload: &K::Payload, ctx: &EnqueueCtx) -> Self {
+        Self {
+            id: JobId::new(),
+            kind: K::NAME,
+            customer_id: ctx.customer_id,
+            subject: K::subject(payload),
+            payload: serde_json::to_value(payload).expect("job payloads serialise"),
+            max_attempts: K::MAX_ATTEMPTS,
+            priority: K::PRIORITY,
+            run_at: None,
+            requested_by: ctx.requested_by,
+            callback_url: ctx.callback_url.clone(),
+            unique_key: None,
+        }
+    }
+
+    pub fn unique(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    pub fn run_at(mut self, at: DateTime<Utc>) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+}
+
+/// Enqueues one job; see [`enqueue`].
+pub async fn enqueue_one(conn: &mut PgConnection, job: NewJob) -> Result<JobRecord> {
+    let mut v = enqueue(conn, vec![job]).await?;
+    v.pop()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("enqueue returned no job")))
+}
+
+/// Enqueues jobs with one statement for the `jobs` rows and one per kind for
+/// the apalis tasks. Returns the records in input order; a job coalesced by
+/// its `unique_key` returns the already queued job instead.
+pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>> {
+    if jobs.is_empty() {
+        return Ok(vec![]);
+    }
+    let n = jobs.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut customers = Vec::with_capacity(n);
+    let mut kinds = Vec::with_capacity(n);
+    let mut subjects = Vec::with_capacity(n);
+    let mut payloads = Vec::with_capacity(n);
+    let mut max_attempts = Vec::with_capacity(n);
+    let mut priorities = Vec::with_capacity(n);
+    let mut run_ats = Vec::with_capacity(n);
+    let mut requested = Vec::with_capacity(n);
+    let mut callbacks = Vec::with_capacity(n);
+    let mut uniques = Vec::with_capacity(n);
+    for j in &jobs {
+        ids.push(j.id.to_string());
+        customers.push(j.customer_id.map(|c| c.0));
+        kinds.push(j.kind.to_string());
+        subjects.push(j.subject.clone());
+        payloads.push(j.payload.clone());
+        max_attempts.push(j.max_attempts as i32);
+        priorities.push(j.priority);
+        run_ats.push(j.run_at);
+        requested.push(j.requested_by.map(|u| u.0));
+        callbacks.push(j.callback_url.clone());
+        uniques.push(j.unique_key.clone());
+    }
+    let inserted: Vec<repo::JobRow> = sqlx::query_as(sqlf!(
+        "INSERT INTO jobs (id, customer_id, kind, subject, payload, max_attempts, priority, next_attempt_at,
+                           requested_by, callback_url, unique_key)
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::int[],
+                              $8::timestamptz[], $9::uuid[], $10::text[], $11::text[])
+         ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued')
+         DO NOTHING
+         RETURNING {}",
+        repo::COLUMNS
+    ))
+    .bind(&ids)
+    .bind(&customers)
+    .bind(&kinds)
+    .bind(&subjects)
+    .bind(&payloads)
+    .bind(&max_attempts)
+    .bind(&priorities)
+    .bind(&run_ats)
+    .bind(&requested)
+    .bind(&callbacks)
+    .bind(&uniques)
+    .fetch_all(&mut *conn)
+    .await?;
+
+    // apalis tasks for the rows actually inserted, grouped by queue.
+    let mut found: std::collections::HashMap<JobId, JobRecord> = inserted
+        .into_iter()
+        .map(|r| {
+            let r = JobRecord::from(r);
+            (r.id, r)
+        })
+        .collect();
+    let inserted: std::collections::HashSet<JobId> = found.keys().copied().collect();
+    let mut by_queue: BTreeMap<&'static str, Vec<apalis_postgres::PgTask>> = BTreeMap::new();
+    for j in &jobs {
+        if !inserted.contains(&j.id) {
+            continue;
+        }
+        let mut b = TaskBuilder::new(serde_json::to_vec(&j.payload).map_err(anyhow::Error::new)?)
+            .task_id(TaskId::from_ulid(j.id.0))
+            .max_attempts(j.max_attempts as usize)
+            .priority(j.priority.max(0) as usize);
+        if let Some(at) = j.run_at {
+            b = b.run_at_timestamp(at.timestamp().max(0) as u64);
+        }
+        by_queue.entry(j.kind).or_default().push(b.build());
+    }
+    for (queue, tasks) in by_queue {
+        apalis_postgres::queries::push_tasks(&mut *conn, queue, tasks)
+            .await
+            .map_err(|e| match e {
+                apalis_postgres::Error::Database(e) => Error::from(e),
+                e => Error::Internal(anyhow::anyhow!("enqueue: {e}")),
+            })?;
+    }
+
+    // Coalesced jobs resolve to the queued job holding their unique key.
+    let mut out = Vec::with_capacity(n);
+    for j in &jobs {
+        let rec = if inserted.contains(&j.id) {
+            found.remove(&j.id)
+        } else {
+            repo::fetch_queued_by_unique_key(
+                &mut *conn,
+                j.kind,
+                j.unique_key.as_deref().unwrap_or_default(),
+            )
+            .await?
+        };
+        out.push(rec.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("job {} vanished during enqueue", j.id))
+        })?);
+    }
+    Ok(out)
+}

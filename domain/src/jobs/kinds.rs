@@ -1,0 +1,421 @@
+//! Every job kind, declared in one place. The worker registers a handler for
+//! each (`launchpad_worker::jobs::register_all`); the API validates `kind`
+//! filters against [`ALL`].
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use super::{JobKind, RetryPolicy};
+use crate::{
+    ai::types::{CopAdvice, SurveySummary},
+    ids::{CopId, CustomerId, EventId, SurveyId, UserId},
+    webhooks::DeliveryId,
+};
+
+/// Static facts about a kind, for listing and validation.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    pub name: &'static str,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+    pub priority: i32,
+}
+
+impl KindInfo {
+    pub const fn of<K: JobKind>() -> Self {
+        Self {
+            name: K::NAME,
+            max_attempts: K::MAX_ATTEMPTS,
+            timeout: K::TIMEOUT,
+            priority: K::PRIORITY,
+        }
+    }
+}
+
+/// All kinds known to the platform.
+pub const ALL: &[KindInfo] = &[
+    KindInfo::of::<PruneJobs>(),
+    KindInfo::of::<Diagnostic>(),
+    KindInfo::of::<WebhookDeliver>(),
+    KindInfo::of::<EventInvites>(),
+    KindInfo::of::<EmailSend>(),
+    KindInfo::of::<AiSurveySummary>(),
+    KindInfo::of::<AiCopAdvice>(),
+    KindInfo::of::<KpiRollup>(),
+];
+
+pub fn find(name: &str) -> Option<&'static KindInfo> {
+    ALL.iter().find(|k| k.name == name)
+}
+
+// ---------------------------------------------------------------------------
+// Maintenance
+
+/// Deletes finished job records and transport rows past the retention period.
+pub struct PruneJobs;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PruneJobsPayload {
+    /// Retention in days (records finished longer ago are deleted).
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PruneJobsOutput {
+    pub jobs_deleted: u64,
+    pub tasks_deleted: u64,
+    /// Webhook messages (with their deliveries and attempts).
+    #[serde(default)]
+    pub webhook_messages_deleted: u64,
+}
+
+impl JobKind for PruneJobs {
+    const NAME: &'static str = "prune_jobs";
+    type Payload = PruneJobsPayload;
+    type Output = PruneJobsOutput;
+    const MAX_ATTEMPTS: u32 = 3;
+    const TIMEOUT: Duration = Duration::from_secs(600);
+}
+
+// ---------------------------------------------------------------------------
+// Diagnostics: a kind whose behaviour is chosen by its payload, used by the
+// end-to-end tests and the benchmarks to exercise the job machinery itself
+// (success, transient and permanent failure, slowness, panics, crashes).
+// Workers register it only with LAUNCHPAD_DIAGNOSTIC_JOBS=true.
+
+pub struct Diagnostic;
+
+/// What a diagnostic job does when it runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Enum)]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum DiagnosticBehaviour {
+    /// Succeeds at once.
+    Succeed,
+    /// Fails transiently on the first `fail_times` attempts, then succeeds.
+    FailTransient,
+    /// Fails permanently.
+    FailPermanent,
+    /// Sleeps `sleep_ms`, reporting progress and honouring cancellation.
+    Sleep,
+    /// Panics.
+    Panic,
+    /// Kills its worker process (a poison job).
+    Abort,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DiagnosticPayload {
+    pub behaviour: DiagnosticBehaviour,
+    #[serde(default)]
+    pub fail_times: u32,
+    #[serde(default)]
+    pub sleep_ms: u64,
+    /// Echoed in the result.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DiagnosticOutput {
+    pub label: Option<String>,
+    pub attempt: i32,
+}
+
+impl JobKind for Diagnostic {
+    const NAME: &'static str = "diagnostic";
+    type Payload = DiagnosticPayload;
+    type Output = DiagnosticOutput;
+    const MAX_ATTEMPTS: u32 = 3;
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    const RETRY: RetryPolicy = RetryPolicy::Exponential {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(30),
+        jitter: 0.1,
+    };
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        p.label.clone()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Webhooks
+
+/// Sends one webhook delivery (a message to an endpoint or a job's callback
+/// URL), retrying on the Standard Webhooks-style schedule. Its jobs never
+/// emit `job.*` webhooks themselves.
+pub struct WebhookDeliver;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WebhookDeliverPayload {
+    pub delivery_id: DeliveryId,
+}
+
+/// How the delivery ended (failed attempts that will be retried are errors).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookDeliverOutcome {
+    /// The target answered 2xx.
+    Delivered,
+    /// Nothing to send: the delivery is gone (endpoint deleted) or already finished.
+    Skipped,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WebhookDeliverOutput {
+    pub outcome: WebhookDeliverOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<u16>,
+}
+
+/// Retry delays after attempts 1..7: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h
+/// (±10 % jitter, see [`RetryPolicy::Schedule`]).
+pub const WEBHOOK_RETRY_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(10 * 3600),
+];
+
+impl JobKind for WebhookDeliver {
+    const NAME: &'static str = "webhook_deliver";
+    type Payload = WebhookDeliverPayload;
+    type Output = WebhookDeliverOutput;
+    /// The first try and 7 retries.
+    const MAX_ATTEMPTS: u32 = 8;
+    /// Longer than the HTTP timeout (15 s) plus the bookkeeping around it.
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    const RETRY: RetryPolicy = RetryPolicy::Schedule(WEBHOOK_RETRY_SCHEDULE);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.delivery_id.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// E-mail and calendar invitations
+
+/// Sends one outbox row (`email_outbox`) over SMTP. Transient SMTP failures
+/// (4xx, connection) retry on this schedule; permanent ones (5xx) fail the
+/// row at once.
+pub struct EmailSend;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EmailSendPayload {
+    pub outbox_id: uuid::Uuid,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EmailSendOutput {
+    pub outbox_id: uuid::Uuid,
+    /// The row's status after this run: `sent`, `failed`, `suppressed`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The server's reply, or why nothing was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Retry delays of `email_send` (SMTP greylisting and outages): about four
+/// hours in all before the row is given up.
+const EMAIL_RETRY: &[Duration] = &[
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+    Duration::from_secs(60),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(15 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(60 * 60),
+];
+
+impl JobKind for EmailSend {
+    const NAME: &'static str = "email_send";
+    type Payload = EmailSendPayload;
+    type Output = EmailSendOutput;
+    const MAX_ATTEMPTS: u32 = 10;
+    /// Also bounds a claim: the row's lease is this plus a margin.
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    const RETRY: RetryPolicy = RetryPolicy::Schedule(EMAIL_RETRY);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.outbox_id.to_string())
+    }
+}
+
+/// Why an event's invitations are (re)sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteReason {
+    /// A person registered (with `user_id`).
+    Registered,
+    /// A person's registration was removed (with `user_id`): they get a CANCEL.
+    Unregistered,
+    /// The event's time or place changed: an update to every registrant.
+    Updated,
+    /// The event was cancelled: a CANCEL to every registrant.
+    Cancelled,
+    /// Asked for through `POST /events/{id}/invites`.
+    Resend,
+}
+
+/// Fan-out of an event's calendar messages: loads the registrants (or the
+/// one person of `user_id`) and writes one outbox row and one `email_send`
+/// job per recipient, in one transaction. What is sent follows the event's
+/// state when the job runs (a cancelled event gets CANCELs, a person no
+/// longer registered gets a CANCEL), so coalesced or late jobs stay right.
+pub struct EventInvites;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EventInvitesPayload {
+    pub event_id: EventId,
+    pub reason: InviteReason,
+    /// Only this person (registration and unregistration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct EventInvitesOutput {
+    /// `REQUEST` or `CANCEL` (absent when nothing was written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Messages written and queued for sending.
+    pub queued: u32,
+    /// Messages written but not sent (suppressed or unusable address).
+    pub suppressed: u32,
+    /// Messages an earlier run of this job already wrote.
+    pub already_written: u32,
+    /// Why nothing was written (the event is gone, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl JobKind for EventInvites {
+    const NAME: &'static str = "event_invites";
+    type Payload = EventInvitesPayload;
+    type Output = EventInvitesOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(300);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.event_id.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// AI (see `crate::ai`)
+
+/// Provider outages and rate limits: retried with backoff (a provider's
+/// `Retry-After` overrides it), then `failed` with the last error.
+const AI_RETRY: RetryPolicy = RetryPolicy::Schedule(&[
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+]);
+
+/// Summarises a survey's free-text answers: what works, what to improve,
+/// top actions, sentiment. Result: [`SurveySummary`].
+pub struct AiSurveySummary;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AiSurveySummaryPayload {
+    pub survey_id: SurveyId,
+    /// Skip the cache (a fresh summary even if the answers did not change).
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+impl JobKind for AiSurveySummary {
+    const NAME: &'static str = "ai_survey_summary";
+    type Payload = AiSurveySummaryPayload;
+    type Output = SurveySummary;
+    const MAX_ATTEMPTS: u32 = 5;
+    /// Map-reduce over thousands of answers takes many requests.
+    const TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    const RETRY: RetryPolicy = AI_RETRY;
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.survey_id.to_string())
+    }
+}
+
+/// Advice for a CoP's leaders: next sessions, content to highlight,
+/// champions to recognise and a quarterly roadmap. Result: [`CopAdvice`].
+pub struct AiCopAdvice;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AiCopAdvicePayload {
+    pub cop_id: CopId,
+    /// Skip the cache.
+    #[serde(default)]
+    pub refresh: bool,
+}
+
+impl JobKind for AiCopAdvice {
+    const NAME: &'static str = "ai_cop_advice";
+    type Payload = AiCopAdvicePayload;
+    type Output = CopAdvice;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    const RETRY: RetryPolicy = AI_RETRY;
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.cop_id.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// KPI rollup: recomputes the daily KPI metrics (`kpi_metrics`, source
+// `rollup`) of one CoP or of every CoP of a customer for a date range; see
+// `crate::kpi`. Enqueued nightly (cron), on demand, and by closing a survey
+// or importing attendance (coalesced per CoP, see `kpi::rollup::enqueue_coalesced`).
+
+pub struct KpiRollup;
+
+/// Exactly one of `cop_id` and `customer_id`; dates are local dates of the
+/// customer's time zone, inclusive.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KpiRollupPayload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cop_id: Option<CopId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KpiRollupOutput {
+    /// Metric rows inserted or updated.
+    pub rows_written: u64,
+    /// CoPs computed.
+    pub cops: u32,
+    /// Dates computed per CoP (the range, cut at the customer's today).
+    pub dates: u32,
+    /// The range computed, absent when nothing was.
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Why nothing was computed (an archived or vanished CoP, a range in the future).
+    pub skipped: Option<String>,
+}
+
+impl JobKind for KpiRollup {
+    const NAME: &'static str = "kpi_rollup";
+    type Payload = KpiRollupPayload;
+    type Output = KpiRollupOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        p.cop_id
+            .map(|c| c.to_string())
+            .or_else(|| p.customer_id.map(|c| c.to_string()))
+    }
+}

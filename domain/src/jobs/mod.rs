@@ -1,0 +1,192 @@
+//! Jobs as a product: declared kinds, the `jobs` table, enqueueing in the
+//! caller's transaction, reading, cancelling, retrying and pruning.
+//!
+//! The apalis task (`apalis.jobs`, same ULID) is the transport; the `jobs`
+//! row is what clients see. Both are written in one transaction.
+
+pub mod backoff;
+pub mod enqueue;
+pub mod kinds;
+pub mod repo;
+pub mod run;
+pub mod view;
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+pub use backoff::RetryPolicy;
+pub use enqueue::{EnqueueCtx, NewJob, enqueue, enqueue_one};
+pub use repo::{JobFilter, JobRecord};
+
+/// A kind of job, declared once in [`kinds`]. The `NAME` is stable: it is the
+/// apalis queue name, the `kind` column and the API's `kind` value.
+pub trait JobKind: Send + Sync + 'static {
+    const NAME: &'static str;
+    /// What the job needs to find its inputs: ids, not copies of rows.
+    type Payload: Serialize + DeserializeOwned + Send + Sync + Clone + std::fmt::Debug + 'static;
+    /// The typed result stored in `jobs.result`.
+    type Output: Serialize + DeserializeOwned + Send + 'static;
+
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(60);
+    /// Higher runs first among queued jobs of the same kind.
+    const PRIORITY: i32 = 0;
+    const RETRY: RetryPolicy =
+        RetryPolicy::exponential(Duration::from_secs(2), Duration::from_secs(15 * 60));
+
+    /// The resource the job is about (a survey id, an event id), for filtering.
+    fn subject(_payload: &Self::Payload) -> Option<String> {
+        None
+    }
+}
+
+/// A job's lifecycle as clients see it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    poem_openapi::Enum,
+)]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Waiting to run (first time, or for its next attempt after a transient failure).
+    Queued,
+    Running,
+    Succeeded,
+    /// Failed permanently or ran out of attempts. Can be retried by hand.
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => JobStatus::Queued,
+            "running" => JobStatus::Running,
+            "succeeded" => JobStatus::Succeeded,
+            "failed" => JobStatus::Failed,
+            "cancelled" => JobStatus::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+/// The error stored on a failed (or retrying) job.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct JobError {
+    /// A stable machine-readable code (`timeout`, `subject_not_found`, `provider_error`...).
+    pub code: String,
+    pub message: String,
+    /// Whether the failure was transient (the job was or would be retried).
+    pub retryable: bool,
+}
+
+impl JobError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>, retryable: bool) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+/// What a handler's failure means for the job.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Failure {
+    /// Retry later with the kind's backoff (timeouts, 5xx, connection loss, 429).
+    /// `retry_after` overrides the backoff (a provider's `Retry-After`).
+    #[error("{message}")]
+    Transient {
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Never retry (bad payload, 4xx from a provider, invalid input).
+    #[error("{message}")]
+    Permanent { code: String, message: String },
+    /// The job noticed a cancellation request at a checkpoint.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Failure {
+    pub fn transient(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Transient {
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Permanent {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        // Database trouble is transient from a job's point of view.
+        Failure::transient("database_error", e.to_string())
+    }
+}
+
+impl From<crate::error::Error> for Failure {
+    fn from(e: crate::error::Error) -> Self {
+        use crate::error::Error as E;
+        match e {
+            E::NotFound { resource } => {
+                Failure::permanent("subject_not_found", format!("{resource} not found"))
+            }
+            E::Validation(errs) => Failure::permanent(
+                "invalid_input",
+                errs.iter()
+                    .map(|f| format!("{}: {}", f.pointer, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            E::Conflict { code, detail } | E::Unprocessable { code, detail } => {
+                Failure::permanent(code, detail)
+            }
+            E::Unauthorized(m) | E::Forbidden(m) => Failure::permanent("forbidden", m),
+            E::RateLimited { retry_after } => Failure::Transient {
+                code: "rate_limited".into(),
+                message: "rate limited".into(),
+                retry_after: Some(retry_after),
+            },
+            E::Unavailable(m) => Failure::transient("unavailable", m),
+            E::Internal(e) => Failure::transient("internal_error", format!("{e:#}")),
+        }
+    }
+}
+
+/// When a job row changes, the worker notifies this channel with the job ids
+/// (comma separated) so that API processes can push SSE updates.
+pub const JOB_EVENTS_CHANNEL: &str = "launchpad_job_events";

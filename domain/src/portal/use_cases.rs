@@ -1,0 +1,225 @@
+//! Use cases (success stories): members submit them, the CoP's leaders or
+//! platform staff approve or reject them. `use_cases.approved_at` feeds the
+//! `use_cases_approved` KPI.
+
+use chrono::{DateTime, Utc};
+use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::{FromRow, PgConnection, PgPool};
+
+use super::{
+    access::{self, Action, CopAccess},
+    audit, opt_text, text_enum,
+};
+use crate::{
+    error::{Error, Result, Validator},
+    ids::{CopId, UseCaseId, UserId},
+    pagination::{Limit, Page, decode_cursor},
+    tenancy::Caller,
+    values,
+};
+
+text_enum! {
+    /// `submitted`, then `approved` or `rejected` by a CoP leader or staff.
+    pub enum UseCaseStatus {
+        Submitted = "submitted",
+        Approved = "approved",
+        Rejected = "rejected",
+    }
+}
+
+#[derive(Debug, Clone, FromRow, serde::Serialize)]
+pub struct UseCase {
+    pub id: UseCaseId,
+    pub cop_id: CopId,
+    pub title: String,
+    pub summary: String,
+    pub business_value: Option<String>,
+    pub status: UseCaseStatus,
+    pub submitted_by: Option<UserId>,
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, cop_id, title, summary, business_value, status, submitted_by, decided_by, \
+                       decided_at, approved_at, created_at, updated_at";
+
+/// A validated submission.
+#[derive(Debug, Clone)]
+pub struct NewUseCase {
+    pub title: String,
+    pub summary: String,
+    pub business_value: Option<String>,
+}
+
+impl NewUseCase {
+    pub fn parse(title: &str, summary: &str, business_value: Option<&str>) -> Result<Self> {
+        let mut v = Validator::new();
+        let title = v.check("/title", values::name(title));
+        let summary = v.check("/summary", values::text(summary, 5000, true));
+        let business_value = opt_text(&mut v, "/business_value", business_value, 5000);
+        v.finish()?;
+        Ok(Self {
+            title: title.expect("checked"),
+            summary: summary.expect("checked"),
+            business_value,
+        })
+    }
+}
+
+async fn fetch(conn: &mut PgConnection, id: UseCaseId, lock: bool) -> Result<Option<UseCase>> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    Ok(
+        sqlx::query_as(sqlf!("SELECT {COLUMNS} FROM use_cases WHERE id = $1{lock}"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+async fn load(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: UseCaseId,
+    lock: bool,
+) -> Result<(UseCase, CopAccess)> {
+    let u = fetch(conn, id, lock)
+        .await?
+        .ok_or(Error::not_found("use case"))?;
+    let a = access::load(conn, caller, u.cop_id, "use case").await?;
+    Ok((u, a))
+}
+
+pub async fn submit(
+    db: &PgPool,
+    caller: &Caller,
+    cop: CopId,
+    input: NewUseCase,
+) -> Result<UseCase> {
+    let mut tx = db.begin().await?;
+    let a = access::load(&mut tx, caller, cop, "cop").await?;
+    a.require(Action::Contribute)?;
+    let id = UseCaseId::new();
+    sqlx::query(
+        "INSERT INTO use_cases (id, cop_id, title, summary, business_value, submitted_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(cop)
+    .bind(&input.title)
+    .bind(&input.summary)
+    .bind(&input.business_value)
+    .bind(caller.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let u = fetch(&mut tx, id, false)
+        .await?
+        .ok_or(Error::not_found("use case"))?;
+    audit(
+        &mut tx,
+        caller,
+        "use_case.submitted",
+        "use_case",
+        id.to_string(),
+        a.customer_id,
+        serde_json::to_value(&u).ok(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(u)
+}
+
+pub async fn get(db: &PgPool, caller: &Caller, id: UseCaseId) -> Result<UseCase> {
+    let mut conn = db.acquire().await?;
+    let (u, a) = load(&mut conn, caller, id, false).await?;
+    a.require(Action::Read)?;
+    Ok(u)
+}
+
+/// A CoP's use cases, newest first, optionally of one status.
+pub async fn list(
+    db: &PgPool,
+    caller: &Caller,
+    cop: CopId,
+    status: Option<UseCaseStatus>,
+    limit: Limit,
+    cursor: Option<&str>,
+) -> Result<Page<UseCase>> {
+    let after: Option<(DateTime<Utc>, UseCaseId)> = decode_cursor(cursor)?;
+    let mut conn = db.acquire().await?;
+    access::load(&mut conn, caller, cop, "cop")
+        .await?
+        .require(Action::Read)?;
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from("use_cases")
+        .and_where(Expr::col("cop_id").eq(cop.0));
+    if let Some(s) = status {
+        q.and_where(Expr::col("status").eq(s));
+    }
+    if let Some((at, id)) = after {
+        q.and_where(
+            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
+                .lt(Expr::tuple([Expr::val(at), Expr::val(id.0)])),
+        );
+    }
+    q.order_by("created_at", Order::Desc)
+        .order_by("id", Order::Desc)
+        .limit(limit.fetch() as u64);
+    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
+    let rows: Vec<UseCase> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Page::from_rows(rows, limit, |u| (u.created_at, u.id)))
+}
+
+/// Approves or rejects a submitted use case.
+pub async fn decide(db: &PgPool, caller: &Caller, id: UseCaseId, approve: bool) -> Result<UseCase> {
+    let mut tx = db.begin().await?;
+    let (u, a) = load(&mut tx, caller, id, true).await?;
+    a.require(Action::Approve)?;
+    if u.status != UseCaseStatus::Submitted {
+        return Err(Error::conflict(
+            "use_case_decided",
+            format!("the use case is already {}", u.status.as_str()),
+        ));
+    }
+    let status = if approve {
+        UseCaseStatus::Approved
+    } else {
+        UseCaseStatus::Rejected
+    };
+    sqlx::query(
+        "UPDATE use_cases SET status = $2, decided_by = $3, decided_at = now(),
+             approved_at = CASE WHEN $2 = 'approved' THEN now() END, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(status)
+    .bind(caller.user_id)
+    .execute(&mut *tx)
+    .await?;
+    let u = fetch(&mut tx, id, false)
+        .await?
+        .ok_or(Error::not_found("use case"))?;
+    let action = if approve {
+        "use_case.approved"
+    } else {
+        "use_case.rejected"
+    };
+    audit(
+        &mut tx,
+        caller,
+        action,
+        "use_case",
+        id.to_string(),
+        a.customer_id,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(u)
+}

@@ -1,0 +1,438 @@
+//! Users, their roles and their customer grants.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection, PgPool};
+
+use crate::{
+    audit::{self, AuditEntry},
+    auth::password,
+    error::{Error, Result, Validator},
+    ids::{CustomerId, UserId},
+    pagination::{Limit, Page, decode_cursor},
+    tenancy::{Caller, Role},
+    values::{self, Email, Password},
+};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub roles: Vec<Role>,
+    pub customer_ids: Vec<CustomerId>,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(FromRow)]
+struct UserRow {
+    id: UserId,
+    email: String,
+    name: String,
+    roles: Vec<String>,
+    customer_ids: Vec<uuid::Uuid>,
+    disabled: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        Self {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            roles: r.roles.iter().filter_map(|s| Role::parse(s)).collect(),
+            customer_ids: r.customer_ids.into_iter().map(CustomerId).collect(),
+            disabled: r.disabled,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT u.id, u.email, u.name, u.roles, u.disabled, u.created_at, u.updated_at,
+    coalesce((SELECT array_agg(uc.customer_id ORDER BY uc.customer_id) FROM user_customers uc WHERE uc.user_id = u.id), '{}') AS customer_ids
+    FROM users u";
+
+/// A validated new user.
+#[derive(Debug)]
+pub struct NewUser {
+    pub email: Email,
+    pub name: String,
+    pub password: Password,
+    pub roles: Vec<Role>,
+    pub customer_ids: Vec<CustomerId>,
+}
+
+impl NewUser {
+    pub fn parse(
+        email: &str,
+        name: &str,
+        password: &str,
+        roles: Vec<Role>,
+        customer_ids: Vec<CustomerId>,
+    ) -> Result<Self> {
+        let mut v = Validator::new();
+        let email = v.check("/email", Email::parse(email));
+        let name = v.check("/name", values::name(name));
+        let password = v.check("/password", Password::parse(password));
+        if roles.is_empty() {
+            v.push("/roles", "must name at least one role");
+        }
+        if customer_ids.len() > 100 {
+            v.push("/customer_ids", "must have at most 100 entries");
+        }
+        v.finish()?;
+        Ok(Self {
+            email: email.expect("checked"),
+            name: name.expect("checked"),
+            password: password.expect("checked"),
+            roles: dedup(roles),
+            customer_ids: dedup(customer_ids),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct UserPatch {
+    pub name: Option<String>,
+    pub roles: Option<Vec<Role>>,
+    pub customer_ids: Option<Vec<CustomerId>>,
+    pub disabled: Option<bool>,
+    pub password: Option<Password>,
+}
+
+impl UserPatch {
+    pub fn parse(
+        name: Option<&str>,
+        roles: Option<Vec<Role>>,
+        customer_ids: Option<Vec<CustomerId>>,
+        disabled: Option<bool>,
+        password: Option<&str>,
+    ) -> Result<Self> {
+        let mut v = Validator::new();
+        let name = name.and_then(|n| v.check("/name", values::name(n)));
+        let password = password.and_then(|p| v.check("/password", Password::parse(p)));
+        if roles.as_ref().is_some_and(|r| r.is_empty()) {
+            v.push("/roles", "must name at least one role");
+        }
+        v.finish()?;
+        Ok(Self {
+            name,
+            roles: roles.map(dedup),
+            customer_ids: customer_ids.map(dedup),
+            disabled,
+            password,
+        })
+    }
+}
+
+fn dedup<T: PartialEq>(items: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(items.len());
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Which users a caller may see: staff all; others the users sharing a customer, and themselves.
+fn visible(caller: &Caller, user: &User) -> bool {
+    caller.is_staff()
+        || user.id == caller.user_id
+        || user
+            .customer_ids
+            .iter()
+            .any(|c| caller.customer_ids.contains(c))
+}
+
+/// Checks that `caller` may hand out `roles` and `customers`.
+fn check_grants(caller: &Caller, roles: &[Role], customers: &[CustomerId]) -> Result<()> {
+    if caller.is_admin() {
+        return Ok(());
+    }
+    if !caller.has_role(Role::CustomerExec) {
+        return Err(Error::forbidden("requires the admin or customer_exec role"));
+    }
+    if roles
+        .iter()
+        .any(|r| matches!(r, Role::Admin | Role::Internal))
+    {
+        return Err(Error::forbidden(
+            "only admins may grant the admin or internal role",
+        ));
+    }
+    if customers.is_empty() {
+        return Err(Error::field(
+            "/customer_ids",
+            "must name at least one of your customers",
+        ));
+    }
+    if let Some(c) = customers.iter().find(|c| !caller.customer_ids.contains(c)) {
+        return Err(Error::forbidden(format!(
+            "customer {c} is not one of yours"
+        )));
+    }
+    Ok(())
+}
+
+async fn fetch(conn: &mut PgConnection, id: UserId) -> Result<Option<User>> {
+    let row: Option<UserRow> = sqlx::query_as(sqlf!("{SELECT} WHERE u.id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(User::from))
+}
+
+pub async fn get(db: &PgPool, caller: &Caller, id: UserId) -> Result<User> {
+    let mut conn = db.acquire().await?;
+    match fetch(&mut conn, id).await? {
+        Some(u) if visible(caller, &u) => Ok(u),
+        _ => Err(Error::not_found("user")),
+    }
+}
+
+pub async fn list(
+    db: &PgPool,
+    caller: &Caller,
+    limit: Limit,
+    cursor: Option<&str>,
+) -> Result<Page<User>> {
+    let after: Option<UserId> = decode_cursor(cursor)?;
+    let scope = caller.scope();
+    let rows: Vec<UserRow> = sqlx::query_as(sqlf!(
+        "{SELECT} WHERE ($1::uuid[] IS NULL OR u.id = $2 OR EXISTS (
+             SELECT 1 FROM user_customers g WHERE g.user_id = u.id AND g.customer_id = ANY($1)))
+           AND ($3::uuid IS NULL OR u.id > $3)
+         ORDER BY u.id LIMIT $4"
+    ))
+    .bind(scope.customer_ids())
+    .bind(caller.user_id)
+    .bind(after)
+    .bind(limit.fetch())
+    .fetch_all(db)
+    .await?;
+    Ok(Page::from_rows(
+        rows.into_iter().map(User::from).collect(),
+        limit,
+        |u| u.id,
+    ))
+}
+
+async fn set_customers(
+    conn: &mut PgConnection,
+    id: UserId,
+    customers: &[CustomerId],
+) -> Result<()> {
+    sqlx::query("DELETE FROM user_customers WHERE user_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    let ids: Vec<uuid::Uuid> = customers.iter().map(|c| c.0).collect();
+    sqlx::query("INSERT INTO user_customers (user_id, customer_id) SELECT $1, unnest($2::uuid[])")
+        .bind(id)
+        .bind(&ids)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| match Error::from(e) {
+            Error::Unprocessable { .. } => {
+                Error::field("/customer_ids", "names a customer that does not exist")
+            }
+            e => e,
+        })?;
+    Ok(())
+}
+
+fn role_names(roles: &[Role]) -> Vec<&'static str> {
+    roles.iter().map(|r| r.as_str()).collect()
+}
+
+pub async fn create(db: &PgPool, caller: &Caller, input: NewUser) -> Result<User> {
+    check_grants(caller, &input.roles, &input.customer_ids)?;
+    let hash = password::hash(&input.password).await?;
+    let mut tx = db.begin().await?;
+    let id = UserId::new();
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, roles) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(input.email.as_str())
+    .bind(&input.name)
+    .bind(hash)
+    .bind(role_names(&input.roles))
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match Error::from(e) {
+        Error::Conflict { .. } => {
+            Error::conflict("email_taken", "a user with this email already exists")
+        }
+        e => e,
+    })?;
+    set_customers(&mut tx, id, &input.customer_ids).await?;
+    let user = fetch(&mut tx, id).await?.ok_or(Error::not_found("user"))?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action: "user.created",
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            after: serde_json::to_value(&user).ok(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) -> Result<User> {
+    let mut tx = db.begin().await?;
+    let before = match fetch(&mut tx, id).await? {
+        Some(u) if visible(caller, &u) => u,
+        _ => return Err(Error::not_found("user")),
+    };
+    let is_self_profile_edit = id == caller.user_id
+        && patch.roles.is_none()
+        && patch.customer_ids.is_none()
+        && patch.disabled.is_none();
+    if !is_self_profile_edit {
+        // Managing another user (or one's own grants) needs the grant rights
+        // over both the old and the new roles and customers.
+        check_grants(caller, &before.roles, &before.customer_ids)?;
+        check_grants(
+            caller,
+            patch.roles.as_deref().unwrap_or(&before.roles),
+            patch
+                .customer_ids
+                .as_deref()
+                .unwrap_or(&before.customer_ids),
+        )?;
+    }
+    let hash = match &patch.password {
+        Some(p) => Some(password::hash(p).await?),
+        None => None,
+    };
+    sqlx::query(
+        "UPDATE users SET name = coalesce($2, name), roles = coalesce($3, roles),
+             disabled = coalesce($4, disabled), password_hash = coalesce($5, password_hash), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&patch.name)
+    .bind(patch.roles.as_deref().map(role_names))
+    .bind(patch.disabled)
+    .bind(hash)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(c) = &patch.customer_ids {
+        set_customers(&mut tx, id, c).await?;
+    }
+    if patch.disabled == Some(true) || patch.password.is_some() {
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let after = fetch(&mut tx, id).await?.ok_or(Error::not_found("user"))?;
+    let action = if patch.roles.is_some() || patch.customer_ids.is_some() {
+        "user.grants_changed"
+    } else {
+        "user.updated"
+    };
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action,
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+pub async fn delete(db: &PgPool, caller: &Caller, id: UserId) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let before = match fetch(&mut tx, id).await? {
+        Some(u) if visible(caller, &u) => u,
+        _ => return Err(Error::not_found("user")),
+    };
+    check_grants(caller, &before.roles, &before.customer_ids)?;
+    if id == caller.user_id {
+        return Err(Error::conflict(
+            "cannot_delete_self",
+            "you cannot delete your own account",
+        ));
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action: "user.deleted",
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            before: serde_json::to_value(&before).ok(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Creates the first admin from configuration when no user exists yet.
+/// Returns whether a user was created.
+pub async fn bootstrap_admin(db: &PgPool, email: &str, pass: &str) -> Result<bool> {
+    let email =
+        Email::parse(email).map_err(|m| Error::field("/LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL", m))?;
+    let pass = Password::parse(pass)
+        .map_err(|m| Error::field("/LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD", m))?;
+    let hash = password::hash(&pass).await?;
+    let mut tx = db.begin().await?;
+    // Serialise concurrent bootstraps (several API replicas starting at once).
+    sqlx::query("SELECT pg_advisory_xact_lock(7270001)")
+        .execute(&mut *tx)
+        .await?;
+    let any: Option<i32> = sqlx::query_scalar("SELECT 1 FROM users LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    if any.is_some() {
+        return Ok(false);
+    }
+    let id = UserId::new();
+    sqlx::query("INSERT INTO users (id, email, name, password_hash, roles) VALUES ($1, $2, 'Administrator', $3, ARRAY['admin'])")
+        .bind(id)
+        .bind(email.as_str())
+        .bind(hash)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            action: "user.bootstrapped",
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            after: Some(serde_json::json!({"email": email.as_str(), "roles": ["admin"]})),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,275 @@
+//! The worker's side of a delivery: what to send (target, body, secrets) and
+//! the record of each attempt, in the `webhook_deliveries` outbox and the
+//! `webhook_attempts` log. Endpoints that answer `410 Gone`, or fail every
+//! attempt for long enough, are disabled here.
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, PgConnection};
+
+use super::{DeliveryId, EndpointId, endpoints};
+use crate::{
+    audit::{self, AuditEntry},
+    error::Result,
+    ids::CustomerId,
+};
+
+/// Where a delivery stands.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, poem_openapi::Enum,
+)]
+#[serde(rename_all = "snake_case")]
+#[oai(rename_all = "snake_case")]
+pub enum WebhookDeliveryStatus {
+    /// An attempt is due (the first, or a retry at `next_attempt_at`).
+    Pending,
+    /// The target answered 2xx.
+    Succeeded,
+    /// Stopped for good: the target answered 410 Gone, the endpoint is
+    /// disabled, or the delivery was cancelled.
+    Failed,
+    /// Every attempt failed.
+    GaveUp,
+}
+
+impl WebhookDeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookDeliveryStatus::Pending => "pending",
+            WebhookDeliveryStatus::Succeeded => "succeeded",
+            WebhookDeliveryStatus::Failed => "failed",
+            WebhookDeliveryStatus::GaveUp => "gave_up",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => WebhookDeliveryStatus::Pending,
+            "succeeded" => WebhookDeliveryStatus::Succeeded,
+            "failed" => WebhookDeliveryStatus::Failed,
+            "gave_up" => WebhookDeliveryStatus::GaveUp,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything one attempt needs.
+#[derive(Debug, Clone, FromRow)]
+pub struct Outgoing {
+    pub delivery_id: DeliveryId,
+    /// The `webhook-id`.
+    pub message_id: String,
+    pub payload: serde_json::Value,
+    pub url: String,
+    pub endpoint_id: Option<EndpointId>,
+    pub customer_id: Option<CustomerId>,
+    pub status: String,
+    /// Attempts made so far.
+    pub attempts: i32,
+    pub secret: Option<String>,
+    /// Set while a rotation overlap runs: it signs too.
+    pub previous_secret: Option<String>,
+    pub endpoint_disabled: bool,
+}
+
+impl Outgoing {
+    pub fn is_pending(&self) -> bool {
+        self.status == WebhookDeliveryStatus::Pending.as_str()
+    }
+
+    /// The signing secrets, newest first.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.secret
+            .iter()
+            .chain(self.previous_secret.iter())
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+async fn fetch(conn: &mut PgConnection, id: DeliveryId) -> Result<Option<Outgoing>> {
+    Ok(sqlx::query_as(
+        "SELECT d.id AS delivery_id, d.message_id, m.payload, coalesce(e.url, d.callback_url) AS url,
+                d.endpoint_id, d.customer_id, d.status, d.attempts,
+                coalesce(e.secret, s.secret) AS secret,
+                CASE WHEN coalesce(e.previous_secret_expires_at, s.previous_secret_expires_at) > now()
+                     THEN coalesce(e.previous_secret, s.previous_secret) END AS previous_secret,
+                (e.disabled_at IS NOT NULL) AS endpoint_disabled
+         FROM webhook_deliveries d
+         JOIN webhook_messages m ON m.id = d.message_id
+         LEFT JOIN webhook_endpoints e ON e.id = d.endpoint_id
+         LEFT JOIN webhook_callback_secrets s
+                ON d.endpoint_id IS NULL AND s.customer_id IS NOT DISTINCT FROM d.customer_id
+         WHERE d.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Loads a delivery to send; `None` when it is gone (its endpoint was deleted).
+pub async fn load(conn: &mut PgConnection, id: DeliveryId) -> Result<Option<Outgoing>> {
+    let Some(out) = fetch(conn, id).await? else {
+        return Ok(None);
+    };
+    if out.secret.is_some() {
+        return Ok(Some(out));
+    }
+    // A callback of a tenant that never had a callback secret: create it.
+    endpoints::ensure_callback_secret(conn, out.customer_id).await?;
+    fetch(conn, id).await
+}
+
+/// What one HTTP attempt gave.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptResult {
+    pub status_code: Option<u16>,
+    pub latency_ms: u32,
+    /// The first 1 kB of the response body.
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// What becomes of the delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum After {
+    Succeeded,
+    /// Failed; the next attempt runs at this time.
+    Retry(DateTime<Utc>),
+    /// Failed and no attempt is left.
+    GaveUp,
+    /// `410 Gone`: stop for good (and disable the endpoint).
+    Gone,
+}
+
+/// Why an endpoint was disabled automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisableReason {
+    /// It answered `410 Gone`.
+    Gone,
+    /// Every attempt failed for longer than the configured period.
+    Failing,
+}
+
+impl DisableReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DisableReason::Gone => "gone",
+            DisableReason::Failing => "failing",
+        }
+    }
+}
+
+/// Records an attempt (log row, delivery state, the endpoint's failure
+/// streak) in the caller's transaction; disables the endpoint on `410 Gone`
+/// or when its failures started more than `disable_after` ago.
+pub async fn record_attempt(
+    conn: &mut PgConnection,
+    out: &Outgoing,
+    attempt: &AttemptResult,
+    after: After,
+    disable_after: chrono::Duration,
+) -> Result<()> {
+    let (status, next) = match after {
+        After::Succeeded => ("succeeded", None),
+        After::Retry(at) => ("pending", Some(at)),
+        After::GaveUp => ("gave_up", None),
+        After::Gone => ("failed", None),
+    };
+    let failing_since: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "WITH a AS (
+             INSERT INTO webhook_attempts (delivery_id, attempt, status_code, latency_ms, response_body, error)
+             VALUES ($1, $2, $3, $4, $5, $6)
+         ), d AS (
+             UPDATE webhook_deliveries SET attempts = $2, status = $7, next_attempt_at = $8, last_attempt_at = now(),
+                 last_status_code = $3, last_error = $6, updated_at = now()
+             WHERE id = $1
+         )
+         UPDATE webhook_endpoints SET
+             failing_since = CASE WHEN $7 = 'succeeded' THEN NULL ELSE coalesce(failing_since, now()) END
+         WHERE id = $9 AND disabled_at IS NULL AND ($7 <> 'succeeded' OR failing_since IS NOT NULL)
+         RETURNING failing_since",
+    )
+    .bind(out.delivery_id)
+    .bind(out.attempts + 1)
+    .bind(attempt.status_code.map(|c| c as i16))
+    .bind(attempt.latency_ms.min(i32::MAX as u32) as i32)
+    .bind(attempt.response_body.as_deref())
+    .bind(attempt.error.as_deref())
+    .bind(status)
+    .bind(next)
+    .bind(out.endpoint_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(endpoint) = out.endpoint_id else {
+        return Ok(());
+    };
+    let reason = match (after, failing_since.flatten()) {
+        (After::Gone, _) => Some(DisableReason::Gone),
+        (After::Retry(_) | After::GaveUp, Some(since)) if since <= Utc::now() - disable_after => {
+            Some(DisableReason::Failing)
+        }
+        _ => None,
+    };
+    if let Some(r) = reason {
+        disable(conn, endpoint, r).await?;
+    }
+    Ok(())
+}
+
+/// Closes a delivery that is not sent at all (its endpoint is disabled).
+pub async fn fail_unsent(conn: &mut PgConnection, id: DeliveryId, error: &str) -> Result<()> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = $2, updated_at = now()
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Disables an endpoint automatically (unless it already is).
+async fn disable(
+    conn: &mut PgConnection,
+    endpoint: EndpointId,
+    reason: DisableReason,
+) -> Result<()> {
+    let row: Option<(CustomerId, String)> = sqlx::query_as(
+        "UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = $2, updated_at = now()
+         WHERE id = $1 AND disabled_at IS NULL RETURNING customer_id, url",
+    )
+    .bind(endpoint)
+    .bind(reason.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some((customer, url)) => on_endpoint_disabled(conn, customer, endpoint, &url, reason).await,
+        None => Ok(()),
+    }
+}
+
+/// Everything that follows an automatic disable, in its transaction: the
+/// `webhook.endpoint_disabled` audit row. This is also where the tenant's
+/// e-mail notification gets enqueued once the e-mail module exists.
+async fn on_endpoint_disabled(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    endpoint: EndpointId,
+    url: &str,
+    reason: DisableReason,
+) -> Result<()> {
+    tracing::warn!(endpoint_id = %endpoint, customer_id = %customer, reason = reason.as_str(), "webhook endpoint disabled");
+    audit::record(
+        &mut *conn,
+        AuditEntry {
+            action: "webhook.endpoint_disabled",
+            target_type: "webhook_endpoint",
+            target_id: Some(endpoint.to_string()),
+            customer_id: Some(customer),
+            after: Some(serde_json::json!({"url": url, "disabled_reason": reason.as_str()})),
+            ..Default::default()
+        },
+    )
+    .await
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the whole check suite. CI runs it (through .ci/run).
+#
+#   scripts/test.sh [ARGS...]     ARGS go to the test runner, e.g.
+#   scripts/test.sh -E 'test(jobs::)'      (cargo nextest filter)
+#   scripts/test.sh jobs                   (name filter, nextest or cargo test)
+#
+# Steps (each fails fast; the test step itself runs every test):
+#   1. PostgreSQL (scripts/db.sh); LAUNCHPAD_TEST_DATABASE_URL = the server's
+#      admin URL (database "postgres"): tests create their own databases
+#   2. Python tools used by tests (aiosmtpd, icalendar, standardwebhooks)
+#   3. cargo fmt --check
+#   4. cargo clippy -D warnings
+#   5. cargo build --workspace --bins (integration tests spawn the binaries)
+#   6. tests: cargo nextest if installed, else cargo test
+#   7. openapi/openapi.json is what `launchpad-api openapi` prints
+
+set -euo pipefail
+
+REPO="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$REPO"
+
+section() { printf '\n========== %s ==========\n' "$*"; }
+die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+# run_step NAME CMD... : print a header, run CMD, report the time; on failure
+# report and exit with CMD's status.
+run_step() {
+	local name="$1" start="$SECONDS" rc=0
+	shift
+	section "$name"
+	"$@" || rc=$?
+	if ((rc != 0)); then
+		printf -- '---------- %s: FAILED (exit %d, %ds)\n' "$name" "$rc" $((SECONDS - start)) >&2
+		exit "$rc"
+	fi
+	printf -- '---------- %s: ok (%ds)\n' "$name" $((SECONDS - start))
+}
+
+# ---------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------
+
+if ! command -v cargo >/dev/null 2>&1 && [[ -x ${HOME:-}/.cargo/bin/cargo ]]; then
+	PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || die "cargo (the Rust toolchain) is not on PATH"
+
+export SQLX_OFFLINE=true
+if [[ -n ${CI:-} ]]; then
+	export CARGO_TERM_COLOR=never
+fi
+
+# ---------------------------------------------------------------------------
+# Python tools that tests use: "import-name=pip-package". Extend this list.
+# ---------------------------------------------------------------------------
+
+PYTHON_TEST_TOOLS=(
+	aiosmtpd=aiosmtpd                 # SMTP sink for e-mail tests
+	icalendar=icalendar               # parsing generated .ics files
+	standardwebhooks=standardwebhooks # verifying webhook signatures
+)
+
+# ensure_python_tools: make every module in PYTHON_TEST_TOOLS importable by
+# python3 (the interpreter tests run), installing the missing ones with pip.
+ensure_python_tools() {
+	local entry missing=()
+	command -v python3 >/dev/null 2>&1 || die "python3 is not installed"
+	for entry in "${PYTHON_TEST_TOOLS[@]}"; do
+		if ! python3 -c "import ${entry%%=*}" >/dev/null 2>&1; then
+			missing+=("${entry#*=}")
+		fi
+	done
+	if ((${#missing[@]} == 0)); then
+		echo "python3 has: ${PYTHON_TEST_TOOLS[*]%%=*}"
+		return 0
+	fi
+	echo "pip install ${missing[*]}"
+	if ! python3 -m pip --version >/dev/null 2>&1; then
+		launchpad_apt_install python3-pip || die "python3 has no pip and python3-pip could not be installed"
+	fi
+	export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+	# A Debian-managed python3 refuses plain pip installs (PEP 668); retry then.
+	python3 -m pip install --quiet "${missing[@]}" ||
+		PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet "${missing[@]}" ||
+		die "pip install ${missing[*]} failed"
+	for entry in "${PYTHON_TEST_TOOLS[@]}"; do
+		python3 -c "import ${entry%%=*}" >/dev/null 2>&1 ||
+			die "python module ${entry%%=*} still not importable after installing ${entry#*=}"
+	done
+}
+
+setup_database() {
+	# shellcheck source=scripts/db.sh
+	source "$REPO/scripts/db.sh"
+	export LAUNCHPAD_TEST_DATABASE_URL="${LAUNCHPAD_TEST_DATABASE_URL:-$LAUNCHPAD_PG_ADMIN_URL}"
+	echo "DATABASE_URL=$(_lp_redact "$DATABASE_URL")"
+	echo "LAUNCHPAD_TEST_DATABASE_URL=$(_lp_redact "$LAUNCHPAD_TEST_DATABASE_URL")"
+}
+
+run_tests() {
+	if cargo nextest --version >/dev/null 2>&1; then
+		cargo nextest run --workspace --no-fail-fast "$@"
+	else
+		echo "(cargo-nextest not installed: using cargo test)"
+		cargo test --workspace --no-fail-fast "$@"
+	fi
+}
+
+# The committed spec must equal what the code generates.
+check_openapi_drift() {
+	local tmp rc=0
+	tmp="$(mktemp)"
+	cargo run -q -p launchpad-api -- openapi >"$tmp" || rc=$?
+	if ((rc != 0)); then
+		rm -f "$tmp"
+		echo "generating the OpenAPI document failed (cargo run -p launchpad-api -- openapi)" >&2
+		return "$rc"
+	fi
+	if [[ ! -f openapi/openapi.json ]]; then
+		rm -f "$tmp"
+		echo "openapi/openapi.json is missing: run scripts/openapi.sh" >&2
+		return 1
+	fi
+	if ! diff -u openapi/openapi.json "$tmp"; then
+		rm -f "$tmp"
+		echo "openapi/openapi.json is out of date: run scripts/openapi.sh" >&2
+		return 1
+	fi
+	rm -f "$tmp"
+	echo "openapi/openapi.json is up to date"
+}
+
+# ---------------------------------------------------------------------------
+# The suite
+# ---------------------------------------------------------------------------
+
+# db.sh is sourced outside run_step: a function called as `cmd || rc=$?` runs
+# with `set -e` suspended, and db.sh relies on it.
+section "PostgreSQL"
+setup_database
+run_step "Python test tools" ensure_python_tools
+run_step "cargo fmt" cargo fmt --all -- --check
+run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+run_step "cargo build" cargo build --workspace --bins
+run_step "tests" run_tests "$@"
+run_step "OpenAPI drift" check_openapi_drift
+
+section "All checks passed"

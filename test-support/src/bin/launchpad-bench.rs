@@ -1,0 +1,377 @@
+//! `launchpad-bench <suite>`: benchmarks against a real Postgres, real
+//! release binaries of the API and the worker, on this machine. Prints a
+//! table of medians of several runs.
+//!
+//! Suites: `jobs` (drain, HTTP enqueue, pickup latency, idle RSS), `kpi`
+//! (KPI rollups over a synthetic tenant, analytics read latency).
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue, kinds};
+use test_support::{TestDb, app::test_settings};
+
+#[path = "../bench/kpi.rs"]
+mod kpi;
+
+const RUNS: usize = 3;
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let p = exe.parent().expect("dir").join(name);
+    assert!(p.exists(), "{} missing: build with --release", p.display());
+    p
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(db_url: &str, extra: &[(&str, &str)]) -> Proc {
+    let mut c = Command::new(bin("launchpad-worker"));
+    c.env("DATABASE_URL", db_url)
+        .env("LAUNCHPAD_DIAGNOSTIC_JOBS", "true")
+        .env("LAUNCHPAD_WORKER_METRICS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    Proc(c.spawn().expect("spawn worker"))
+}
+
+fn spawn_api(db_url: &str, addr: &str) -> Proc {
+    let c = Command::new(bin("launchpad-api"))
+        .arg("serve")
+        .env("DATABASE_URL", db_url)
+        .env("LAUNCHPAD_HTTP_ADDR", addr)
+        .env("LAUNCHPAD_JWT_SECRET", test_support::app::JWT_SECRET)
+        .env(
+            "LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL",
+            test_support::app::ADMIN_EMAIL,
+        )
+        .env(
+            "LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD",
+            test_support::app::ADMIN_PASSWORD,
+        )
+        .env("LAUNCHPAD_DIAGNOSTIC_JOBS", "true")
+        .env("LAUNCHPAD_RATE_LIMIT_PER_MINUTE", "100000000")
+        .env("LAUNCHPAD_DB_MAX_CONNECTIONS", "32")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn api");
+    Proc(c)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn payload(label: Option<String>) -> kinds::DiagnosticPayload {
+    kinds::DiagnosticPayload {
+        behaviour: kinds::DiagnosticBehaviour::Succeed,
+        fail_times: 0,
+        sleep_ms: 0,
+        label,
+    }
+}
+
+async fn load_jobs(db: &TestDb, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let jobs: Vec<NewJob> = chunk
+            .iter()
+            .map(|_| NewJob::of::<kinds::Diagnostic>(&payload(None), &EnqueueCtx::default()))
+            .collect();
+        let mut tx = db.pool.begin().await.unwrap();
+        enqueue(&mut tx, jobs).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    sqlx::query("ANALYZE").execute(&db.pool).await.unwrap();
+}
+
+async fn count_done(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status = 'succeeded'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+/// Jobs/s draining `n` queued jobs with `workers` processes.
+async fn drain(n: usize, workers: usize) -> f64 {
+    let db = TestDb::new().await;
+    load_jobs(&db, n).await;
+    let t0 = Instant::now();
+    let procs: Vec<Proc> = (0..workers)
+        .map(|_| {
+            spawn_worker(
+                &db.url,
+                &[
+                    ("LAUNCHPAD_WORKER_CONCURRENCY", "128"),
+                    ("LAUNCHPAD_WORKER_BATCH_SIZE", "128"),
+                ],
+            )
+        })
+        .collect();
+    loop {
+        if count_done(&db).await as usize >= n {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(600) {
+            panic!("drain did not finish in 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    drop(procs);
+    n as f64 / secs
+}
+
+async fn wait_ready(base: &str) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/ready")).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("API did not become ready");
+}
+
+async fn login(base: &str) -> String {
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": test_support::app::ADMIN_EMAIL, "password": test_support::app::ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_string()
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// (requests/s, p50 ms, p99 ms) of 16 clients enqueueing for `secs`.
+async fn http_enqueue(secs: u64) -> (f64, f64, f64) {
+    let db = TestDb::new().await;
+    let addr = free_addr();
+    let _api = spawn_api(&db.url, &addr);
+    let base = format!("http://{addr}");
+    wait_ready(&base).await;
+    let token = Arc::new(login(&base).await);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(32)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let body = serde_json::json!({"behaviour": "succeed"});
+    let mut tasks = vec![];
+    for _ in 0..16 {
+        let (client, token, base, body) =
+            (client.clone(), token.clone(), base.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = vec![];
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = client
+                    .post(format!("{base}/api/v1/diagnostics/jobs"))
+                    .bearer_auth(token.as_str())
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                let _ = r.bytes().await;
+                lat.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+            lat
+        }));
+    }
+    let mut all = vec![];
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (
+        all.len() as f64 / secs as f64,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    )
+}
+
+/// Pickup latency (created → started) percentiles in ms with an idle worker.
+async fn pickup(n: usize) -> (f64, f64, f64) {
+    let db = TestDb::new().await;
+    let _w = spawn_worker(&db.url, &[]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for _ in 0..n {
+        let mut tx = db.pool.begin().await.unwrap();
+        enqueue(
+            &mut tx,
+            vec![NewJob::of::<kinds::Diagnostic>(
+                &payload(None),
+                &EnqueueCtx::default(),
+            )],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut v: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM (started_at - created_at))::float8 * 1000 FROM jobs WHERE started_at IS NOT NULL",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(v.len(), n, "every job started");
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (
+        percentile(&v, 0.5),
+        percentile(&v, 0.95),
+        percentile(&v, 0.99),
+    )
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+async fn idle_rss() -> (f64, f64) {
+    let db = TestDb::new().await;
+    let w = spawn_worker(&db.url, &[]);
+    let addr = free_addr();
+    let api = spawn_api(&db.url, &addr);
+    wait_ready(&format!("http://{addr}")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    (peak_rss_mb(w.0.id()), peak_rss_mb(api.0.id()))
+}
+
+async fn jobs_suite() {
+    let _ = test_settings; // the API under test uses the same secrets as tests
+    println!(
+        "suite: jobs  (median of {RUNS} runs; Postgres on this machine; {} cores)",
+        num_cpus()
+    );
+    let mut d1 = vec![];
+    let mut d2 = vec![];
+    let mut enq = vec![];
+    let mut pick = vec![];
+    for run in 0..RUNS {
+        eprintln!("run {}/{RUNS}", run + 1);
+        d1.push(drain(20_000, 1).await);
+        d2.push(drain(20_000, 2).await);
+        enq.push(http_enqueue(10).await);
+        pick.push(pickup(300).await);
+    }
+    let (rss_w, rss_a) = idle_rss().await;
+    println!();
+    println!("| measure                                   | median      | goal        |");
+    println!("|-------------------------------------------|-------------|-------------|");
+    println!(
+        "| drain 20k jobs, 1 worker process          | {:>7.0} /s  | ≥ 5000 /s   |",
+        median(d1.clone())
+    );
+    println!(
+        "| drain 20k jobs, 2 worker processes        | {:>7.0} /s  |             |",
+        median(d2.clone())
+    );
+    println!(
+        "| HTTP enqueue, 16 clients, 10 s            | {:>7.0} /s  | ≥ 2500 /s   |",
+        median(enq.iter().map(|e| e.0).collect())
+    );
+    println!(
+        "|   latency p50                             | {:>7.2} ms  |             |",
+        median(enq.iter().map(|e| e.1).collect())
+    );
+    println!(
+        "|   latency p99                             | {:>7.2} ms  | < 25 ms     |",
+        median(enq.iter().map(|e| e.2).collect())
+    );
+    println!(
+        "| pickup latency p50 (idle worker)          | {:>7.2} ms  |             |",
+        median(pick.iter().map(|e| e.0).collect())
+    );
+    println!(
+        "| pickup latency p95                        | {:>7.2} ms  | < 10 ms     |",
+        median(pick.iter().map(|e| e.1).collect())
+    );
+    println!(
+        "| pickup latency p99                        | {:>7.2} ms  |             |",
+        median(pick.iter().map(|e| e.2).collect())
+    );
+    println!(
+        "| peak RSS, idle worker                     | {:>7.1} MB  | < 60 MB     |",
+        rss_w
+    );
+    println!(
+        "| peak RSS, idle API                        | {:>7.1} MB  | < 60 MB     |",
+        rss_a
+    );
+    println!();
+    println!("runs: drain1 {d1:.0?} drain2 {d2:.0?}");
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+#[tokio::main]
+async fn main() {
+    let suite = std::env::args().nth(1).unwrap_or_default();
+    match suite.as_str() {
+        "jobs" => jobs_suite().await,
+        "kpi" => kpi::suite().await,
+        other => {
+            eprintln!("usage: launchpad-bench <jobs|kpi>  (unknown suite {other:?})");
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! `event_invites`: the fan-out of an event's calendar messages. One
+//! transaction writes an outbox row and an `email_send` job per recipient;
+//! a run again (after a crash before the job's result was stored) writes
+//! nothing twice (the rows' dedupe keys carry this job's id).
+
+use chrono::Utc;
+use launchpad_domain::{
+    email::outbox,
+    jobs::{
+        EnqueueCtx, Failure,
+        kinds::{EventInvites, EventInvitesOutput, EventInvitesPayload},
+    },
+    portal::invites,
+};
+
+use crate::runtime::{JobContext, JobHandler};
+
+pub struct EventInvitesHandler;
+
+impl JobHandler for EventInvitesHandler {
+    type Kind = EventInvites;
+
+    async fn run(
+        &self,
+        ctx: &JobContext,
+        p: EventInvitesPayload,
+    ) -> Result<EventInvitesOutput, Failure> {
+        let mut tx = ctx.db.begin().await?;
+        let Some(plan) = invites::plan(
+            &mut tx,
+            ctx.job.id,
+            &p,
+            ctx.services.mail.sender(),
+            Utc::now(),
+        )
+        .await?
+        else {
+            return Ok(EventInvitesOutput {
+                skipped: Some(
+                    "nothing to send: no registrants, or the event or person is gone".into(),
+                ),
+                ..Default::default()
+            });
+        };
+        let enqueue_ctx = EnqueueCtx {
+            customer_id: Some(plan.customer_id),
+            requested_by: ctx.job.requested_by,
+            callback_url: None,
+        };
+        let queued = outbox::queue(&mut tx, plan.emails, &enqueue_ctx).await?;
+        tx.commit().await?;
+        Ok(EventInvitesOutput {
+            method: Some(plan.method.as_str().to_string()),
+            queued: queued.pending.len() as u32,
+            suppressed: queued.suppressed as u32,
+            already_written: queued.duplicates as u32,
+            skipped: None,
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! `kpi_rollup`: recomputes the daily KPI metrics of one CoP (or of every
+//! CoP of a customer) for a date range, one set-based statement per metric
+//! (`launchpad_domain::kpi::metrics`), all in one transaction: readers see
+//! the old values or the new ones, and a cancelled or failed run leaves
+//! nothing half-written. Running it again writes the same values.
+//!
+//! An archived or vanished CoP, or a range after the customer's today, ends
+//! `succeeded` with nothing written and the reason in the result.
+
+use launchpad_domain::{
+    jobs::{
+        Failure,
+        kinds::{KpiRollup, KpiRollupOutput, KpiRollupPayload},
+    },
+    kpi::{
+        Metric,
+        rollup::{self, Planned},
+    },
+};
+
+use crate::runtime::{JobContext, JobHandler};
+
+pub struct KpiRollupHandler;
+
+impl JobHandler for KpiRollupHandler {
+    type Kind = KpiRollup;
+
+    async fn run(&self, ctx: &JobContext, p: KpiRollupPayload) -> Result<KpiRollupOutput, Failure> {
+        let mut conn = ctx.db.acquire().await?;
+        let plan = match rollup::plan(&mut conn, &p).await? {
+            Planned::Run(plan) => plan,
+            Planned::Skip(reason) => {
+                tracing::info!(job_id = %ctx.job.id, %reason, "KPI rollup has nothing to compute");
+                return Ok(KpiRollupOutput {
+                    rows_written: 0,
+                    cops: 0,
+                    dates: 0,
+                    from: None,
+                    to: None,
+                    skipped: Some(reason),
+                });
+            }
+        };
+        drop(conn);
+        let mut tx = ctx.db.begin().await?;
+        rollup::prepare(&mut tx).await?;
+        let mut rows_written = 0;
+        let n = Metric::ALL.len();
+        for (i, metric) in Metric::ALL.iter().enumerate() {
+            rows_written += rollup::compute(&mut tx, *metric, &plan).await?;
+            // 99 at most: 100 means the results are committed.
+            let pct = ((i + 1) * 99 / n) as u8;
+            let message = format!("computed {}", metric.as_str());
+            ctx.progress(pct, message.as_str()).await?;
+        }
+        tx.commit().await?;
+        Ok(KpiRollupOutput {
+            rows_written,
+            cops: plan.cops.len() as u32,
+            dates: plan.dates(),
+            from: Some(plan.from),
+            to: Some(plan.to),
+            skipped: None,
+        })
+    }
+}

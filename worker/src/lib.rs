@@ -1,0 +1,101 @@
+//! launchpad-worker: runs every job kind against Postgres (apalis transport,
+//! Launchpad job records), plus cron ticks and metrics.
+
+pub mod config;
+pub mod http;
+pub mod jobs;
+pub mod llm;
+pub mod mail;
+pub mod metrics;
+pub mod runtime;
+
+use std::sync::Arc;
+
+use launchpad_domain::db;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::WorkerSettings,
+    runtime::{Runtime, Services, writer::StateWriter},
+};
+
+/// A name unique per process: host and pid.
+pub fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Runs the worker until `shutdown` resolves, then drains within the grace period.
+pub async fn run(
+    settings: WorkerSettings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let pool = db::connect_lazy(
+        &settings.database_url,
+        &db::PoolSettings {
+            max_connections: settings.db_max_connections,
+            ..Default::default()
+        },
+    )?;
+    let stop = CancellationToken::new();
+    let metrics_addr = metrics::serve(settings.metrics_addr, pool.clone(), stop.clone()).await?;
+    let rt = Arc::new(Runtime {
+        db: pool.clone(),
+        writer: StateWriter::start(pool.clone()),
+        services: Arc::new(Services {
+            webhook_client: http::WebhookClient::new(
+                settings.webhooks.timeout,
+                settings.webhooks.allow_insecure,
+            )?,
+            webhook_settings: settings.webhooks.clone(),
+            mail: mail::Mailer::new(&settings.mail).map_err(|e| anyhow::anyhow!(e))?,
+            ai: llm::Ai {
+                settings: settings.ai.clone(),
+                llm: llm::LlmProvider::from_settings(&settings.ai)?.map(Arc::new),
+            },
+        }),
+    });
+    let instance = instance_name();
+    let reg = jobs::register_all(
+        jobs::Registry::new(pool.clone(), rt.clone(), settings.clone(), instance.clone()),
+        &settings,
+    );
+    let crons = jobs::cron_entries(&settings).map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!(
+        instance = %instance,
+        kinds = ?reg.kinds,
+        cron = ?crons.iter().map(|c| c.kind).collect::<Vec<_>>(),
+        metrics = %metrics_addr,
+        smtp = %settings.mail.relay_for_logs(),
+        ai_provider = rt.services.ai.llm.as_ref().map_or("extractive", |l| l.name),
+        "launchpad-worker started"
+    );
+    for entry in crons {
+        tokio::spawn(runtime::cron::run(pool.clone(), entry, stop.clone()));
+    }
+    let grace = jobs::shutdown_grace(&settings);
+    let stop2 = stop.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new jobs; waiting for in-flight jobs");
+        stop2.cancel();
+        Ok(())
+    };
+    reg.monitor
+        .shutdown_timeout(grace)
+        .should_restart(|ctx, err| {
+            tracing::warn!(worker = %ctx.name(), error = %err, "apalis worker stopped; restarting");
+            true
+        })
+        .run_with_signal(signal)
+        .await
+        .map_err(|e| anyhow::anyhow!("monitor: {e}"))?;
+    stop.cancel();
+    tracing::info!("launchpad-worker stopped");
+    Ok(())
+}

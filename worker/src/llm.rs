@@ -1,0 +1,708 @@
+//! The AI provider: chat completions through async-openai against any
+//! OpenAI-compatible endpoint (OpenAI, Azure OpenAI, vLLM, Ollama…), with
+//! strict JSON-schema output, per-provider rate limits, and failures
+//! classified for the job runtime.
+//!
+//! Retries: async-openai's default executor retries 429/5xx in process
+//! (with sleeps). This client replaces it with a tower service that retries
+//! nothing and turns 429 and 5xx into errors carrying the provider's
+//! `Retry-After`. The job then fails *transiently* and the job core's
+//! durable backoff does the waiting: the wait holds no worker slot or
+//! provider permit, survives restarts, is visible in `next_attempt_at`, and
+//! counts against the job's attempts. Map-reduce jobs resume cheaply
+//! because finished chunks are cached.
+
+use std::{
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use async_openai::{
+    Client,
+    config::{AzureConfig, Config, OpenAIConfig},
+    error::OpenAIError,
+    middleware::{HttpRequestFactory, ReqwestService},
+    types::chat::{
+        ChatCompletionRequestSystemMessageArgs, ChatCompletionRequestUserMessageArgs,
+        CreateChatCompletionRequest, CreateChatCompletionRequestArgs, FinishReason, ResponseFormat,
+        ResponseFormatJsonSchema,
+    },
+};
+use futures::future::BoxFuture;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use launchpad_domain::{
+    ai::{
+        repo::{self, UsageRecord},
+        schema::{StructuredAnswer, parse_answer},
+        summary::Prompt,
+        text::estimate_tokens,
+        types::TokenUsage,
+    },
+    config::{self, ConfigError},
+    ids::CustomerId,
+    jobs::{Failure, JobRecord},
+};
+use reqwest_ai as reqwest;
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+
+/// AI settings, read once from the environment.
+#[derive(Clone)]
+pub struct AiSettings {
+    /// `OPENAI_BASE_URL`: any OpenAI-compatible API (`…/v1`).
+    pub base_url: Option<String>,
+    /// `OPENAI_API_KEY`.
+    pub api_key: Option<String>,
+    /// `OPENAI_API_VERSION`: set for Azure OpenAI (deployment = the model).
+    pub azure_api_version: Option<String>,
+    /// `LAUNCHPAD_AI_MODEL`.
+    pub model: String,
+    /// `LAUNCHPAD_AI_TIMEOUT_SECS`: one request, end to end.
+    pub request_timeout: Duration,
+    /// `LAUNCHPAD_AI_CONNECT_TIMEOUT_SECS`.
+    pub connect_timeout: Duration,
+    /// `LAUNCHPAD_AI_CONCURRENCY`: requests in flight to the provider per worker process.
+    pub concurrency: usize,
+    /// `LAUNCHPAD_AI_RPM`: requests per minute (0 = no limit).
+    pub rpm: u32,
+    /// `LAUNCHPAD_AI_TPM`: estimated tokens per minute (0 = no limit).
+    pub tpm: u32,
+    /// `LAUNCHPAD_AI_MAX_OUTPUT_TOKENS`: completion tokens per request.
+    pub max_output_tokens: u32,
+    /// `LAUNCHPAD_AI_CHUNK_TOKENS`: estimated tokens of answers per map request.
+    pub chunk_tokens: usize,
+    /// `LAUNCHPAD_AI_MAX_ANSWER_CHARS`: longer answers are cut.
+    pub max_answer_chars: usize,
+}
+
+impl std::fmt::Debug for AiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AiSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("model", &self.model)
+            .field("concurrency", &self.concurrency)
+            .field("rpm", &self.rpm)
+            .field("tpm", &self.tpm)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AiSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let base_url = config::optional("OPENAI_BASE_URL")?
+            .map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(u) = &base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(config::invalid(
+                "OPENAI_BASE_URL",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        Ok(Self {
+            base_url,
+            api_key: config::optional("OPENAI_API_KEY")?,
+            azure_api_version: config::optional("OPENAI_API_VERSION")?,
+            model: config::optional("LAUNCHPAD_AI_MODEL")?.unwrap_or_else(|| "gpt-4o-mini".into()),
+            request_timeout: Duration::from_secs(
+                config::parsed_or("LAUNCHPAD_AI_TIMEOUT_SECS", 120u64)?.max(1),
+            ),
+            connect_timeout: Duration::from_secs(
+                config::parsed_or("LAUNCHPAD_AI_CONNECT_TIMEOUT_SECS", 10u64)?.max(1),
+            ),
+            concurrency: config::parsed_or("LAUNCHPAD_AI_CONCURRENCY", 16usize)?.max(1),
+            rpm: config::parsed_or("LAUNCHPAD_AI_RPM", 500u32)?,
+            tpm: config::parsed_or("LAUNCHPAD_AI_TPM", 200_000u32)?,
+            max_output_tokens: config::parsed_or("LAUNCHPAD_AI_MAX_OUTPUT_TOKENS", 4096u32)?
+                .max(256),
+            chunk_tokens: config::parsed_or("LAUNCHPAD_AI_CHUNK_TOKENS", 8000usize)?.max(200),
+            max_answer_chars: config::parsed_or("LAUNCHPAD_AI_MAX_ANSWER_CHARS", 2000usize)?
+                .max(50),
+        })
+    }
+
+    /// No key and no base URL: the offline extractive method.
+    pub fn provider_configured(&self) -> bool {
+        self.base_url.is_some() || self.api_key.is_some()
+    }
+}
+
+/// How an OpenAI-compatible provider is reached.
+pub struct LlmProvider {
+    client: Client<Box<dyn Config>>,
+    /// `openai`, `azure_openai` or `openai_compatible` (any other base URL).
+    pub name: &'static str,
+    pub model: String,
+    base_url: String,
+    max_output_tokens: u32,
+    permits: Semaphore,
+    rpm: Option<DefaultDirectRateLimiter>,
+    tpm: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
+}
+
+impl LlmProvider {
+    /// The configured provider, or `None` for the extractive fallback.
+    pub fn from_settings(s: &AiSettings) -> anyhow::Result<Option<Self>> {
+        if !s.provider_configured() {
+            return Ok(None);
+        }
+        // reqwest 0.13 is built without a bundled crypto provider; use ring
+        // (already in the dependency tree) rather than building aws-lc-sys.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(s.request_timeout)
+            .connect_timeout(s.connect_timeout)
+            .pool_max_idle_per_host(s.concurrency)
+            .build()?;
+        let key = s.api_key.clone().unwrap_or_default();
+        let (config, name, base_url): (Box<dyn Config>, &'static str, String) =
+            match (&s.base_url, &s.azure_api_version) {
+                (Some(base), Some(version)) => (
+                    Box::new(
+                        AzureConfig::new()
+                            .with_api_base(base)
+                            .with_api_key(key)
+                            .with_deployment_id(&s.model)
+                            .with_api_version(version),
+                    ),
+                    "azure_openai",
+                    base.clone(),
+                ),
+                (Some(base), None) => (
+                    Box::new(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
+                    if base.starts_with("https://api.openai.com") {
+                        "openai"
+                    } else {
+                        "openai_compatible"
+                    },
+                    base.clone(),
+                ),
+                (None, _) => (
+                    Box::new(
+                        OpenAIConfig::new()
+                            .with_api_base("https://api.openai.com/v1")
+                            .with_api_key(key),
+                    ),
+                    "openai",
+                    "https://api.openai.com/v1".into(),
+                ),
+            };
+        let client = Client::with_config(config).with_http_service(Classify {
+            inner: ReqwestService::new(http),
+        });
+        Ok(Some(Self {
+            client,
+            name,
+            model: s.model.clone(),
+            base_url,
+            max_output_tokens: s.max_output_tokens,
+            permits: Semaphore::new(s.concurrency),
+            rpm: NonZeroU32::new(s.rpm).map(|n| RateLimiter::direct(Quota::per_minute(n))),
+            tpm: NonZeroU32::new(s.tpm).map(|n| (RateLimiter::direct(Quota::per_minute(n)), n)),
+        }))
+    }
+
+    /// One chat completion whose answer must follow `schema` (strict).
+    /// Waits for the rate limits rather than failing on them.
+    pub async fn complete(
+        &self,
+        schema_name: &str,
+        schema: serde_json::Value,
+        prompt: &Prompt,
+    ) -> Result<Completion, LlmError> {
+        let estimate = estimate_tokens(&prompt.system)
+            + estimate_tokens(&prompt.user)
+            + self.max_output_tokens as usize;
+        if let Some(l) = &self.rpm {
+            l.until_ready().await;
+        }
+        if let Some((l, cap)) = &self.tpm {
+            let n = NonZeroU32::new(
+                u32::try_from(estimate)
+                    .unwrap_or(u32::MAX)
+                    .clamp(1, cap.get()),
+            )
+            .unwrap_or(*cap);
+            // `n` never exceeds the burst capacity, so this only waits.
+            let _ = l.until_n_ready(n).await;
+        }
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| LlmError::Unreachable("the worker is shutting down".into()))?;
+        let request = self.request(schema_name, schema, prompt)?;
+        let started = std::time::Instant::now();
+        let result = self.client.chat().create(request).await;
+        metrics::histogram!("launchpad_ai_request_duration_seconds", "provider" => self.name)
+            .record(started.elapsed().as_secs_f64());
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let e = classify(e);
+                metrics::counter!("launchpad_ai_requests_total", "provider" => self.name, "outcome" => e.label()).increment(1);
+                return Err(e);
+            }
+        };
+        metrics::counter!("launchpad_ai_requests_total", "provider" => self.name, "outcome" => "ok").increment(1);
+        let usage = response
+            .usage
+            .as_ref()
+            .map(|u| {
+                let cached = u
+                    .prompt_tokens_details
+                    .as_ref()
+                    .and_then(|d| d.cached_tokens)
+                    .unwrap_or(0);
+                TokenUsage::new(
+                    u.prompt_tokens as i64,
+                    u.completion_tokens as i64,
+                    cached as i64,
+                )
+            })
+            .unwrap_or_default();
+        let Some(choice) = response.choices.into_iter().next() else {
+            return Ok(Completion {
+                usage,
+                answer: Answer::Empty,
+            });
+        };
+        let answer = if let Some(r) = choice.message.refusal.filter(|r| !r.trim().is_empty()) {
+            Answer::Refusal(r)
+        } else {
+            match (choice.finish_reason, choice.message.content) {
+                (Some(FinishReason::Length), _) => Answer::Truncated,
+                (Some(FinishReason::ContentFilter), _) => Answer::Filtered,
+                (_, Some(c)) if !c.trim().is_empty() => Answer::Content(c),
+                _ => Answer::Empty,
+            }
+        };
+        Ok(Completion { usage, answer })
+    }
+
+    fn request(
+        &self,
+        schema_name: &str,
+        schema: serde_json::Value,
+        prompt: &Prompt,
+    ) -> Result<CreateChatCompletionRequest, LlmError> {
+        let build = || -> Result<CreateChatCompletionRequest, OpenAIError> {
+            CreateChatCompletionRequestArgs::default()
+                .model(&self.model)
+                .messages(vec![
+                    ChatCompletionRequestSystemMessageArgs::default()
+                        .content(prompt.system.as_str())
+                        .build()?
+                        .into(),
+                    ChatCompletionRequestUserMessageArgs::default()
+                        .content(prompt.user.as_str())
+                        .build()?
+                        .into(),
+                ])
+                .response_format(ResponseFormat::JsonSchema {
+                    json_schema: ResponseFormatJsonSchema {
+                        name: schema_name.to_string(),
+                        description: None,
+                        schema,
+                        strict: Some(true),
+                    },
+                })
+                .max_completion_tokens(self.max_output_tokens)
+                .build()
+        };
+        build().map_err(|e| LlmError::Rejected {
+            status: 0,
+            message: format!("could not build the request: {e}"),
+        })
+    }
+
+    /// A failure for the job runtime, naming the provider.
+    pub fn failure(&self, e: LlmError) -> Failure {
+        match e {
+            LlmError::RateLimited {
+                retry_after,
+                message,
+            } => Failure::Transient {
+                code: "provider_rate_limited".into(),
+                message: format!(
+                    "the AI provider at {} is rate limiting (429): {message}",
+                    self.base_url
+                ),
+                retry_after: retry_after.map(bound_retry_after),
+            },
+            LlmError::Unavailable {
+                status,
+                retry_after,
+                message,
+            } => Failure::Transient {
+                code: "provider_unavailable".into(),
+                message: format!(
+                    "the AI provider at {} answered {status}: {message}",
+                    self.base_url
+                ),
+                retry_after: retry_after.map(bound_retry_after),
+            },
+            LlmError::Unreachable(m) => Failure::transient(
+                "provider_unreachable",
+                format!("could not reach the AI provider at {}: {m}", self.base_url),
+            ),
+            LlmError::BadResponse(m) => Failure::transient(
+                "provider_bad_response",
+                format!(
+                    "the AI provider at {} sent something that is not a chat completion: {m}",
+                    self.base_url
+                ),
+            ),
+            LlmError::Rejected { status, message } => Failure::permanent(
+                "provider_rejected",
+                format!(
+                    "the AI provider at {} rejected the request ({status}): {message}",
+                    self.base_url
+                ),
+            ),
+        }
+    }
+}
+
+/// A provider's `Retry-After` is honoured between 1 s and 1 h.
+fn bound_retry_after(d: Duration) -> Duration {
+    d.clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// A chat completion: the tokens it cost and what the model answered.
+#[derive(Debug)]
+pub struct Completion {
+    pub usage: TokenUsage,
+    pub answer: Answer,
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Content(String),
+    Refusal(String),
+    /// Cut off at the output token limit.
+    Truncated,
+    /// Stopped by the provider's content filter.
+    Filtered,
+    Empty,
+}
+
+/// Why a request did not produce a completion.
+#[derive(Debug)]
+pub enum LlmError {
+    /// 429 (other than an exhausted quota).
+    RateLimited {
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// 5xx or 408.
+    Unavailable {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// Connection refused, DNS, TLS, timeout.
+    Unreachable(String),
+    /// A body that is not a chat completion.
+    BadResponse(String),
+    /// Another 4xx (bad request, auth, unknown model, exhausted quota).
+    Rejected { status: u16, message: String },
+}
+
+impl LlmError {
+    fn label(&self) -> &'static str {
+        match self {
+            LlmError::RateLimited { .. } => "rate_limited",
+            LlmError::Unavailable { .. } => "unavailable",
+            LlmError::Unreachable(_) => "unreachable",
+            LlmError::BadResponse(_) => "bad_response",
+            LlmError::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+/// A 429 or 5xx, with the provider's `Retry-After`.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {body}")]
+struct RetryableStatus {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: String,
+}
+
+/// The HTTP service under async-openai: no retries; 429 and 5xx become
+/// [`RetryableStatus`] errors that keep the `Retry-After` header (the
+/// client's own error type would drop it).
+#[derive(Clone)]
+struct Classify {
+    inner: ReqwestService,
+}
+
+impl tower::Service<HttpRequestFactory> for Classify {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: HttpRequestFactory) -> Self::Future {
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let resp = fut.await?;
+            let status = resp.status();
+            if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+                let retry_after = retry_after(resp.headers());
+                let body = resp.text().await.unwrap_or_default();
+                return Err(OpenAIError::Boxed(Box::new(RetryableStatus {
+                    status: status.as_u16(),
+                    retry_after,
+                    body: shorten(&body),
+                })));
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date.
+fn retry_after(h: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    }
+    let v = get("retry-after")?;
+    if let Ok(secs) = v.parse::<f64>() {
+        return Some(Duration::from_secs_f64(secs.max(0.0)));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+fn shorten(s: &str) -> String {
+    launchpad_domain::ai::text::one_line(s, 300)
+}
+
+/// An error with its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn classify(e: OpenAIError) -> LlmError {
+    match e {
+        OpenAIError::Boxed(b) => match b.downcast::<RetryableStatus>() {
+            Ok(r) if r.status == 429 && r.body.contains("insufficient_quota") => {
+                LlmError::Rejected {
+                    status: 429,
+                    message: format!("the account's quota is exhausted: {}", r.body),
+                }
+            }
+            Ok(r) if r.status == 429 => LlmError::RateLimited {
+                retry_after: r.retry_after,
+                message: r.body,
+            },
+            Ok(r) => LlmError::Unavailable {
+                status: r.status,
+                retry_after: r.retry_after,
+                message: r.body,
+            },
+            Err(other) => LlmError::Unreachable(chain(other.as_ref())),
+        },
+        OpenAIError::ApiError(a) => LlmError::Rejected {
+            status: a.status_code.as_u16(),
+            message: shorten(&a.api_error.to_string()),
+        },
+        OpenAIError::Reqwest(e) if e.is_timeout() => {
+            LlmError::Unreachable(format!("timed out: {}", chain(&e)))
+        }
+        OpenAIError::Reqwest(e) if e.is_decode() || e.is_body() => LlmError::BadResponse(chain(&e)),
+        OpenAIError::Reqwest(e) => LlmError::Unreachable(chain(&e)),
+        OpenAIError::JSONDeserialize(e, body) => {
+            LlmError::BadResponse(format!("{e} (body: {})", shorten(&body)))
+        }
+        OpenAIError::InvalidArgument(m) => LlmError::Rejected {
+            status: 0,
+            message: m,
+        },
+        other => LlmError::BadResponse(shorten(&other.to_string())),
+    }
+}
+
+/// One job attempt's use of the provider: checks the tenant's monthly
+/// budget before every request, tallies tokens, and records them at the end
+/// (whatever the outcome: failed attempts cost tokens too).
+pub struct LlmSession<'a> {
+    pub llm: &'a LlmProvider,
+    db: &'a PgPool,
+    customer: CustomerId,
+    limit: Option<i64>,
+    used_before: i64,
+    tally: Mutex<(TokenUsage, i64)>,
+}
+
+impl<'a> LlmSession<'a> {
+    /// Starts a session; fails with `budget_exceeded` at once when the
+    /// tenant's monthly budget is spent.
+    pub async fn start(
+        llm: &'a LlmProvider,
+        db: &'a PgPool,
+        customer: CustomerId,
+    ) -> Result<LlmSession<'a>, Failure> {
+        let mut conn = db.acquire().await?;
+        let limit = repo::budget_limit(&mut conn, customer).await?;
+        let used_before = match limit {
+            Some(_) => repo::tokens_this_month(&mut conn, customer, chrono::Utc::now()).await?,
+            None => 0,
+        };
+        let s = Self {
+            llm,
+            db,
+            customer,
+            limit,
+            used_before,
+            tally: Mutex::new((TokenUsage::default(), 0)),
+        };
+        s.check_budget()?;
+        Ok(s)
+    }
+
+    fn check_budget(&self) -> Result<(), Failure> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let used = self.used_before + self.usage().total_tokens;
+        if used >= limit {
+            return Err(Failure::permanent(
+                "budget_exceeded",
+                format!(
+                    "the tenant's monthly AI token budget is spent: {used} of {limit} tokens used this month (UTC); \
+                     an admin can raise it with PUT /api/v1/customers/{}/ai/budget",
+                    self.customer
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn usage(&self) -> TokenUsage {
+        self.tally.lock().expect("tally lock").0
+    }
+
+    pub fn requests(&self) -> i64 {
+        self.tally.lock().expect("tally lock").1
+    }
+
+    /// Asks the model for a `T` (strict schema `schema_name`), parsing and
+    /// checking the answer. A refusal or an answer that does not fit the
+    /// schema is a permanent failure naming the reason.
+    pub async fn ask<T: StructuredAnswer>(
+        &self,
+        schema_name: &str,
+        prompt: &Prompt,
+    ) -> Result<T, Failure> {
+        self.check_budget()?;
+        let completion = self
+            .llm
+            .complete(schema_name, T::schema(), prompt)
+            .await
+            .map_err(|e| self.llm.failure(e))?;
+        {
+            let mut t = self.tally.lock().expect("tally lock");
+            t.0.add(completion.usage);
+            t.1 += 1;
+        }
+        let invalid = |m: String| Failure::permanent("ai_invalid_answer", m);
+        match completion.answer {
+            Answer::Content(c) => parse_answer::<T>(&c).map_err(invalid),
+            Answer::Refusal(r) => Err(Failure::permanent(
+                "ai_refused",
+                format!("the model refused: {}", shorten(&r)),
+            )),
+            Answer::Truncated => Err(invalid(format!(
+                "the answer was cut off at the output limit of {} tokens (LAUNCHPAD_AI_MAX_OUTPUT_TOKENS)",
+                self.llm.max_output_tokens
+            ))),
+            Answer::Filtered => Err(invalid(
+                "the provider's content filter stopped the answer".into(),
+            )),
+            Answer::Empty => Err(invalid("the answer has no content".into())),
+        }
+    }
+
+    /// Records the attempt's usage (nothing when no request was made).
+    pub async fn record(&self, job: &JobRecord) -> Result<(), Failure> {
+        let requests = self.requests();
+        if requests == 0 {
+            return Ok(());
+        }
+        record_usage(
+            self.db,
+            job,
+            self.customer,
+            self.llm.name,
+            &self.llm.model,
+            requests,
+            self.usage(),
+            false,
+        )
+        .await
+    }
+}
+
+/// Records one attempt's usage row.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_usage(
+    db: &PgPool,
+    job: &JobRecord,
+    customer: CustomerId,
+    provider: &str,
+    model: &str,
+    requests: i64,
+    usage: TokenUsage,
+    cache_hit: bool,
+) -> Result<(), Failure> {
+    metrics::counter!("launchpad_ai_tokens_total", "type" => "prompt")
+        .increment(usage.prompt_tokens.max(0) as u64);
+    metrics::counter!("launchpad_ai_tokens_total", "type" => "completion")
+        .increment(usage.completion_tokens.max(0) as u64);
+    repo::record_usage(
+        db,
+        &UsageRecord {
+            job_id: &job.id.to_string(),
+            attempt: job.attempts,
+            customer,
+            kind: &job.kind,
+            provider,
+            model,
+            requests,
+            usage,
+            cache_hit,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// What the worker's AI jobs share: settings and the provider, if any.
+pub struct Ai {
+    pub settings: AiSettings,
+    pub llm: Option<Arc<LlmProvider>>,
+}

@@ -1,0 +1,240 @@
+//! The mail provider: SMTP through lettre over rustls (no OpenSSL), a pooled
+//! async transport per relay, and a rate limiter per relay (governor) so a
+//! fan-out of thousands never goes faster than the relay allows.
+//!
+//! Messages are built from outbox rows with lettre's typed headers (RFC 2047
+//! encoding of non-ASCII names and subjects, quoting of display names);
+//! CR/LF in names and subjects are neutralised before that.
+
+use std::{num::NonZeroU32, time::Duration};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use launchpad_domain::email::{Sender, header_text, outbox::OutboxEmail, templates::SUBJECT_MAX};
+use lettre::{
+    Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType},
+    transport::smtp::{Error as SmtpError, PoolConfig},
+};
+
+/// How the worker reaches its SMTP relay.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// lettre's URL form: `smtp://host:port` (plain), `smtp://…?tls=required`
+    /// (STARTTLS), `smtps://user:pass@host:465` (TLS).
+    pub smtp_url: String,
+    pub from: Sender,
+    /// Pooled SMTP connections.
+    pub pool_size: u32,
+    /// Messages per second to the relay.
+    pub rate_per_sec: NonZeroU32,
+    /// Per SMTP command.
+    pub timeout: Duration,
+}
+
+impl MailSettings {
+    /// The relay's URL without credentials, for logs.
+    pub fn relay_for_logs(&self) -> String {
+        let (scheme, rest) = self
+            .smtp_url
+            .split_once("://")
+            .unwrap_or(("smtp", &self.smtp_url));
+        let host = rest.rsplit_once('@').map(|(_, h)| h).unwrap_or(rest);
+        format!(
+            "{scheme}://{}",
+            host.split(['?', '/']).next().unwrap_or(host)
+        )
+    }
+}
+
+/// Checks an SMTP URL as lettre reads it.
+pub fn check_smtp_url(url: &str) -> Result<(), String> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+        .map(drop)
+        .map_err(|e| {
+            format!("not an SMTP URL lettre understands ({e}); e.g. smtp://127.0.0.1:2525")
+        })
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// 4xx, connection, TLS or timeout trouble: try again later.
+    Transient(String),
+    /// 5xx: refused for good. `hard_bounce` when the address itself is bad
+    /// (550/551/553 without an enhanced code, or with a 5.1.x / 5.2.1 one).
+    Permanent { response: String, hard_bounce: bool },
+    /// The message cannot be built, or this server cannot take it.
+    Invalid(String),
+}
+
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    sender: Sender,
+    from: Mailbox,
+    limiter: DefaultDirectRateLimiter,
+}
+
+impl Mailer {
+    pub fn new(s: &MailSettings) -> Result<Self, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&s.smtp_url)
+            .map_err(|e| format!("LAUNCHPAD_SMTP_URL: {e}"))?
+            .pool_config(PoolConfig::new().max_size(s.pool_size.max(1)))
+            .timeout(Some(s.timeout))
+            .build();
+        let address: Address = s
+            .from
+            .address
+            .as_str()
+            .parse()
+            .map_err(|e| format!("LAUNCHPAD_MAIL_FROM: {e}"))?;
+        // A burst of a tenth of a second: any one-second window carries at
+        // most 1.1 × the rate.
+        let burst = NonZeroU32::new((s.rate_per_sec.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+        Ok(Self {
+            transport,
+            sender: s.from.clone(),
+            from: Mailbox::new(s.from.name.clone(), address),
+            limiter: RateLimiter::direct(Quota::per_second(s.rate_per_sec).allow_burst(burst)),
+        })
+    }
+
+    /// Our sender (also the ORGANIZER of invitations).
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// Waits for the relay's rate limit to allow one more message.
+    pub async fn until_ready(&self) {
+        self.limiter.until_ready().await;
+    }
+
+    /// The MIME message of an outbox row: `multipart/alternative` (text,
+    /// HTML); with a calendar object, `multipart/mixed` → `multipart/
+    /// alternative` (text, HTML, `text/calendar; method=…`) + `invite.ics`.
+    pub fn build(&self, m: &OutboxEmail) -> Result<Message, SendError> {
+        let address: Address = m
+            .to_address
+            .trim()
+            .parse()
+            .map_err(|e| SendError::Invalid(format!("invalid recipient address: {e}")))?;
+        let name = m
+            .to_name
+            .as_deref()
+            .map(|n| header_text(n, 200))
+            .filter(|n| !n.is_empty());
+        let alternative = MultiPart::alternative()
+            .singlepart(SinglePart::plain(m.body_text.clone()))
+            .singlepart(SinglePart::html(m.body_html.clone()));
+        let body = match (&m.ics, &m.ics_method) {
+            (Some(ics), Some(method)) => {
+                let calendar =
+                    ContentType::parse(&format!("text/calendar; method={method}; charset=UTF-8"))
+                        .map_err(|e| SendError::Invalid(format!("calendar content type: {e}")))?;
+                let ics_type = ContentType::parse("application/ics")
+                    .map_err(|e| SendError::Invalid(format!("attachment content type: {e}")))?;
+                MultiPart::mixed()
+                    .multipart(
+                        alternative
+                            .singlepart(SinglePart::builder().header(calendar).body(ics.clone())),
+                    )
+                    .singlepart(Attachment::new("invite.ics".into()).body(ics.clone(), ics_type))
+            }
+            _ => alternative,
+        };
+        Message::builder()
+            .message_id(Some(m.message_id.clone()))
+            .from(self.from.clone())
+            .to(Mailbox::new(name, address))
+            .subject(header_text(&m.subject, SUBJECT_MAX))
+            .date_now()
+            .multipart(body)
+            .map_err(|e| SendError::Invalid(format!("the message cannot be built: {e}")))
+    }
+
+    /// One SMTP transaction on a pooled connection. `Ok` is the server's
+    /// reply to the message (`250 …`).
+    pub async fn send(&self, msg: &Message) -> Result<String, SendError> {
+        match self.transport.send(msg.clone()).await {
+            Ok(r) => Ok(
+                format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" "))
+                    .trim()
+                    .to_string(),
+            ),
+            Err(e) => Err(classify(&e)),
+        }
+    }
+}
+
+fn classify(e: &SmtpError) -> SendError {
+    let text = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    match e.status() {
+        Some(code) if e.is_permanent() => {
+            let code = code.to_string();
+            let hard_bounce = is_hard_bounce(&code, &text);
+            SendError::Permanent {
+                response: format!("{code} {text}").trim().to_string(),
+                hard_bounce,
+            }
+        }
+        Some(code) => SendError::Transient(format!("{code} {text}").trim().to_string()),
+        // lettre refuses locally what this server cannot take (e.g. a
+        // non-ASCII address without SMTPUTF8): retrying will not help.
+        None if e.is_client() => SendError::Invalid(e.to_string()),
+        None => SendError::Transient(e.to_string()),
+    }
+}
+
+/// 550 (mailbox unavailable), 551 (user not local) and 553 (mailbox name
+/// not allowed) bounce the address — unless an enhanced status code says
+/// the refusal is about something else (policy 5.7.x, content 5.6.x...).
+fn is_hard_bounce(code: &str, text: &str) -> bool {
+    if !matches!(code, "550" | "551" | "553") {
+        return false;
+    }
+    let enhanced = text.split_whitespace().next().filter(|w| {
+        w.split('.').count() == 3
+            && w.split('.')
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    });
+    match enhanced {
+        None => true,
+        Some(x) => x.starts_with("5.1.") || x == "5.2.1",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hard_bounces() {
+        assert!(is_hard_bounce(
+            "550",
+            "5.1.1 <x@example.com>: Recipient address rejected"
+        ));
+        assert!(is_hard_bounce("550", "No such user"));
+        assert!(is_hard_bounce("553", "5.1.3 Bad recipient address syntax"));
+        assert!(is_hard_bounce("550", "5.2.1 Mailbox disabled"));
+        assert!(!is_hard_bounce("550", "5.7.1 Message rejected as spam"));
+        assert!(!is_hard_bounce("554", "5.1.1 whatever"));
+        assert!(!is_hard_bounce("552", "5.2.2 Mailbox full"));
+    }
+
+    #[test]
+    fn relay_without_credentials() {
+        let s = MailSettings {
+            smtp_url: "smtps://user:secret@smtp.example.com:465?tls=required".into(),
+            from: Sender::default(),
+            pool_size: 1,
+            rate_per_sec: NonZeroU32::MIN,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(s.relay_for_logs(), "smtps://smtp.example.com:465");
+        assert!(check_smtp_url("smtp://127.0.0.1:2525").is_ok());
+        assert!(check_smtp_url("smtp://127.0.0.1:2525?tls=required").is_ok());
+        assert!(check_smtp_url("smtps://u:p@smtp.example.com:465").is_ok());
+        assert!(check_smtp_url("http://example.com").is_err());
+    }
+}

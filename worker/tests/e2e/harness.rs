@@ -1,0 +1,80 @@
+use std::time::Duration;
+
+use test_support::{TestApp, Tokens, WorkerProcess, app::json, eventually};
+
+pub struct Harness {
+    pub app: TestApp,
+    pub admin: Tokens,
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        let app = TestApp::spawn().await;
+        let admin = app.admin().await;
+        Self { app, admin }
+    }
+
+    pub fn worker(&self) -> WorkerProcess {
+        WorkerProcess::spawn(&self.app.db.url, &[])
+    }
+
+    pub fn worker_with(&self, env: &[(&str, &str)]) -> WorkerProcess {
+        WorkerProcess::spawn(&self.app.db.url, env)
+    }
+
+    /// Enqueues a diagnostic job over HTTP; returns its id.
+    pub async fn enqueue(&self, body: serde_json::Value) -> String {
+        let r = self
+            .app
+            .post("/api/v1/diagnostics/jobs", &self.admin.access, &body)
+            .await;
+        r.expect(202);
+        assert!(r.header("location").unwrap().starts_with("/api/v1/jobs/"));
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn job(&self, id: &str) -> serde_json::Value {
+        let r = self
+            .app
+            .get(&format!("/api/v1/jobs/{id}"), &self.admin.access)
+            .await;
+        r.expect(200);
+        r.body.clone()
+    }
+
+    /// Polls the job until `status` (panics after `timeout`).
+    pub async fn wait_status(
+        &self,
+        id: &str,
+        status: &str,
+        timeout: Duration,
+    ) -> serde_json::Value {
+        eventually(timeout, &format!("job {id} to be {status}"), || async {
+            let j = self.job(id).await;
+            (j["status"] == status).then_some(j)
+        })
+        .await
+    }
+
+    /// Waits until the transport task reaches `status` (its ack follows the job row's update).
+    pub async fn wait_apalis_status(&self, id: &str, status: &str) {
+        eventually(
+            Duration::from_secs(10),
+            &format!("apalis task {id} to be {status}"),
+            || async { (self.apalis_status(id).await == status).then_some(()) },
+        )
+        .await
+    }
+
+    pub async fn apalis_status(&self, id: &str) -> String {
+        sqlx::query_scalar("SELECT status FROM apalis.jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.app.db.pool)
+            .await
+            .unwrap()
+    }
+}
+
+pub fn succeed(label: &str) -> serde_json::Value {
+    json!({"behaviour": "succeed", "label": label})
+}

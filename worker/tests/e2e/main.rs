@@ -1,0 +1,11 @@
+//! End-to-end tests of the job machinery: the real API over HTTP, real
+//! worker processes, real Postgres.
+
+mod ai;
+mod email;
+mod harness;
+mod kpi;
+mod lifecycle;
+mod recovery;
+mod scale;
+mod webhooks;
