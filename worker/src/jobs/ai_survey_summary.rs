@@ -178,6 +178,11 @@ async fn with_model(
     )
     .await?;
 
+    // Progress is written by the chunk futures themselves: awaiting a pool
+    // connection in the loop below while the stream is not being polled would
+    // starve the in-flight futures holding connections (a pool deadlock).
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let finished = &finished;
     let map_one = |index: usize| {
         let range = chunks[index].clone();
         async move {
@@ -208,6 +213,13 @@ async fn with_model(
                     a
                 }
             };
+            let done = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let pct = 5 + (80 * done / parts) as u8;
+            ctx.progress(
+                pct,
+                Some(format!("summarised chunk {done} of {parts}").as_str()),
+            )
+            .await?;
             Ok::<_, Failure>((range, answer))
         }
     };
@@ -235,13 +247,6 @@ async fn with_model(
         partial.answers = range.len();
         dropped += d;
         partials.push((range.start, partial));
-        let done = partials.len();
-        let pct = 5 + (80 * done / parts) as u8;
-        ctx.progress(
-            pct,
-            Some(format!("summarised chunk {done} of {parts}").as_str()),
-        )
-        .await?;
     }
     drop(results);
     partials.sort_by_key(|(start, _)| *start);

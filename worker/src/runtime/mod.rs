@@ -61,34 +61,71 @@ fn abort(msg: String) -> BoxDynError {
 }
 
 /// The apalis task function of kind `H::Kind`.
+///
+/// apalis drives every task of a kind, and that kind's fetches and
+/// heartbeats, from one future. The attempt therefore runs as its own tokio
+/// task: a busy or CPU-heavy handler neither delays the heartbeat (which
+/// would get its task re-delivered as orphaned) nor keeps the other tasks of
+/// its kind on one thread.
 pub async fn run_task<H: JobHandler>(
     _args: serde_json::Value,
     task_id: TaskId,
     rt: Data<Arc<Runtime>>,
     handler: Data<Arc<H>>,
 ) -> Result<serde_json::Value, BoxDynError> {
-    let kind = <H::Kind as JobKind>::NAME;
     let Some(id) = task_id.as_ulid().map(JobId) else {
         return Err(abort(format!("task id {task_id} is not a ULID")));
     };
+    let rt: Arc<Runtime> = (*rt).clone();
+    let handler: Arc<H> = (*handler).clone();
+    match tokio::spawn(attempt(id, rt, handler)).await {
+        Ok(r) => r.map_err(|e| e.into_box()),
+        // Panics are caught inside; this is a runtime shutting down.
+        Err(e) => Err(Box::new(RetryAfterError::new(
+            e.to_string(),
+            std::time::Duration::from_secs(1),
+        ))),
+    }
+}
+
+/// The outcome handed back to apalis (`Send` so it can cross the spawn).
+enum TaskError {
+    Abort(String),
+    RetryAfter(String),
+}
+
+impl TaskError {
+    fn into_box(self) -> BoxDynError {
+        match self {
+            Self::Abort(m) => abort(m),
+            Self::RetryAfter(m) => {
+                Box::new(RetryAfterError::new(m, std::time::Duration::from_secs(1)))
+            }
+        }
+    }
+}
+
+async fn attempt<H: JobHandler>(
+    id: JobId,
+    rt: Arc<Runtime>,
+    handler: Arc<H>,
+) -> Result<serde_json::Value, TaskError> {
+    let kind = <H::Kind as JobKind>::NAME;
     let job = match rt.writer.start_job(id).await {
         Ok(StartOutcome::Run(job)) => *job,
         Ok(StartOutcome::Cancelled) => {
             crate::metrics::job_finished(kind, "cancelled", None);
-            return Err(abort("cancelled".into()));
+            return Err(TaskError::Abort("cancelled".into()));
         }
         Ok(StartOutcome::Exhausted) => {
             crate::metrics::job_finished(kind, "failed", None);
-            return Err(abort("attempts exhausted".into()));
+            return Err(TaskError::Abort("attempts exhausted".into()));
         }
-        Ok(StartOutcome::Gone) => return Err(abort("job record gone or finished".into())),
+        Ok(StartOutcome::Gone) => {
+            return Err(TaskError::Abort("job record gone or finished".into()));
+        }
         // Not started: release without counting an attempt of ours.
-        Err(e) => {
-            return Err(Box::new(RetryAfterError::new(
-                e,
-                std::time::Duration::from_secs(1),
-            )));
-        }
+        Err(e) => return Err(TaskError::RetryAfter(e)),
     };
     if job.attempts == 1 {
         let waited = (Utc::now() - job.created_at).num_milliseconds().max(0) as f64 / 1e3;
@@ -134,16 +171,13 @@ pub async fn run_task<H: JobHandler>(
         Finish::Succeeded { result } => Ok(result.clone()),
         // Back to Pending; its run_at was moved to the retry time, so apalis
         // will not fetch it before then (durable backoff).
-        Finish::Retry { error, .. } => Err(Box::new(RetryAfterError::new(
-            error.message.clone(),
-            std::time::Duration::from_secs(1),
-        )) as BoxDynError),
-        Finish::Failed { error } => Err(abort(error.message.clone())),
-        Finish::Cancelled => Err(abort("cancelled".into())),
+        Finish::Retry { error, .. } => Err(TaskError::RetryAfter(error.message.clone())),
+        Finish::Failed { error } => Err(TaskError::Abort(error.message.clone())),
+        Finish::Cancelled => Err(TaskError::Abort("cancelled".into())),
     };
     if let Err(e) = rt.writer.finish_job(id, finish).await {
         tracing::warn!(job_id = %id, error = %e, "could not record the job's outcome; it will run again");
-        return Err(e.into());
+        return Err(TaskError::RetryAfter(e));
     }
     response
 }
