@@ -42,6 +42,27 @@ fn invalid(pointer: String, message: String) -> poem::Error {
     .into()
 }
 
+/// Whether the request says its body is JSON (`application/json`, `…+json`).
+fn is_json(request: &Request) -> bool {
+    request
+        .content_type()
+        .and_then(|ct| ct.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == "application"
+                && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
+        })
+}
+
+fn unsupported_media_type() -> poem::Error {
+    BodyError {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        kind: "unsupported-media-type",
+        title: "Unsupported Media Type",
+        errors: vec![FieldError::new("/Content-Type", "must be application/json")],
+    }
+    .into()
+}
+
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
     let mut p = String::new();
@@ -136,21 +157,8 @@ where
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let is_json = request
-            .content_type()
-            .and_then(|ct| ct.parse::<mime::Mime>().ok())
-            .is_some_and(|m| {
-                m.type_() == "application"
-                    && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"))
-            });
-        if !is_json {
-            return Err(BodyError {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                kind: "unsupported-media-type",
-                title: "Unsupported Media Type",
-                errors: vec![FieldError::new("/Content-Type", "must be application/json")],
-            }
-            .into());
+        if !is_json(request) {
+            return Err(unsupported_media_type());
         }
         let bytes = body.take()?.into_bytes().await.map_err(|e| {
             if matches!(e, poem::error::ReadBodyError::PayloadTooLarge) {
@@ -165,6 +173,73 @@ where
         }
         let value = from_value::<T>(&raw)?;
         Ok(Self { value, raw })
+    }
+}
+
+/// An optional JSON body: none at all (or `null`) is `value: None`;
+/// otherwise it is parsed like [`JsonBody`].
+pub struct OptionalJsonBody<T> {
+    pub value: Option<T>,
+    /// The body as parsed JSON (`null` when absent), for idempotency fingerprints.
+    pub raw: serde_json::Value,
+}
+
+impl<'a, T> ApiExtractor<'a> for OptionalJsonBody<T>
+where
+    T: Type + DeserializeOwned + Send,
+{
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = body.take()?.into_bytes().await.map_err(|e| {
+            if matches!(e, poem::error::ReadBodyError::PayloadTooLarge) {
+                poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                invalid("/".into(), format!("could not read the body: {e}"))
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self {
+                value: None,
+                raw: serde_json::Value::Null,
+            });
+        }
+        if !is_json(request) {
+            return Err(unsupported_media_type());
+        }
+        let raw = parse_raw(&bytes)?;
+        if raw.is_null() {
+            return Ok(Self { value: None, raw });
+        }
+        if !raw.is_object() && expects_object::<T>() {
+            return Err(invalid("/".into(), "must be a JSON object".into()));
+        }
+        let value = from_value::<T>(&raw)?;
+        Ok(Self {
+            value: Some(value),
+            raw,
+        })
     }
 }
 

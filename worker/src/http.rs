@@ -7,49 +7,42 @@
 //! answer is read before the connection is dropped.
 
 use std::{
-    net::{IpAddr, SocketAddr},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use launchpad_domain::webhooks::{RESPONSE_BODY_LIMIT, delivery::AttemptResult, ssrf};
+use launchpad_domain::webhooks::{
+    RESPONSE_BODY_LIMIT,
+    delivery::AttemptResult,
+    ssrf::{self, Refused, ResolveError},
+};
 use reqwest::{
     StatusCode,
     dns::{Addrs, Name, Resolve, Resolving},
     header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER},
 };
 
-/// A connection refused by the SSRF guard.
-#[derive(Debug, thiserror::Error)]
-#[error("refused: {host} resolves to {ip}, which is {why}")]
-pub struct Refused {
-    host: String,
-    ip: IpAddr,
-    why: &'static str,
-}
-
-/// Resolves names with the system resolver and refuses non-public answers.
+/// Resolves names (the system resolver unless another is given) and
+/// refuses the connection when any answer is not public
+/// ([`ssrf::resolve_public`]).
 pub struct GuardedResolver {
     allow_insecure: bool,
+    resolver: Arc<dyn ssrf::Resolver>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_insecure = self.allow_insecure;
+        let resolver = self.resolver.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if !allow_insecure
-                && let Some((ip, why)) = addrs
-                    .iter()
-                    .find_map(|a| ssrf::non_public_reason(a.ip()).map(|w| (a.ip(), w)))
-            {
-                return Err(
-                    Box::new(Refused { host, ip, why }) as Box<dyn std::error::Error + Send + Sync>
-                );
+            match ssrf::resolve_public(resolver.as_ref(), &host, 0, allow_insecure).await {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as Addrs),
+                Err(ResolveError::Refused(r)) => {
+                    Err(Box::new(r) as Box<dyn std::error::Error + Send + Sync>)
+                }
+                Err(ResolveError::Lookup { source, .. }) => Err(Box::new(source) as _),
             }
-            Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
 }
@@ -85,8 +78,20 @@ pub struct WebhookClient {
 
 impl WebhookClient {
     pub fn new(timeout: Duration, allow_insecure: bool) -> anyhow::Result<Self> {
+        Self::with_resolver(timeout, allow_insecure, Arc::new(ssrf::SystemResolver))
+    }
+
+    /// A client resolving names with `resolver` (tests use a fixed table).
+    pub fn with_resolver(
+        timeout: Duration,
+        allow_insecure: bool,
+        resolver: Arc<dyn ssrf::Resolver>,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver { allow_insecure }))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_insecure,
+                resolver,
+            }))
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
@@ -244,6 +249,8 @@ fn parse_retry_after(v: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use std::{collections::HashMap, future::Future, net::IpAddr, pin::Pin};
+
     use super::*;
 
     #[test]
@@ -288,22 +295,135 @@ mod tests {
     #[tokio::test]
     async fn the_resolver_refuses_names_of_non_public_addresses() {
         let name = |s: &str| s.parse::<Name>().unwrap();
-        let err = GuardedResolver {
-            allow_insecure: false,
-        }
-        .resolve(name("localhost"))
-        .await
-        .err()
-        .unwrap();
+        let guarded = |allow_insecure| GuardedResolver {
+            allow_insecure,
+            resolver: Arc::new(ssrf::SystemResolver),
+        };
+        let err = guarded(false)
+            .resolve(name("localhost"))
+            .await
+            .err()
+            .unwrap();
         let refused = err.downcast_ref::<Refused>().expect("an SSRF refusal");
         assert!(refused.ip.is_loopback(), "{refused}");
-        let ok = GuardedResolver {
-            allow_insecure: true,
-        }
-        .resolve(name("localhost"))
-        .await
-        .ok()
-        .unwrap();
+        let ok = guarded(true).resolve(name("localhost")).await.ok().unwrap();
         assert!(ok.into_iter().all(|a| a.ip().is_loopback()));
+    }
+
+    /// Answers from a fixed table: no DNS involved.
+    struct Table(HashMap<&'static str, Vec<IpAddr>>);
+
+    impl ssrf::Resolver for Table {
+        fn lookup<'a>(
+            &'a self,
+            host: &'a str,
+        ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+            let found = self.0.get(host).cloned();
+            Box::pin(async move {
+                found.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "unknown"))
+            })
+        }
+    }
+
+    /// Host names that resolve to private, metadata and loopback addresses
+    /// are refused as the client connects, before any byte is sent; the
+    /// same names are reached when the development flag lifts the rules.
+    #[tokio::test]
+    async fn names_resolving_to_non_public_addresses_are_refused_at_connect_time() {
+        let rx = test_support::Receiver::start().await;
+        let port = rx.addr.port();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let table = Arc::new(Table(HashMap::from([
+            ("ten.example", vec![ip("10.0.0.1")]),
+            ("metadata.example", vec![ip("169.254.169.254")]),
+            ("v6-loopback.example", vec![ip("::1")]),
+            ("loopback.example", vec![ip("127.0.0.1")]),
+            (
+                "rebound.example",
+                vec![ip("93.184.216.34"), ip("127.0.0.1")],
+            ),
+        ])));
+        let strict =
+            WebhookClient::with_resolver(Duration::from_secs(2), false, table.clone()).unwrap();
+        for (host, addr, rule) in [
+            ("ten.example", "10.0.0.1", "private"),
+            ("metadata.example", "169.254.169.254", "link-local"),
+            ("v6-loopback.example", "::1", "loopback"),
+            ("loopback.example", "127.0.0.1", "loopback"),
+            ("rebound.example", "127.0.0.1", "loopback"),
+        ] {
+            let url = format!("https://{host}:{port}/hook");
+            let sent = strict
+                .send(Request {
+                    url: &url,
+                    msg_id: "msg_x",
+                    timestamp: 0,
+                    signature: "v1,x",
+                    body: b"{}".to_vec(),
+                })
+                .await;
+            let err = sent.result.error.unwrap();
+            assert!(
+                err.starts_with(&format!("refused: {host} resolves to {addr}, which is"))
+                    && err.contains(rule),
+                "{host}: {err}"
+            );
+            assert_eq!(sent.result.status_code, None);
+        }
+        assert_eq!(rx.connections(), 0, "a refused name was connected to");
+        // With the development flag, the same resolution reaches the receiver.
+        let insecure = WebhookClient::with_resolver(Duration::from_secs(5), true, table).unwrap();
+        let url = format!("http://loopback.example:{port}/hook");
+        let sent = insecure
+            .send(Request {
+                url: &url,
+                msg_id: "msg_x",
+                timestamp: 0,
+                signature: "v1,x",
+                body: b"{}".to_vec(),
+            })
+            .await;
+        assert_eq!(sent.result.status_code, Some(200), "{:?}", sent.result);
+        assert_eq!(rx.requests("/hook").len(), 1);
+    }
+
+    /// `Retry-After` is read from 429 and 503 answers only.
+    #[tokio::test]
+    async fn retry_after_is_read_from_429_and_503() {
+        let rx = test_support::Receiver::start().await;
+        let c = WebhookClient::new(Duration::from_secs(5), true).unwrap();
+        rx.script(
+            "/r",
+            [
+                test_support::Reply::RetryAfter(503, 7),
+                test_support::Reply::RetryAfter(429, 3),
+                test_support::Reply::RetryAfter(500, 9),
+                test_support::Reply::Status(503),
+            ],
+        );
+        let url = rx.url("/r");
+        let mut got = vec![];
+        for _ in 0..4 {
+            let sent = c
+                .send(Request {
+                    url: &url,
+                    msg_id: "msg_x",
+                    timestamp: 0,
+                    signature: "v1,x",
+                    body: b"{}".to_vec(),
+                })
+                .await;
+            assert!(!sent.is_success());
+            got.push((sent.result.status_code, sent.retry_after));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (Some(503), Some(Duration::from_secs(7))),
+                (Some(429), Some(Duration::from_secs(3))),
+                (Some(500), None),
+                (Some(503), None),
+            ]
+        );
     }
 }

@@ -22,11 +22,11 @@ use poem_openapi::{
 
 use super::{
     Page, Tag,
-    jobs::{JobAccepted, accept_job},
+    jobs::{JobAccepted, JobOptions, accept_job, check_callback},
     limit_param,
 };
 use crate::{
-    body::JsonBody,
+    body::{JsonBody, OptionalJsonBody},
     problem::{ApiError, ApiResult},
     security::BearerAuth,
     state::SharedState,
@@ -125,6 +125,27 @@ pub struct SetAiBudget {
     pub monthly_token_limit: Option<i64>,
 }
 
+/// The request's checked `callback_url`, if any.
+async fn callback_of(
+    state: &SharedState,
+    options: &OptionalJsonBody<JobOptions>,
+) -> ApiResult<Option<String>> {
+    let url = options
+        .value
+        .as_ref()
+        .and_then(|o| o.callback_url.as_deref());
+    check_callback(state, url).await
+}
+
+/// What an `Idempotency-Key` is bound to: the query and the callback URL.
+fn fingerprint(refresh: bool, callback_url: Option<&str>) -> serde_json::Value {
+    let mut body = serde_json::json!({ "refresh": refresh });
+    if let Some(url) = callback_url {
+        body["callback_url"] = url.into();
+    }
+    body
+}
+
 #[OpenApi(tag = "Tag::Ai")]
 impl AiApi {
     /// Summarises the survey's free-text answers with AI: what works well,
@@ -150,19 +171,22 @@ impl AiApi {
         /// Makes the request safe to retry: the same key returns the first job.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
+        /// Optional: a one-off `callback_url`.
+        options: OptionalJsonBody<JobOptions>,
     ) -> ApiResult<JobAccepted> {
+        let callback_url = callback_of(&state, &options).await?;
         let customer = repo::authorize_survey(&state.db, &auth.0, survey_id.0).await?;
         let payload = AiSurveySummaryPayload {
             survey_id: survey_id.0,
             refresh: refresh.0.unwrap_or(false),
         };
+        let body = fingerprint(payload.refresh, callback_url.as_deref());
         let ctx = EnqueueCtx {
             customer_id: Some(customer),
             requested_by: Some(auth.0.user_id),
-            callback_url: None,
+            callback_url,
         };
         let path = format!("/api/v1/surveys/{}/ai/summary", survey_id.0);
-        let body = serde_json::json!({ "refresh": payload.refresh });
         accept_job(
             &state,
             &auth.0,
@@ -222,19 +246,22 @@ impl AiApi {
         /// Makes the request safe to retry: the same key returns the first job.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
+        /// Optional: a one-off `callback_url`.
+        options: OptionalJsonBody<JobOptions>,
     ) -> ApiResult<JobAccepted> {
+        let callback_url = callback_of(&state, &options).await?;
         let customer = repo::authorize_cop(&state.db, &auth.0, cop_id.0).await?;
         let payload = AiCopAdvicePayload {
             cop_id: cop_id.0,
             refresh: refresh.0.unwrap_or(false),
         };
+        let body = fingerprint(payload.refresh, callback_url.as_deref());
         let ctx = EnqueueCtx {
             customer_id: Some(customer),
             requested_by: Some(auth.0.user_id),
-            callback_url: None,
+            callback_url,
         };
         let path = format!("/api/v1/cops/{}/ai/advice", cop_id.0);
-        let body = serde_json::json!({ "refresh": payload.refresh });
         accept_job(
             &state,
             &auth.0,

@@ -5,13 +5,13 @@ use launchpad_domain::{
     ids::{CopId, EventId, UserId},
     portal::{
         attendance::{self, Attendance, AttendanceImport, ImportReport, RowInput, SkippedRow},
-        events::{
-            self, Event, EventData, EventFilter, EventPatch, EventStatus, EventType, NewEventInput,
-        },
-        invites::{self, InviteState, InviteStatus},
-        registrations::{self, Registration},
+        events::{self, EventData, EventFilter, EventPatch, EventStatus, EventType, NewEventInput},
+        invites::{self, InviteView},
+        registrations::{self, RegistrationView},
     },
 };
+
+pub use launchpad_domain::portal::events::EventView;
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
@@ -22,86 +22,17 @@ use poem_openapi::{
 
 use super::{
     Created, NoContent, Page, Tag,
-    jobs::{JobAccepted, accept_job},
+    jobs::{JobAccepted, JobOptions, accept_job, check_callback},
     limit_param,
 };
-use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+use crate::{
+    body::{JsonBody, OptionalJsonBody},
+    problem::ApiResult,
+    security::BearerAuth,
+    state::SharedState,
+};
 
 pub struct EventsApi;
-
-/// A CoP event. Times are UTC; `time_zone` is the IANA zone it is planned
-/// in. `uid` (iCalendar UID) never changes; `sequence` grows with every
-/// change of time, place or status.
-#[derive(Object)]
-pub struct EventView {
-    pub id: EventId,
-    pub cop_id: CopId,
-    #[oai(rename = "type")]
-    pub event_type: EventType,
-    pub title: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub description: Option<String>,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    /// IANA time zone, e.g. `Europe/Paris`.
-    pub time_zone: String,
-    /// Where it takes place (a room, an address).
-    #[oai(skip_serializing_if_is_none)]
-    pub location: Option<String>,
-    /// The online meeting link.
-    #[oai(skip_serializing_if_is_none)]
-    pub join_url: Option<String>,
-    /// Places; no limit when absent.
-    #[oai(skip_serializing_if_is_none)]
-    pub capacity: Option<i32>,
-    pub speakers: Vec<String>,
-    #[oai(skip_serializing_if_is_none)]
-    pub agenda: Option<String>,
-    pub status: EventStatus,
-    /// iCalendar SEQUENCE.
-    pub sequence: i32,
-    /// iCalendar UID.
-    pub uid: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub cancelled_at: Option<DateTime<Utc>>,
-    #[oai(skip_serializing_if_is_none)]
-    pub created_by: Option<UserId>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// People registered.
-    pub registered_count: i64,
-    /// People who attended (imported attendance).
-    pub attended_count: i64,
-}
-
-impl From<Event> for EventView {
-    fn from(e: Event) -> Self {
-        Self {
-            id: e.id,
-            cop_id: e.cop_id,
-            event_type: e.event_type,
-            title: e.title,
-            description: e.description,
-            starts_at: e.starts_at,
-            ends_at: e.ends_at,
-            time_zone: e.time_zone,
-            location: e.location,
-            join_url: e.join_url,
-            capacity: e.capacity,
-            speakers: e.speakers,
-            agenda: e.agenda,
-            status: e.status,
-            sequence: e.sequence,
-            uid: e.uid,
-            cancelled_at: e.cancelled_at,
-            created_by: e.created_by,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-            registered_count: e.registered_count,
-            attended_count: e.attended_count,
-        }
-    }
-}
 
 /// A new event: `ends_at` after `starts_at`, a location or a join URL.
 #[derive(Object, serde::Deserialize)]
@@ -182,71 +113,6 @@ pub struct UpdateEvent {
     pub speakers: Option<Vec<String>>,
     #[serde(default)]
     pub agenda: MaybeUndefined<String>,
-}
-
-/// A registration for an event.
-#[derive(Object)]
-pub struct RegistrationView {
-    pub event_id: EventId,
-    pub user_id: UserId,
-    pub email: String,
-    pub name: String,
-    /// Who registered them (themselves, or a manager).
-    #[oai(skip_serializing_if_is_none)]
-    pub registered_by: Option<UserId>,
-    pub registered_at: DateTime<Utc>,
-    #[oai(skip_serializing_if_is_none)]
-    pub invite: Option<InviteView>,
-}
-
-impl From<Registration> for RegistrationView {
-    fn from(r: Registration) -> Self {
-        Self {
-            event_id: r.event_id,
-            user_id: r.user_id,
-            email: r.email,
-            name: r.name,
-            registered_by: r.registered_by,
-            registered_at: r.registered_at,
-            invite: None,
-        }
-    }
-}
-
-/// The registrant's latest calendar message about the event (invitation,
-/// update or cancellation) and where its delivery stands; absent until the
-/// first one is written (shortly after registering).
-#[derive(Object)]
-pub struct InviteView {
-    pub state: InviteState,
-    /// The iTIP method: `REQUEST` (invitation or update) or `CANCEL`.
-    #[oai(skip_serializing_if_is_none)]
-    pub method: Option<String>,
-    /// The SMTP server's last reply, or why the message was not sent
-    /// (`address_suppressed`, `no_address`, `invalid_address`, `superseded`).
-    #[oai(skip_serializing_if_is_none)]
-    pub detail: Option<String>,
-    /// SMTP transactions started for it.
-    pub attempts: i32,
-    /// When the message was written.
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[oai(skip_serializing_if_is_none)]
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-impl From<InviteStatus> for InviteView {
-    fn from(i: InviteStatus) -> Self {
-        Self {
-            state: i.state,
-            method: i.method,
-            detail: i.detail,
-            attempts: i.attempts,
-            created_at: i.created_at,
-            updated_at: i.updated_at,
-            sent_at: i.sent_at,
-        }
-    }
 }
 
 /// An iCalendar object (RFC 5545).
@@ -617,19 +483,34 @@ impl EventsApi {
         /// Makes the request safe to retry: the same key returns the first job.
         #[oai(name = "Idempotency-Key")]
         idempotency_key: Header<Option<String>>,
+        /// Optional: a one-off `callback_url`. When a fan-out of the event
+        /// is already queued, the re-send is that job and the callback URL
+        /// is attached to it (409 when it has another one).
+        options: OptionalJsonBody<JobOptions>,
     ) -> ApiResult<JobAccepted> {
         let event = event_id.0;
+        let url = options
+            .value
+            .as_ref()
+            .and_then(|o| o.callback_url.as_deref());
+        let callback_url = check_callback(&state, url).await?;
         let tenant = invites::resend_tenant(&state.db, &auth.0, event).await?;
         let caller = auth.0.clone();
+        let fingerprint = match &callback_url {
+            Some(u) => serde_json::json!({ "callback_url": u }),
+            None => serde_json::Value::Null,
+        };
         accept_job(
             &state,
             &auth.0,
             Some(tenant),
             idempotency_key.0.as_deref(),
             &format!("/api/v1/events/{event}/invites"),
-            &serde_json::Value::Null,
+            &fingerprint,
             move |conn| {
-                Box::pin(async move { invites::enqueue_resend(conn, &caller, event).await })
+                Box::pin(async move {
+                    invites::enqueue_resend(conn, &caller, event, callback_url).await
+                })
             },
         )
         .await

@@ -48,6 +48,28 @@ pub enum JobAccepted {
     ),
 }
 
+/// The body of a job-creating request that has no other fields; it may be
+/// omitted.
+#[derive(poem_openapi::Object, serde::Deserialize, Default)]
+pub struct JobOptions {
+    /// Receives this job's terminal event (`job.succeeded`, `job.failed` or
+    /// `job.cancelled`) once, signed with the callback secret of the job's
+    /// customer. Same rules as webhook endpoints (https, public addresses).
+    #[oai(validator(max_length = 2048))]
+    pub callback_url: Option<String>,
+}
+
+/// Checks a request's `callback_url` under the webhook target rules (a 400
+/// naming `/callback_url` otherwise); returns it normalised.
+pub async fn check_callback(state: &AppState, url: Option<&str>) -> ApiResult<Option<String>> {
+    match url {
+        Some(u) => Ok(Some(
+            super::webhooks::check_target(state, "/callback_url", u).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
 pub fn job_location(id: JobId) -> String {
     format!("/api/v1/jobs/{id}")
 }

@@ -20,7 +20,7 @@ use poem_openapi::{
 
 use super::{
     Tag,
-    jobs::{JobAccepted, accept_job},
+    jobs::{JobAccepted, accept_job, check_callback},
 };
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
@@ -133,6 +133,11 @@ impl From<Series> for KpiSeries {
 pub struct RequestKpiRollup {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// Receives this job's terminal event (`job.succeeded`, `job.failed` or
+    /// `job.cancelled`) once, signed with the customer's callback secret.
+    /// Same rules as webhook endpoints (https, public addresses).
+    #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
+    pub callback_url: Option<String>,
 }
 
 impl Example for RequestKpiRollup {
@@ -140,6 +145,7 @@ impl Example for RequestKpiRollup {
         Self {
             from: NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid"),
             to: NaiveDate::from_ymd_opt(2026, 3, 31).expect("valid"),
+            callback_url: None,
         }
     }
 }
@@ -236,6 +242,7 @@ impl KpisApi {
         body: JsonBody<RequestKpiRollup>,
     ) -> ApiResult<JobAccepted> {
         let range = DateRange::parse(body.value.from, body.value.to)?;
+        let callback_url = check_callback(&state, body.value.callback_url.as_deref()).await?;
         let cop = cop_id.0;
         let customer = rollup::authorize(&state.db, &auth.0, cop).await?;
         let caller = auth.0.clone();
@@ -246,7 +253,11 @@ impl KpisApi {
             idempotency_key.0.as_deref(),
             &format!("/api/v1/cops/{cop}/kpis/rollups"),
             &body.raw,
-            move |conn| Box::pin(async move { rollup::request(conn, &caller, cop, range).await }),
+            move |conn| {
+                Box::pin(
+                    async move { rollup::request(conn, &caller, cop, range, callback_url).await },
+                )
+            },
         )
         .await
     }

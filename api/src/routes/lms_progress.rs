@@ -1,9 +1,8 @@
 //! Enablement portal: the caller's progress on courses and lessons.
 
-use chrono::{DateTime, Utc};
 use launchpad_domain::{
-    ids::{CourseId, CustomerId, LessonId, UserId},
-    lms::progress::{self, CourseProgress, LessonProgress, LessonProgressInput, ProgressStatus},
+    ids::{CourseId, LessonId},
+    lms::progress::{self, CourseProgressView, LessonProgressInput, ProgressStatus},
 };
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
@@ -32,69 +31,6 @@ impl Example for PutLessonProgress {
         Self {
             status: ProgressStatus::InProgress,
             percent: Some(40),
-        }
-    }
-}
-
-/// A lesson with the caller's progress on it.
-#[derive(Object)]
-pub struct LessonProgressView {
-    pub lesson_id: LessonId,
-    /// 1-based position of the lesson in the course.
-    pub position: i32,
-    pub title: String,
-    pub status: ProgressStatus,
-    /// 0–100.
-    pub percent: i16,
-    /// When the lesson was completed.
-    #[oai(skip_serializing_if_is_none)]
-    pub completed_at: Option<DateTime<Utc>>,
-    /// The last progress update (absent when never started).
-    #[oai(skip_serializing_if_is_none)]
-    pub updated_at: Option<DateTime<Utc>>,
-}
-
-impl From<LessonProgress> for LessonProgressView {
-    fn from(l: LessonProgress) -> Self {
-        Self {
-            lesson_id: l.lesson_id,
-            position: l.position,
-            title: l.title,
-            status: l.status,
-            percent: l.percent,
-            completed_at: l.completed_at,
-            updated_at: l.updated_at,
-        }
-    }
-}
-
-/// The caller's progress on a course, derived from its lessons. The course
-/// is `completed` once every lesson was completed (then it stays completed).
-#[derive(Object)]
-pub struct CourseProgressView {
-    pub course_id: CourseId,
-    pub customer_id: CustomerId,
-    pub user_id: UserId,
-    pub status: ProgressStatus,
-    /// The mean of the lessons' percentages, rounded down.
-    pub percent: i16,
-    /// When the course was completed.
-    #[oai(skip_serializing_if_is_none)]
-    pub completed_at: Option<DateTime<Utc>>,
-    /// Every lesson of the course in order (a course has at most 500).
-    pub lessons: Vec<LessonProgressView>,
-}
-
-impl From<CourseProgress> for CourseProgressView {
-    fn from(p: CourseProgress) -> Self {
-        Self {
-            course_id: p.course_id,
-            customer_id: p.customer_id,
-            user_id: p.user_id,
-            status: p.status,
-            percent: p.percent,
-            completed_at: p.completed_at,
-            lessons: p.lessons.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -5,9 +5,9 @@ use launchpad_domain::{
     ai::{self, types::SurveySummary},
     ids::{CopId, EventId, QuestionId, ResponseId, SurveyId, UserId},
     portal::surveys::{
-        self, AnswerInput, NewSurvey, NewSurveyInput, OptionCount, Question, QuestionInput,
-        QuestionKind, QuestionResult, ScoreCount, Survey, SurveyFilter, SurveyKind, SurveyPatch,
-        SurveyResponse, SurveyResults, SurveyStatus,
+        self, AnswerInput, NewSurvey, NewSurveyInput, OptionCount, QuestionInput, QuestionKind,
+        QuestionResult, ScoreCount, SurveyFilter, SurveyKind, SurveyPatch, SurveyResponse,
+        SurveyResults, SurveyStatus, SurveyView,
     },
 };
 use poem::web::Data;
@@ -22,77 +22,6 @@ use super::{Created, Page, Tag, limit_param};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct SurveysApi;
-
-/// A survey question. `options` is non-empty exactly for choice questions.
-#[derive(Object)]
-pub struct QuestionView {
-    pub id: QuestionId,
-    /// 0-based order within the survey.
-    pub position: i16,
-    pub kind: QuestionKind,
-    pub prompt: String,
-    pub options: Vec<String>,
-    pub required: bool,
-}
-
-impl From<Question> for QuestionView {
-    fn from(q: Question) -> Self {
-        Self {
-            id: q.id,
-            position: q.position,
-            kind: q.kind,
-            prompt: q.prompt,
-            options: q.options,
-            required: q.required,
-        }
-    }
-}
-
-/// A survey with its questions.
-#[derive(Object)]
-pub struct SurveyView {
-    pub id: SurveyId,
-    pub cop_id: CopId,
-    /// The event of a `session_feedback` survey.
-    #[oai(skip_serializing_if_is_none)]
-    pub event_id: Option<EventId>,
-    pub kind: SurveyKind,
-    pub title: String,
-    #[oai(skip_serializing_if_is_none)]
-    pub description: Option<String>,
-    pub status: SurveyStatus,
-    #[oai(skip_serializing_if_is_none)]
-    pub opened_at: Option<DateTime<Utc>>,
-    #[oai(skip_serializing_if_is_none)]
-    pub closed_at: Option<DateTime<Utc>>,
-    #[oai(skip_serializing_if_is_none)]
-    pub created_by: Option<UserId>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub response_count: i64,
-    pub questions: Vec<QuestionView>,
-}
-
-impl From<Survey> for SurveyView {
-    fn from(s: Survey) -> Self {
-        Self {
-            id: s.id,
-            cop_id: s.cop_id,
-            event_id: s.event_id,
-            kind: s.kind,
-            title: s.title,
-            description: s.description,
-            status: s.status,
-            opened_at: s.opened_at,
-            closed_at: s.closed_at,
-            created_by: s.created_by,
-            created_at: s.created_at,
-            updated_at: s.updated_at,
-            response_count: s.response_count,
-            questions: s.questions.into_iter().map(Into::into).collect(),
-        }
-    }
-}
 
 /// A question of a new survey (its id is generated).
 #[derive(Object, serde::Deserialize)]

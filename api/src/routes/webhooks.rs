@@ -40,18 +40,16 @@ pub struct WebhooksApi;
 async fn non_public_resolution(host: &str, port: u16) -> Option<String> {
     let lookup = tokio::time::timeout(
         std::time::Duration::from_secs(3),
-        tokio::net::lookup_host((host, port)),
+        ssrf::resolve_public(&ssrf::SystemResolver, host, port, false),
     )
     .await;
-    let addrs: Vec<std::net::SocketAddr> = lookup.ok()?.ok()?.collect();
-    addrs.iter().find_map(|a| {
-        ssrf::non_public_reason(a.ip()).map(|why| {
-            format!(
-                "must not point to a non-public address: {host} resolves to {}, which is {why}",
-                a.ip()
-            )
-        })
-    })
+    match lookup {
+        Ok(Err(ssrf::ResolveError::Refused(r))) => Some(format!(
+            "must not point to a non-public address: {} resolves to {}, which is {}",
+            r.host, r.ip, r.why
+        )),
+        _ => None,
+    }
 }
 
 /// Resolves a target's host name and refuses it when any address is not

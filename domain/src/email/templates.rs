@@ -62,6 +62,14 @@ pub const EVENT_UNREGISTERED: EmailTemplate = template!(
     "Registration cancelled: {{title}} — {{when_short}}"
 );
 
+/// To a tenant's admins: one of their webhook endpoints was disabled
+/// automatically (`webhooks::delivery`).
+pub const WEBHOOK_ENDPOINT_DISABLED: EmailTemplate = template!(
+    "webhook_endpoint_disabled",
+    "Webhook endpoint disabled: {{customer_name}}"
+);
+
+/// The event templates (they share their variables).
 pub const ALL: &[EmailTemplate] = &[
     EVENT_INVITE,
     EVENT_UPDATE,
@@ -150,6 +158,30 @@ mod tests {
         for t in ALL {
             t.render(&v).unwrap_or_else(|e| panic!("{}: {e}", t.name));
         }
+    }
+
+    #[test]
+    fn the_endpoint_disabled_notice_renders_and_escapes() {
+        let mut v = Vars::new();
+        v.set("recipient_name", "Ann <b>")
+            .set("customer_name", "Acme & Co")
+            .set("url", "https://hooks.example.com/in")
+            .set("endpoint_id", "0193-abc")
+            .set(
+                "reason",
+                "every delivery attempt has failed since 2026-11-16 10:00 UTC",
+            )
+            .set("disabled_at", "2026-11-21 10:00 UTC")
+            .set("organizer_name", "Launchpad");
+        let r = WEBHOOK_ENDPOINT_DISABLED.render(&v).unwrap();
+        assert_eq!(r.subject, "Webhook endpoint disabled: Acme & Co");
+        assert!(r.text.contains("https://hooks.example.com/in"));
+        assert!(
+            r.text
+                .contains("/api/v1/webhooks/endpoints/0193-abc/enable")
+        );
+        assert!(r.html.contains("Ann &lt;b&gt;") && r.html.contains("Acme &amp; Co"));
+        assert!(!r.text.contains("{{") && !r.html.contains("{{"));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use crate::{
     },
     portal::access::{self, Action},
     tenancy::Caller,
+    webhooks::{WebhookData, WebhookEventType, record_event_batch},
 };
 
 /// What a rollup job will compute.
@@ -123,6 +124,59 @@ pub async fn compute(conn: &mut PgConnection, metric: Metric, plan: &Plan) -> Re
         .execute(conn)
         .await?
         .rows_affected())
+}
+
+/// What a `kpi.rollup.completed` webhook event carries: one CoP's
+/// recomputed dates.
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct KpiRollupCompletedView {
+    pub cop_id: CopId,
+    pub customer_id: CustomerId,
+    /// The `kpi_rollup` job (`GET /api/v1/jobs/{id}`).
+    pub job_id: JobId,
+    /// First local date recomputed (the customer's time zone).
+    pub from: NaiveDate,
+    /// Last local date recomputed (inclusive).
+    pub to: NaiveDate,
+    /// Stamped on every value the run wrote.
+    pub computed_at: DateTime<Utc>,
+    /// The metrics recomputed (`GET /api/v1/cops/{id}/kpis?metric=…`).
+    pub metrics: Vec<String>,
+}
+
+/// Records one `kpi.rollup.completed` event per CoP of a rollup's plan, in
+/// the transaction that writes its values (rolled back with them).
+pub async fn record_completed(conn: &mut PgConnection, plan: &Plan, job: JobId) -> Result<()> {
+    let cops: Vec<uuid::Uuid> = plan.cops.iter().map(|c| c.0).collect();
+    let rows: Vec<(CopId, CustomerId)> =
+        sqlx::query_as("SELECT id, customer_id FROM cops WHERE id = ANY($1) ORDER BY id")
+            .bind(&cops)
+            .fetch_all(&mut *conn)
+            .await?;
+    let metrics: Vec<String> = Metric::ALL.iter().map(|m| m.as_str().to_string()).collect();
+    let events = rows
+        .into_iter()
+        .map(|(cop_id, customer_id)| {
+            let view = KpiRollupCompletedView {
+                cop_id,
+                customer_id,
+                job_id: job,
+                from: plan.from,
+                to: plan.to,
+                computed_at: plan.computed_at,
+                metrics: metrics.clone(),
+            };
+            let data = WebhookData::of_view(
+                &view,
+                cop_id,
+                format!("/api/v1/cops/{cop_id}/analytics/summary"),
+            )
+            .with_reference_field("job_id", job);
+            (customer_id, WebhookEventType::KpiRollupCompleted, data)
+        })
+        .collect();
+    record_event_batch(conn, events).await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
@@ -313,11 +367,13 @@ pub async fn authorize(db: &PgPool, caller: &Caller, cop: CopId) -> Result<Custo
 
 /// An on-demand rollup of one CoP (managers of the CoP): its own job, not
 /// coalesced, for exactly the requested range.
+/// `callback_url` (already checked) receives the job's terminal event.
 pub async fn request(
     conn: &mut PgConnection,
     caller: &Caller,
     cop: CopId,
     range: DateRange,
+    callback_url: Option<String>,
 ) -> Result<JobRecord> {
     let a = access::load(conn, caller, cop, "cop").await?;
     a.require(Action::Manage)?;
@@ -330,7 +386,7 @@ pub async fn request(
     let ctx = EnqueueCtx {
         customer_id: Some(a.customer_id),
         requested_by: Some(caller.user_id),
-        callback_url: None,
+        callback_url,
     };
     enqueue_one(conn, NewJob::of::<KpiRollup>(&payload, &ctx)).await
 }

@@ -9,6 +9,7 @@ use super::progress::CourseCompletion;
 use crate::{
     error::{Error, Result},
     ids::{CertificateId, CourseId, CustomerId, UserId},
+    webhooks::{WebhookData, WebhookEventType, record_event},
 };
 
 /// Crockford's base32 alphabet (no I, L, O, U): unambiguous when read aloud
@@ -40,6 +41,49 @@ pub struct Certificate {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A certificate as the `certificate.issued` webhook event carries it.
+#[derive(poem_openapi::Object)]
+pub struct CertificateView {
+    pub id: CertificateId,
+    #[oai(skip_serializing_if_is_none)]
+    pub user_id: Option<UserId>,
+    pub course_id: CourseId,
+    pub customer_id: CustomerId,
+    /// The code anyone can check at `verify_url`.
+    pub verification_code: String,
+    /// `/api/v1/certificates/verify/{verification_code}` (public).
+    pub verify_url: String,
+    /// The recipient's name when the certificate was issued.
+    pub recipient_name: String,
+    /// The course title when the certificate was issued.
+    pub course_title: String,
+    pub issued_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// The public verification path of a code.
+pub fn verify_path(code: &str) -> String {
+    format!("/api/v1/certificates/verify/{code}")
+}
+
+impl From<Certificate> for CertificateView {
+    fn from(c: Certificate) -> Self {
+        Self {
+            id: c.id,
+            user_id: c.user_id,
+            course_id: c.course_id,
+            customer_id: c.customer_id,
+            verify_url: verify_path(&c.verification_code),
+            verification_code: c.verification_code,
+            recipient_name: c.recipient_name,
+            course_title: c.course_title,
+            issued_at: c.issued_at,
+            revoked_at: c.revoked_at,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, user_id, course_id, customer_id, verification_code, recipient_name, course_title, issued_at, revoked_at";
 
 /// A new unguessable verification code: 160 bits from the OS-seeded CSPRNG,
@@ -64,12 +108,13 @@ pub fn new_verification_code() -> String {
 /// Issues the certificate of a completion, once: a second call for the same
 /// (user, course) returns the existing record unchanged. The recipient's
 /// name and the course title are snapshotted now. Call it in the job's
-/// transaction; 404 when the user or course no longer exists.
+/// transaction; 404 when the user or course no longer exists. Issuing
+/// records the `certificate.issued` webhook event in that transaction.
 pub async fn issue_certificate_record(
     conn: &mut PgConnection,
     completion: &CourseCompletion,
 ) -> Result<Certificate> {
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO certificates (id, user_id, course_id, customer_id, verification_code, recipient_name, course_title)
          SELECT $1, u.id, c.id, c.customer_id, $4, u.name, c.title
          FROM users u, courses c WHERE u.id = $2 AND c.id = $3
@@ -80,15 +125,32 @@ pub async fn issue_certificate_record(
     .bind(completion.course_id)
     .bind(new_verification_code())
     .execute(&mut *conn)
-    .await?;
-    sqlx::query_as(sqlf!(
+    .await?
+    .rows_affected()
+        > 0;
+    let cert: Certificate = sqlx::query_as(sqlf!(
         "SELECT {COLUMNS} FROM certificates WHERE user_id = $1 AND course_id = $2"
     ))
     .bind(completion.user_id)
     .bind(completion.course_id)
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(Error::not_found("course completion"))
+    .ok_or(Error::not_found("course completion"))?;
+    if inserted {
+        let data = WebhookData::of_view(
+            &CertificateView::from(cert.clone()),
+            cert.id,
+            verify_path(&cert.verification_code),
+        );
+        record_event(
+            conn,
+            cert.customer_id,
+            WebhookEventType::CertificateIssued,
+            data,
+        )
+        .await?;
+    }
+    Ok(cert)
 }
 
 /// What the public verification shows: nothing about the holder beyond the

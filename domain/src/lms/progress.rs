@@ -11,6 +11,7 @@ use crate::{
     error::{Error, Result, Validator},
     ids::{CourseId, CustomerId, LessonId, UserId},
     tenancy::Caller,
+    webhooks::{WebhookData, WebhookEventType, record_event},
 };
 
 text_enum!(
@@ -86,6 +87,69 @@ pub struct CourseProgress {
     pub completed_at: Option<DateTime<Utc>>,
     /// Every lesson of the course, in order (at most 500).
     pub lessons: Vec<LessonProgress>,
+}
+
+/// A lesson with the caller's progress on it.
+#[derive(poem_openapi::Object)]
+pub struct LessonProgressView {
+    pub lesson_id: LessonId,
+    /// 1-based position of the lesson in the course.
+    pub position: i32,
+    pub title: String,
+    pub status: ProgressStatus,
+    /// 0–100.
+    pub percent: i16,
+    /// When the lesson was completed.
+    #[oai(skip_serializing_if_is_none)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The last progress update (absent when never started).
+    #[oai(skip_serializing_if_is_none)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<LessonProgress> for LessonProgressView {
+    fn from(l: LessonProgress) -> Self {
+        Self {
+            lesson_id: l.lesson_id,
+            position: l.position,
+            title: l.title,
+            status: l.status,
+            percent: l.percent,
+            completed_at: l.completed_at,
+            updated_at: l.updated_at,
+        }
+    }
+}
+
+/// The caller's progress on a course, derived from its lessons. The course
+/// is `completed` once every lesson was completed (then it stays completed).
+#[derive(poem_openapi::Object)]
+pub struct CourseProgressView {
+    pub course_id: CourseId,
+    pub customer_id: CustomerId,
+    pub user_id: UserId,
+    pub status: ProgressStatus,
+    /// The mean of the lessons' percentages, rounded down.
+    pub percent: i16,
+    /// When the course was completed.
+    #[oai(skip_serializing_if_is_none)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Every lesson of the course in order (a course has at most 500).
+    pub lessons: Vec<LessonProgressView>,
+}
+
+impl From<CourseProgress> for CourseProgressView {
+    fn from(p: CourseProgress) -> Self {
+        Self {
+            course_id: p.course_id,
+            customer_id: p.customer_id,
+            user_id: p.user_id,
+            status: p.status,
+            percent: p.percent,
+            completed_at: p.completed_at,
+            lessons: p.lessons.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// A course completed by a user: one row per (user, course), written once.
@@ -190,6 +254,22 @@ pub async fn record_lesson_progress(
         None
     };
     let progress = load_progress(conn, user, &course).await?;
+    if newly_completed.is_some() {
+        // The course's reference: progress is per person (`/me/progress`).
+        let data = WebhookData::of_view(
+            &CourseProgressView::from(progress.clone()),
+            course_id,
+            format!("/api/v1/courses/{course_id}"),
+        )
+        .with_reference_field("user_id", user);
+        record_event(
+            conn,
+            course.customer_id,
+            WebhookEventType::CourseCompleted,
+            data,
+        )
+        .await?;
+    }
     Ok(RecordedProgress {
         progress,
         newly_completed,

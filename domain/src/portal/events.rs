@@ -19,6 +19,7 @@ use crate::{
     pagination::{Limit, Page, decode_cursor},
     tenancy::Caller,
     values,
+    webhooks::{WebhookData, WebhookEventType, record_event},
 };
 
 text_enum! {
@@ -65,6 +66,89 @@ pub struct Event {
     pub updated_at: DateTime<Utc>,
     pub registered_count: i64,
     pub attended_count: i64,
+}
+
+/// A CoP event. Times are UTC; `time_zone` is the IANA zone it is planned
+/// in. `uid` (iCalendar UID) never changes; `sequence` grows with every
+/// change of time, place or status.
+#[derive(poem_openapi::Object)]
+pub struct EventView {
+    pub id: EventId,
+    pub cop_id: CopId,
+    #[oai(rename = "type")]
+    pub event_type: EventType,
+    pub title: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub description: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// IANA time zone, e.g. `Europe/Paris`.
+    pub time_zone: String,
+    /// Where it takes place (a room, an address).
+    #[oai(skip_serializing_if_is_none)]
+    pub location: Option<String>,
+    /// The online meeting link.
+    #[oai(skip_serializing_if_is_none)]
+    pub join_url: Option<String>,
+    /// Places; no limit when absent.
+    #[oai(skip_serializing_if_is_none)]
+    pub capacity: Option<i32>,
+    pub speakers: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub agenda: Option<String>,
+    pub status: EventStatus,
+    /// iCalendar SEQUENCE.
+    pub sequence: i32,
+    /// iCalendar UID.
+    pub uid: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub cancelled_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// People registered.
+    pub registered_count: i64,
+    /// People who attended (imported attendance).
+    pub attended_count: i64,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        Self {
+            id: e.id,
+            cop_id: e.cop_id,
+            event_type: e.event_type,
+            title: e.title,
+            description: e.description,
+            starts_at: e.starts_at,
+            ends_at: e.ends_at,
+            time_zone: e.time_zone,
+            location: e.location,
+            join_url: e.join_url,
+            capacity: e.capacity,
+            speakers: e.speakers,
+            agenda: e.agenda,
+            status: e.status,
+            sequence: e.sequence,
+            uid: e.uid,
+            cancelled_at: e.cancelled_at,
+            created_by: e.created_by,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            registered_count: e.registered_count,
+            attended_count: e.attended_count,
+        }
+    }
+}
+
+/// The webhook `data` of an event: the event as `GET /events/{id}` shows it.
+pub fn webhook_data(e: &Event) -> WebhookData {
+    WebhookData::of_view(
+        &EventView::from(e.clone()),
+        e.id,
+        format!("/api/v1/events/{}", e.id),
+    )
 }
 
 const COLUMNS: &str = "id, cop_id, type, title, description, starts_at, ends_at, time_zone, location, \
@@ -328,6 +412,13 @@ pub async fn create(db: &PgPool, caller: &Caller, cop: CopId, d: EventData) -> R
         serde_json::to_value(&e).ok(),
     )
     .await?;
+    record_event(
+        &mut tx,
+        a.customer_id,
+        WebhookEventType::EventCreated,
+        webhook_data(&e),
+    )
+    .await?;
     tx.commit().await?;
     Ok(e)
 }
@@ -471,6 +562,13 @@ pub async fn update(db: &PgPool, caller: &Caller, id: EventId, patch: EventPatch
         serde_json::to_value(&e).ok(),
     )
     .await?;
+    record_event(
+        &mut tx,
+        a.customer_id,
+        WebhookEventType::EventUpdated,
+        webhook_data(&e),
+    )
+    .await?;
     tx.commit().await?;
     Ok(e)
 }
@@ -512,6 +610,13 @@ pub async fn cancel(db: &PgPool, caller: &Caller, id: EventId) -> Result<Event> 
         id.to_string(),
         a.customer_id,
         None,
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        a.customer_id,
+        WebhookEventType::EventCancelled,
+        webhook_data(&e),
     )
     .await?;
     tx.commit().await?;

@@ -56,21 +56,31 @@ pub async fn enqueue(
     reason: InviteReason,
     user: Option<UserId>,
 ) -> Result<JobRecord> {
-    let payload = EventInvitesPayload {
-        event_id: event,
-        reason,
-        user_id: user,
-    };
     let ctx = EnqueueCtx {
         customer_id: Some(customer_id),
         requested_by,
         callback_url: None,
     };
+    enqueue_with(conn, &ctx, event, reason, user).await
+}
+
+async fn enqueue_with(
+    conn: &mut PgConnection,
+    ctx: &EnqueueCtx,
+    event: EventId,
+    reason: InviteReason,
+    user: Option<UserId>,
+) -> Result<JobRecord> {
+    let payload = EventInvitesPayload {
+        event_id: event,
+        reason,
+        user_id: user,
+    };
     let key = match user {
         Some(u) => format!("{event}:{u}"),
         None => event.to_string(),
     };
-    enqueue_one(conn, NewJob::of::<EventInvites>(&payload, &ctx).unique(key)).await
+    enqueue_one(conn, NewJob::of::<EventInvites>(&payload, ctx).unique(key)).await
 }
 
 /// Registration accepts people whose address we can write to, and people
@@ -97,23 +107,54 @@ pub async fn resend_tenant(db: &PgPool, caller: &Caller, event: EventId) -> Resu
 }
 
 /// `POST /events/{id}/invites`: a re-send to every registrant (in the
-/// caller's transaction).
+/// caller's transaction), with an optional one-off `callback_url` (already
+/// checked). When a fan-out of the event is already queued the re-send is
+/// that job: the callback URL is attached to it unless it has another one
+/// (409 `callback_url_conflict` then).
 pub async fn enqueue_resend(
     conn: &mut PgConnection,
     caller: &Caller,
     event: EventId,
+    callback_url: Option<String>,
 ) -> Result<JobRecord> {
     let (_, a) = events::load(conn, caller, event, false).await?;
     a.require(Action::Manage)?;
-    enqueue(
-        conn,
-        a.customer_id,
-        Some(caller.user_id),
-        event,
-        InviteReason::Resend,
-        None,
-    )
-    .await
+    let ctx = EnqueueCtx {
+        customer_id: Some(a.customer_id),
+        requested_by: Some(caller.user_id),
+        callback_url: callback_url.clone(),
+    };
+    let mut job = enqueue_with(conn, &ctx, event, InviteReason::Resend, None).await?;
+    let Some(url) = callback_url else {
+        return Ok(job);
+    };
+    match job.callback_url.as_deref() {
+        Some(existing) if existing == url => Ok(job),
+        Some(_) => Err(Error::conflict(
+            "callback_url_conflict",
+            "a re-send of this event is already queued with another callback_url",
+        )),
+        None => {
+            // Coalesced onto a queued fan-out without a callback: attach it.
+            let attached = sqlx::query(
+                "UPDATE jobs SET callback_url = $2, updated_at = now()
+                 WHERE id = $1 AND callback_url IS NULL AND status IN ('queued', 'running')",
+            )
+            .bind(job.id)
+            .bind(&url)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if attached == 0 {
+                return Err(Error::conflict(
+                    "callback_url_conflict",
+                    "the queued re-send of this event finished meanwhile; try again",
+                ));
+            }
+            job.callback_url = Some(url);
+            Ok(job)
+        }
+    }
 }
 
 /// A recipient of an event's messages.
@@ -397,6 +438,42 @@ impl From<LatestMessage> for InviteStatus {
             created_at: m.created_at,
             updated_at: m.updated_at,
             sent_at: m.sent_at,
+        }
+    }
+}
+
+/// The registrant's latest calendar message about the event (invitation,
+/// update or cancellation) and where its delivery stands; absent until the
+/// first one is written (shortly after registering).
+#[derive(poem_openapi::Object)]
+pub struct InviteView {
+    pub state: InviteState,
+    /// The iTIP method: `REQUEST` (invitation or update) or `CANCEL`.
+    #[oai(skip_serializing_if_is_none)]
+    pub method: Option<String>,
+    /// The SMTP server's last reply, or why the message was not sent
+    /// (`address_suppressed`, `no_address`, `invalid_address`, `superseded`).
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
+    /// SMTP transactions started for it.
+    pub attempts: i32,
+    /// When the message was written.
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl From<InviteStatus> for InviteView {
+    fn from(i: InviteStatus) -> Self {
+        Self {
+            state: i.state,
+            method: i.method,
+            detail: i.detail,
+            attempts: i.attempts,
+            created_at: i.created_at,
+            updated_at: i.updated_at,
+            sent_at: i.sent_at,
         }
     }
 }

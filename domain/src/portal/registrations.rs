@@ -9,7 +9,8 @@ use super::{
     access::Action,
     audit,
     events::{self, EventStatus},
-    invites, members,
+    invites::{self, InviteView},
+    members,
 };
 use crate::{
     error::{Error, Result},
@@ -17,6 +18,7 @@ use crate::{
     jobs::kinds::InviteReason,
     pagination::{Limit, Page, decode_cursor},
     tenancy::Caller,
+    webhooks::{WebhookData, WebhookEventType, record_event},
 };
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
@@ -27,6 +29,46 @@ pub struct Registration {
     pub name: String,
     pub registered_by: Option<UserId>,
     pub registered_at: DateTime<Utc>,
+}
+
+/// A registration for an event.
+#[derive(poem_openapi::Object)]
+pub struct RegistrationView {
+    pub event_id: EventId,
+    pub user_id: UserId,
+    pub email: String,
+    pub name: String,
+    /// Who registered them (themselves, or a manager).
+    #[oai(skip_serializing_if_is_none)]
+    pub registered_by: Option<UserId>,
+    pub registered_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
+    pub invite: Option<InviteView>,
+}
+
+impl From<Registration> for RegistrationView {
+    fn from(r: Registration) -> Self {
+        Self {
+            event_id: r.event_id,
+            user_id: r.user_id,
+            email: r.email,
+            name: r.name,
+            registered_by: r.registered_by,
+            registered_at: r.registered_at,
+            invite: None,
+        }
+    }
+}
+
+/// The webhook `data` of a registration: as `POST /events/{id}/registrations`
+/// answers it (a reference names the event and the person).
+pub fn webhook_data(r: &Registration) -> WebhookData {
+    WebhookData::of_view(
+        &RegistrationView::from(r.clone()),
+        r.user_id,
+        format!("/api/v1/events/{}/registrations", r.event_id),
+    )
+    .with_reference_field("event_id", r.event_id)
 }
 
 const SELECT: &str =
@@ -127,6 +169,13 @@ pub async fn register(
         event.to_string(),
         a.customer_id,
         Some(serde_json::json!({ "user_id": user })),
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        a.customer_id,
+        WebhookEventType::RegistrationCreated,
+        webhook_data(&r),
     )
     .await?;
     tx.commit().await?;

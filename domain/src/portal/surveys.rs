@@ -23,6 +23,7 @@ use crate::{
     pagination::{Limit, Page, decode_cursor},
     tenancy::Caller,
     values,
+    webhooks::{WebhookData, WebhookEventType, record_event},
 };
 
 text_enum! {
@@ -99,6 +100,86 @@ pub struct Survey {
     pub response_count: i64,
     #[sqlx(skip)]
     pub questions: Vec<Question>,
+}
+
+/// A survey question. `options` is non-empty exactly for choice questions.
+#[derive(poem_openapi::Object)]
+pub struct QuestionView {
+    pub id: QuestionId,
+    /// 0-based order within the survey.
+    pub position: i16,
+    pub kind: QuestionKind,
+    pub prompt: String,
+    pub options: Vec<String>,
+    pub required: bool,
+}
+
+impl From<Question> for QuestionView {
+    fn from(q: Question) -> Self {
+        Self {
+            id: q.id,
+            position: q.position,
+            kind: q.kind,
+            prompt: q.prompt,
+            options: q.options,
+            required: q.required,
+        }
+    }
+}
+
+/// A survey with its questions.
+#[derive(poem_openapi::Object)]
+pub struct SurveyView {
+    pub id: SurveyId,
+    pub cop_id: CopId,
+    /// The event of a `session_feedback` survey.
+    #[oai(skip_serializing_if_is_none)]
+    pub event_id: Option<EventId>,
+    pub kind: SurveyKind,
+    pub title: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub description: Option<String>,
+    pub status: SurveyStatus,
+    #[oai(skip_serializing_if_is_none)]
+    pub opened_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub closed_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub created_by: Option<UserId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub response_count: i64,
+    pub questions: Vec<QuestionView>,
+}
+
+impl From<Survey> for SurveyView {
+    fn from(s: Survey) -> Self {
+        Self {
+            id: s.id,
+            cop_id: s.cop_id,
+            event_id: s.event_id,
+            kind: s.kind,
+            title: s.title,
+            description: s.description,
+            status: s.status,
+            opened_at: s.opened_at,
+            closed_at: s.closed_at,
+            created_by: s.created_by,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+            response_count: s.response_count,
+            questions: s.questions.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// The webhook `data` of a survey: as `GET /surveys/{id}` shows it.
+pub fn webhook_data(s: &Survey) -> WebhookData {
+    WebhookData::of_view(
+        &SurveyView::from(s.clone()),
+        s.id,
+        format!("/api/v1/surveys/{}", s.id),
+    )
 }
 
 const COLUMNS: &str = "id, cop_id, event_id, kind, title, description, status, opened_at, closed_at, \
@@ -555,9 +636,17 @@ pub async fn close_survey(
     )
     .await?;
     crate::kpi::rollup::after_survey_closed(conn, caller, id, s.cop_id, a.customer_id).await?;
-    fetch(conn, id, false)
+    let closed = fetch(conn, id, false)
         .await?
-        .ok_or(Error::not_found("survey"))
+        .ok_or(Error::not_found("survey"))?;
+    record_event(
+        conn,
+        a.customer_id,
+        WebhookEventType::SurveyClosed,
+        webhook_data(&closed),
+    )
+    .await?;
+    Ok(closed)
 }
 
 /// Closes an open survey (one transaction; see [`close_survey`]).

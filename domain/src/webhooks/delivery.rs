@@ -1,7 +1,8 @@
 //! The worker's side of a delivery: what to send (target, body, secrets) and
 //! the record of each attempt, in the `webhook_deliveries` outbox and the
 //! `webhook_attempts` log. Endpoints that answer `410 Gone`, or fail every
-//! attempt for long enough, are disabled here.
+//! attempt for long enough, are disabled here, and the tenant's admins are
+//! told by e-mail in the same transaction.
 
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
@@ -9,8 +10,16 @@ use sqlx::{FromRow, PgConnection};
 use super::{DeliveryId, EndpointId, endpoints};
 use crate::{
     audit::{self, AuditEntry},
-    error::Result,
-    ids::CustomerId,
+    email::{
+        self, Sender,
+        outbox::{self, NewEmail, SkipReason},
+        template::Vars,
+        templates,
+    },
+    error::{Error, Result},
+    ids::{CustomerId, UserId},
+    jobs::EnqueueCtx,
+    values::Email,
 };
 
 /// Where a delivery stands.
@@ -161,13 +170,15 @@ impl DisableReason {
 
 /// Records an attempt (log row, delivery state, the endpoint's failure
 /// streak) in the caller's transaction; disables the endpoint on `410 Gone`
-/// or when its failures started more than `disable_after` ago.
+/// or when its failures started more than `disable_after` ago, and then
+/// queues the notice to the tenant's admins from `sender`.
 pub async fn record_attempt(
     conn: &mut PgConnection,
     out: &Outgoing,
     attempt: &AttemptResult,
     after: After,
     disable_after: chrono::Duration,
+    sender: &Sender,
 ) -> Result<()> {
     let (status, next) = match after {
         After::Succeeded => ("succeeded", None),
@@ -204,14 +215,23 @@ pub async fn record_attempt(
         return Ok(());
     };
     let reason = match (after, failing_since.flatten()) {
-        (After::Gone, _) => Some(DisableReason::Gone),
+        (After::Gone, _) => Some((
+            DisableReason::Gone,
+            "it answered 410 Gone, which asks to stop sending".to_string(),
+        )),
         (After::Retry(_) | After::GaveUp, Some(since)) if since <= Utc::now() - disable_after => {
-            Some(DisableReason::Failing)
+            Some((
+                DisableReason::Failing,
+                format!(
+                    "every delivery attempt to it has failed since {}",
+                    since.format("%Y-%m-%d %H:%M UTC")
+                ),
+            ))
         }
         _ => None,
     };
-    if let Some(r) = reason {
-        disable(conn, endpoint, r).await?;
+    if let Some((r, why)) = reason {
+        disable(conn, endpoint, r, &why, sender).await?;
     }
     Ok(())
 }
@@ -234,42 +254,187 @@ async fn disable(
     conn: &mut PgConnection,
     endpoint: EndpointId,
     reason: DisableReason,
+    why: &str,
+    sender: &Sender,
 ) -> Result<()> {
-    let row: Option<(CustomerId, String)> = sqlx::query_as(
+    let row: Option<(CustomerId, String, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = $2, updated_at = now()
-         WHERE id = $1 AND disabled_at IS NULL RETURNING customer_id, url",
+         WHERE id = $1 AND disabled_at IS NULL RETURNING customer_id, url, disabled_at",
     )
     .bind(endpoint)
     .bind(reason.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     match row {
-        Some((customer, url)) => on_endpoint_disabled(conn, customer, endpoint, &url, reason).await,
+        Some((customer, url, at)) => {
+            let d = Disabled {
+                customer,
+                endpoint,
+                url: &url,
+                reason,
+                why,
+                at,
+            };
+            on_endpoint_disabled(conn, &d, sender).await
+        }
         None => Ok(()),
     }
 }
 
-/// Everything that follows an automatic disable, in its transaction: the
-/// `webhook.endpoint_disabled` audit row. This is also where the tenant's
-/// e-mail notification gets enqueued once the e-mail module exists.
-async fn on_endpoint_disabled(
-    conn: &mut PgConnection,
+/// An endpoint just disabled automatically.
+struct Disabled<'a> {
     customer: CustomerId,
     endpoint: EndpointId,
-    url: &str,
+    url: &'a str,
     reason: DisableReason,
+    /// Why, in words (for the e-mail).
+    why: &'a str,
+    at: DateTime<Utc>,
+}
+
+/// Everything that follows an automatic disable, in its transaction: the
+/// `webhook.endpoint_disabled` audit row and the notice to the tenant's
+/// admins (its `customer_exec` users, enabled ones), one outbox row and
+/// `email_send` job each.
+async fn on_endpoint_disabled(
+    conn: &mut PgConnection,
+    d: &Disabled<'_>,
+    sender: &Sender,
 ) -> Result<()> {
-    tracing::warn!(endpoint_id = %endpoint, customer_id = %customer, reason = reason.as_str(), "webhook endpoint disabled");
+    tracing::warn!(endpoint_id = %d.endpoint, customer_id = %d.customer, reason = d.reason.as_str(), "webhook endpoint disabled");
     audit::record(
         &mut *conn,
         AuditEntry {
             action: "webhook.endpoint_disabled",
             target_type: "webhook_endpoint",
-            target_id: Some(endpoint.to_string()),
-            customer_id: Some(customer),
-            after: Some(serde_json::json!({"url": url, "disabled_reason": reason.as_str()})),
+            target_id: Some(d.endpoint.to_string()),
+            customer_id: Some(d.customer),
+            after: Some(serde_json::json!({"url": d.url, "disabled_reason": d.reason.as_str()})),
             ..Default::default()
         },
     )
-    .await
+    .await?;
+    let emails = disabled_notices(conn, d, sender).await?;
+    let ctx = EnqueueCtx {
+        customer_id: Some(d.customer),
+        requested_by: None,
+        callback_url: None,
+    };
+    outbox::queue(conn, emails, &ctx).await?;
+    Ok(())
+}
+
+/// The admins of a tenant: its enabled `customer_exec` users.
+#[derive(FromRow)]
+struct Admin {
+    id: UserId,
+    email: String,
+    name: String,
+}
+
+/// The URL as the notice shows it: without query or fragment (they may
+/// carry tokens).
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            u.set_fragment(None);
+            let mut s = u.to_string();
+            if had_query {
+                s.push_str("?…");
+            }
+            s
+        }
+        Err(_) => url.to_string(),
+    }
+}
+
+/// Renders the notice of a disable to each admin of the tenant.
+async fn disabled_notices(
+    conn: &mut PgConnection,
+    d: &Disabled<'_>,
+    sender: &Sender,
+) -> Result<Vec<NewEmail>> {
+    let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
+        .bind(d.customer)
+        .fetch_one(&mut *conn)
+        .await?;
+    let admins: Vec<Admin> = sqlx::query_as(
+        "SELECT u.id, u.email, u.name FROM users u
+         JOIN user_customers uc ON uc.user_id = u.id AND uc.customer_id = $1
+         WHERE 'customer_exec' = ANY (u.roles) AND NOT u.disabled
+         ORDER BY u.id",
+    )
+    .bind(d.customer)
+    .fetch_all(&mut *conn)
+    .await?;
+    let template = templates::WEBHOOK_ENDPOINT_DISABLED;
+    let mut vars = Vars::new();
+    vars.set("customer_name", email::header_text(&customer_name, 200))
+        .set("url", shown_url(d.url))
+        .set("endpoint_id", d.endpoint.to_string())
+        .set("reason", d.why)
+        .set("disabled_at", d.at.format("%Y-%m-%d %H:%M UTC").to_string())
+        .set("organizer_name", sender.display_name());
+    let mut emails = Vec::with_capacity(admins.len());
+    for a in admins {
+        let id = uuid::Uuid::now_v7();
+        let address = a.email.trim();
+        let skip = if address.is_empty() {
+            Some(SkipReason::NoAddress)
+        } else if Email::parse(address).is_err() {
+            Some(SkipReason::InvalidAddress)
+        } else {
+            None
+        };
+        let name = email::header_text(&a.name, 200);
+        vars.set(
+            "recipient_name",
+            if name.is_empty() { address } else { &name },
+        );
+        let rendered = template
+            .render(&vars)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
+        emails.push(NewEmail {
+            id,
+            customer_id: d.customer,
+            template: template.name,
+            thread_key: None,
+            user_id: Some(a.id),
+            // One notice per person and disable, whatever retries happen.
+            dedupe_key: Some(format!(
+                "webhook-disabled:{}:{}:{}",
+                d.endpoint,
+                d.at.timestamp_micros(),
+                a.id
+            )),
+            to_address: address.to_string(),
+            to_name: Some(name).filter(|n| !n.is_empty()),
+            subject: rendered.subject,
+            body_text: rendered.text,
+            body_html: rendered.html,
+            ics: None,
+            message_id: email::message_id(id, sender),
+            skip,
+        });
+    }
+    Ok(emails)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_show_urls_without_their_query() {
+        assert_eq!(
+            shown_url("https://hooks.example.com/in?token=s3cret#x"),
+            "https://hooks.example.com/in?…"
+        );
+        assert_eq!(
+            shown_url("https://hooks.example.com/in"),
+            "https://hooks.example.com/in"
+        );
+    }
 }

@@ -130,6 +130,9 @@ pub struct WebhookData {
     pub data: Value,
     pub id: String,
     pub url: String,
+    /// More fields of the reference (beyond `id` and `url`), for resources
+    /// that one id does not name (e.g. a registration: event and person).
+    pub reference_fields: serde_json::Map<String, Value>,
 }
 
 impl WebhookData {
@@ -139,8 +142,33 @@ impl WebhookData {
             data,
             id: id.to_string(),
             url: url.into(),
+            reference_fields: serde_json::Map::new(),
         }
     }
+
+    /// `data` is `view` exactly as the API answers it (a poem-openapi object).
+    pub fn of_view<T: poem_openapi::types::ToJSON>(
+        view: &T,
+        id: impl ToString,
+        url: impl Into<String>,
+    ) -> Self {
+        Self::new(api_json(view), id, url)
+    }
+
+    /// Adds a field to the reference sent instead of a too large `data`.
+    pub fn with_reference_field(mut self, name: &str, value: impl serde::Serialize) -> Self {
+        self.reference_fields.insert(
+            name.to_string(),
+            serde_json::to_value(value).unwrap_or_default(),
+        );
+        self
+    }
+}
+
+/// The JSON the API answers for `view` (a poem-openapi object): the `data`
+/// of an event is the resource exactly as the API shows it.
+pub fn api_json<T: poem_openapi::types::ToJSON>(view: &T) -> Value {
+    view.to_json().unwrap_or_default()
 }
 
 /// The body sent for an event: `{"type", "timestamp", "data"}`, under
@@ -154,10 +182,13 @@ pub fn payload(event_type: WebhookEventType, at: DateTime<Utc>, data: WebhookDat
     if size < PAYLOAD_LIMIT {
         return full;
     }
+    let mut reference = data.reference_fields;
+    reference.insert("id".into(), Value::String(data.id));
+    reference.insert("url".into(), Value::String(data.url));
     json!({
         "type": event_type.as_str(),
         "timestamp": timestamp,
-        "data": {"id": data.id, "url": data.url},
+        "data": reference,
     })
 }
 
@@ -188,6 +219,26 @@ pub async fn record_event(
         callback_url: None,
     };
     Ok(record_events(conn, vec![ev]).await?.pop().flatten())
+}
+
+/// [`record_event`] for many events at once (one statement for the
+/// messages and deliveries, one enqueue for their jobs), in the caller's
+/// transaction. Returns the message id of each event (`None`: no target).
+pub async fn record_event_batch(
+    conn: &mut PgConnection,
+    events: Vec<(CustomerId, WebhookEventType, WebhookData)>,
+) -> Result<Vec<Option<String>>> {
+    let at = Utc::now();
+    let events = events
+        .into_iter()
+        .map(|(customer, event_type, data)| NewEvent {
+            customer_id: Some(customer),
+            event_type,
+            payload: payload(event_type, at, data),
+            callback_url: None,
+        })
+        .collect();
+    record_events(conn, events).await
 }
 
 /// Records many events with one statement for the messages and deliveries
@@ -457,5 +508,16 @@ mod tests {
         );
         assert_eq!(p["data"], json!({"id": "s2", "url": "/api/v1/surveys/s2"}));
         assert!(serde_json::to_vec(&p).unwrap().len() < PAYLOAD_LIMIT);
+        // A reference may carry more than the id.
+        let big = json!({"text": "x".repeat(PAYLOAD_LIMIT)});
+        let p = payload(
+            WebhookEventType::CourseCompleted,
+            at,
+            WebhookData::new(big, "c1", "/api/v1/courses/c1").with_reference_field("user_id", "u1"),
+        );
+        assert_eq!(
+            p["data"],
+            json!({"id": "c1", "url": "/api/v1/courses/c1", "user_id": "u1"})
+        );
     }
 }

@@ -15,7 +15,7 @@ pub mod events;
 pub mod signing;
 pub mod ssrf;
 
-pub use events::{WebhookData, WebhookEventType, record_event};
+pub use events::{WebhookData, WebhookEventType, api_json, record_event, record_event_batch};
 
 crate::uuid_id!(
     /// A webhook endpoint.

@@ -1,8 +1,14 @@
-//! SSRF guard: which addresses a webhook may reach, and the static checks of
-//! a target URL. Pure: resolving host names is the caller's job (the API at
-//! registration, the worker's DNS resolver at connect time).
+//! SSRF guard: which addresses a webhook may reach, the static checks of a
+//! target URL, and [`resolve_public`]: a host name resolved through a
+//! [`Resolver`] (the system's in production, a fixed table in tests) and
+//! refused when any of its addresses is not public. The API uses it at
+//! registration, the worker's DNS resolver at every connection.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    pin::Pin,
+};
 
 use url::{Host, Url};
 
@@ -125,6 +131,95 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     None
 }
 
+/// Resolves host names to addresses.
+pub trait Resolver: Send + Sync {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>>;
+}
+
+/// The operating system's resolver (`getaddrinfo`, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+        Box::pin(async move {
+            Ok(tokio::net::lookup_host((host, 0))
+                .await?
+                .map(|a| a.ip())
+                .collect())
+        })
+    }
+}
+
+/// A host name refused because one of its addresses is not public.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused: {host} resolves to {ip}, which is {why}")]
+pub struct Refused {
+    pub host: String,
+    pub ip: IpAddr,
+    pub why: &'static str,
+}
+
+/// Why resolving a target failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error("could not resolve {host}: {source}")]
+    Lookup {
+        host: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The first non-public address of `host` among `addrs`, as a refusal.
+pub fn refuse_non_public(host: &str, addrs: &[IpAddr]) -> Result<(), Refused> {
+    match addrs
+        .iter()
+        .find_map(|ip| non_public_reason(*ip).map(|why| (*ip, why)))
+    {
+        Some((ip, why)) => Err(Refused {
+            host: host.to_string(),
+            ip,
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Resolves `host` and answers its addresses (with `port`) only when every
+/// one of them is public: one private answer among public ones is enough to
+/// refuse, so a name cannot be re-bound to an internal address. With
+/// `allow_insecure` every address is accepted (development and tests).
+pub async fn resolve_public(
+    resolver: &dyn Resolver,
+    host: &str,
+    port: u16,
+    allow_insecure: bool,
+) -> Result<Vec<SocketAddr>, ResolveError> {
+    let ips = resolver
+        .lookup(host)
+        .await
+        .map_err(|source| ResolveError::Lookup {
+            host: host.to_string(),
+            source,
+        })?;
+    if !allow_insecure {
+        refuse_non_public(host, &ips)?;
+    }
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
+}
+
 /// Names that resolve to this machine without asking DNS.
 fn is_local_name(host: &str) -> bool {
     let h = host.trim_end_matches('.').to_ascii_lowercase();
@@ -207,7 +302,88 @@ pub fn literal_ip(url: &Url) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+
+    /// A resolver answering from a fixed table (no DNS).
+    struct Table(HashMap<&'static str, Vec<IpAddr>>);
+
+    impl Resolver for Table {
+        fn lookup<'a>(
+            &'a self,
+            host: &'a str,
+        ) -> Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>> {
+            let found = self.0.get(host).cloned();
+            Box::pin(async move {
+                found.ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such host")
+                })
+            })
+        }
+    }
+
+    fn table() -> Table {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        Table(HashMap::from([
+            ("private.example", vec![ip("10.20.30.40")]),
+            ("metadata.example", vec![ip("169.254.169.254")]),
+            ("loopback6.example", vec![ip("::1")]),
+            ("loopback.example", vec![ip("127.0.0.1")]),
+            // Re-bound: one public and one private answer.
+            ("rebound.example", vec![ip("93.184.216.34"), ip("10.0.0.7")]),
+            ("mapped.example", vec![ip("::ffff:169.254.169.254")]),
+            (
+                "public.example",
+                vec![ip("93.184.216.34"), ip("2606:4700:4700::1111")],
+            ),
+        ]))
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_non_public_addresses_are_refused() {
+        let t = table();
+        for (host, ip, rule) in [
+            ("private.example", "10.20.30.40", "private"),
+            ("metadata.example", "169.254.169.254", "link-local"),
+            ("loopback6.example", "::1", "loopback"),
+            ("loopback.example", "127.0.0.1", "loopback"),
+            ("rebound.example", "10.0.0.7", "private"),
+            ("mapped.example", "::ffff:169.254.169.254", "IPv4-mapped"),
+        ] {
+            let err = resolve_public(&t, host, 443, false).await.unwrap_err();
+            let ResolveError::Refused(r) = &err else {
+                panic!("{host}: {err}");
+            };
+            assert_eq!(r.host, host);
+            assert_eq!(r.ip, ip.parse::<IpAddr>().unwrap(), "{host}");
+            assert!(r.why.contains(rule), "{host}: {}", r.why);
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("refused: {host} resolves to {ip}"))
+            );
+            // The development flag lifts the rule.
+            let ok = resolve_public(&t, host, 8443, true).await.unwrap();
+            assert!(ok.iter().all(|a| a.port() == 8443));
+        }
+        let ok = resolve_public(&t, "public.example", 443, false)
+            .await
+            .unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(matches!(
+            resolve_public(&t, "nowhere.example", 443, false).await,
+            Err(ResolveError::Lookup { .. })
+        ));
+    }
+
+    #[test]
+    fn one_non_public_address_is_enough_to_refuse() {
+        let ips: Vec<IpAddr> = vec!["8.8.8.8".parse().unwrap(), "192.168.1.9".parse().unwrap()];
+        let r = refuse_non_public("h.example", &ips).unwrap_err();
+        assert_eq!(r.ip.to_string(), "192.168.1.9");
+        assert!(refuse_non_public("h.example", &ips[..1]).is_ok());
+        assert!(refuse_non_public("h.example", &[]).is_ok());
+    }
 
     fn public(s: &str) -> bool {
         non_public_reason(s.parse().unwrap()).is_none()

@@ -2,7 +2,8 @@
 //! CoP of a customer) for a date range, one set-based statement per metric
 //! (`launchpad_domain::kpi::metrics`), all in one transaction: readers see
 //! the old values or the new ones, and a cancelled or failed run leaves
-//! nothing half-written. Running it again writes the same values.
+//! nothing half-written. Running it again writes the same values. The same
+//! transaction records a `kpi.rollup.completed` webhook event per CoP.
 //!
 //! An archived or vanished CoP, or a range after the customer's today, ends
 //! `succeeded` with nothing written and the reason in the result.
@@ -53,6 +54,8 @@ impl JobHandler for KpiRollupHandler {
             let message = format!("computed {}", metric.as_str());
             ctx.progress(pct, message.as_str()).await?;
         }
+        // `kpi.rollup.completed` per CoP, committed with the values.
+        rollup::record_completed(&mut tx, &plan, ctx.job.id).await?;
         tx.commit().await?;
         Ok(KpiRollupOutput {
             rows_written,

@@ -124,7 +124,15 @@ impl JobHandler for WebhookDeliverHandler {
         let disable_after =
             chrono::Duration::from_std(settings.disable_after).unwrap_or(chrono::Duration::days(5));
         let mut tx = ctx.db.begin().await?;
-        delivery::record_attempt(&mut tx, &out, &sent.result, after, disable_after).await?;
+        delivery::record_attempt(
+            &mut tx,
+            &out,
+            &sent.result,
+            after,
+            disable_after,
+            ctx.services.mail.sender(),
+        )
+        .await?;
         tx.commit().await?;
         match failure {
             None => Ok(WebhookDeliverOutput {

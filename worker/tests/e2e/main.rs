@@ -9,3 +9,4 @@ mod lifecycle;
 mod recovery;
 mod scale;
 mod webhooks;
+mod webhooks_portal;

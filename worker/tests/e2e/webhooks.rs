@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use test_support::{
-    Receiver, Reply, TestApp, Tokens, WorkerProcess,
+    Receiver, Reply, SmtpSink, TestApp, Tokens, WorkerProcess,
     app::{Json, json},
     eventually,
     receiver::{Received, verify_standard_webhooks},
@@ -267,6 +267,36 @@ async fn retries_back_off_honour_retry_after_and_keep_the_webhook_id() {
             .await
             .unwrap();
     assert_eq!(attempts, 3);
+}
+
+#[tokio::test]
+async fn a_503_with_retry_after_is_honoured() {
+    let h = Wh::new(true).await;
+    let _w = h.worker(FAST);
+    let (ep, secret) = h.endpoint("/busy", json!([])).await;
+    h.rx.script("/busy", [Reply::RetryAfter(503, 3), Reply::Status(200)]);
+    let msg = h.ping(&ep).await;
+    let got = h.rx.wait_for("/busy", 2, WAIT).await;
+    for r in &got {
+        assert_eq!(r.header("webhook-id"), Some(msg.as_str()));
+        verify_standard_webhooks(&secret, r).unwrap();
+    }
+    // The scaled schedule would retry after ~5 ms; Retry-After says 3 s.
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "Retry-After 3 s of a 503 honoured: {gap:?}"
+    );
+    let d = h
+        .wait_deliveries(&ep, "delivered", |d| d[0]["status"] == "succeeded")
+        .await;
+    let codes: Vec<i64> = d[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![503, 200]);
 }
 
 #[tokio::test]
@@ -806,11 +836,44 @@ async fn a_huge_answer_is_read_only_up_to_1_kb() {
 }
 
 #[tokio::test]
-async fn an_endpoint_failing_for_days_is_disabled_and_audited() {
+async fn an_endpoint_failing_for_days_is_disabled_audited_and_the_tenant_told() {
     let h = Wh::new(true).await;
-    let _w = h.worker(FAST);
-    let (ep, _) = h.endpoint("/down", json!([])).await;
-    let (healthy, _) = h.endpoint("/up", json!([])).await;
+    // The tenant's admins (customer_exec) are told by e-mail; nobody else is.
+    let sink = SmtpSink::start();
+    let smtp = sink.url();
+    let mut env = FAST.to_vec();
+    env.push(("LAUNCHPAD_SMTP_URL", smtp.as_str()));
+    let _w = h.worker(&env);
+    h.app
+        .user(
+            &h.admin,
+            "ops-lead@hooks.example",
+            &["customer_exec"],
+            &[&h.customer],
+        )
+        .await;
+    h.app
+        .user(
+            &h.admin,
+            "member@hooks.example",
+            &["customer_member"],
+            &[&h.customer],
+        )
+        .await;
+    let other = h.app.create_customer(&h.admin, "other-tenant").await;
+    h.app
+        .user(
+            &h.admin,
+            "exec@other.example",
+            &["customer_exec"],
+            &[&other],
+        )
+        .await;
+    let (ep, _) = h
+        .endpoint_at(&h.rx.url("/down?token=s3cret"), json!([]))
+        .await;
+    // (Filtered: the e-mail job's own `job.succeeded` does not go there.)
+    let (healthy, _) = h.endpoint("/up", json!(["survey.closed"])).await;
     h.rx.script("/down", [Reply::Status(500), Reply::Status(500)]);
     h.rx.script("/up", [Reply::Status(500)]);
     // Both have been failing: one for six days, one for an hour.
@@ -855,6 +918,35 @@ async fn an_endpoint_failing_for_days_is_disabled_and_audited() {
         .await;
     assert_eq!(d[0]["attempts"], 1);
     assert_eq!(h.rx.requests("/down").len(), 1);
+    // One notice, to the tenant's admin, queued with the disable.
+    let mail = sink.wait_for(1, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.count(), 1, "only the tenant's admin is told");
+    let m = &mail[0];
+    assert_eq!(m["to"][0]["address"], "ops-lead@hooks.example");
+    assert_eq!(m["subject"], "Webhook endpoint disabled: Customer hooks");
+    let parts = m["mime"]["parts"].as_array().unwrap();
+    let text = parts
+        .iter()
+        .find(|p| p["content_type"] == "text/plain")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains(&ep), "{text}");
+    assert!(text.contains(&h.rx.url("/down?")), "{text}");
+    assert!(!text.contains("s3cret"), "the URL's query is not shown");
+    assert!(
+        text.contains("every delivery attempt to it has failed since"),
+        "{text}"
+    );
+    let (template, status, user): (String, String, Option<uuid::Uuid>) =
+        sqlx::query_as("SELECT template, status, user_id FROM email_outbox")
+            .fetch_one(&h.app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(template, "webhook_endpoint_disabled");
+    assert_eq!(status, "sent");
+    assert!(user.is_some());
 }
 
 #[tokio::test]
