@@ -112,7 +112,7 @@ pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<J
                            requested_by, callback_url, unique_key)
          SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::int[],
                               $8::timestamptz[], $9::uuid[], $10::text[], $11::text[])
-         ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL AND status IN ('queued')
+         ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL
          DO NOTHING
          RETURNING {}",
         repo::COLUMNS

@@ -230,7 +230,7 @@ pub async fn cancel(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> 
         JobStatus::Queued => {
             sqlx::query(
                 "UPDATE jobs SET status = 'cancelled', finished_at = now(), next_attempt_at = NULL,
-                     error = NULL, updated_at = now() WHERE id = $1",
+                     error = NULL, unique_key = NULL, updated_at = now() WHERE id = $1",
             )
             .bind(id)
             .execute(&mut *tx)
@@ -363,7 +363,8 @@ async fn send_notify(conn: &mut PgConnection, payload: &str) -> Result<()> {
 pub async fn prune(db: &PgPool, older_than: DateTime<Utc>) -> Result<(u64, u64)> {
     let jobs = sqlx::query(
         "DELETE FROM jobs WHERE id IN (
-             SELECT id FROM jobs WHERE finished_at < $1 AND status IN ('succeeded','failed','cancelled') LIMIT 10000)",
+             SELECT id FROM jobs WHERE created_at < $1 AND finished_at < $1
+                 AND status IN ('succeeded','failed','cancelled') LIMIT 10000)",
     )
     .bind(older_than)
     .execute(db)

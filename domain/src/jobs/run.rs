@@ -51,6 +51,9 @@ pub async fn start_many(
                      'retryable', false)
                  ELSE error END,
              next_attempt_at = NULL,
+             -- Coalescing keys hold for queued jobs only (and clearing an
+             -- already empty key keeps this a HOT update).
+             unique_key = NULL,
              updated_at = now()
          WHERE id = ANY($1) AND status IN ('queued', 'running')
          RETURNING {}",
@@ -139,14 +142,9 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
     let ended: Vec<repo::JobRow> = sqlx::query_as(sqlf!(
         "WITH j AS (
              UPDATE jobs AS j SET
+                 -- A job going back to `queued` for its retry has no unique key
+                 -- any more (cleared at start): it runs again, uncoalesced.
                  status = u.status,
-                 -- A job going back to `queued` for its retry gives up its unique key
-                 -- when another queued job took it meanwhile (coalescing keys hold
-                 -- for queued jobs only); it still runs, uncoalesced.
-                 unique_key = CASE WHEN u.status = 'queued' AND EXISTS (
-                         SELECT 1 FROM jobs o WHERE o.kind = j.kind AND o.unique_key = j.unique_key
-                             AND o.status = 'queued' AND o.id <> j.id)
-                     THEN NULL ELSE j.unique_key END,
                  result = u.result,
                  error = u.error,
                  next_attempt_at = u.retry_at,
