@@ -32,3 +32,20 @@ DROP INDEX IF EXISTS apalis.lidx;
 -- are counted through apalis' own partial fetch index).
 CREATE INDEX IF NOT EXISTS apalis_jobs_active_idx ON apalis.jobs (job_type)
     WHERE status IN ('Queued', 'Running');
+
+-- apalis' insert trigger sends one NOTIFY per row. `jobs::enqueue` sends one
+-- per kind itself (or, on hot paths, after the commit from a connection of
+-- its own), and switches the trigger off for its transaction: a NOTIFY in a
+-- transaction serialises commits (see domain/src/jobs/wakeup.rs).
+CREATE OR REPLACE FUNCTION apalis.notify_new_jobs() RETURNS TRIGGER AS $$
+BEGIN
+    IF NEW.run_at <= now()
+       AND coalesce(current_setting('launchpad.defer_notify', true), '') <> 'on' THEN
+        PERFORM pg_notify(
+            'apalis::job::insert',
+            json_build_object('job_type', NEW.job_type, 'id', NEW.id, 'run_at', NEW.run_at)::text
+        );
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;

@@ -47,7 +47,9 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
         settings.rate_limit_per_minute,
     );
     let job_events = JobEvents::start(db.clone());
+    let wakeups = launchpad_domain::jobs::wakeup::Notifier::start(&db);
     Arc::new(AppState {
+        wakeups,
         db,
         settings,
         keys,

@@ -13,6 +13,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub limits: RateLimits,
     pub job_events: JobEvents,
+    /// Wakes workers after a job-creating request committed.
+    pub wakeups: launchpad_domain::jobs::wakeup::Notifier,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -103,17 +103,26 @@ where
         Begin::Fresh(g) => g,
     };
     let mut guard = guard;
-    let mut tx = state.db.begin().await.map_err(DomainError::from)?;
-    let job = work(&mut tx).await?;
-    let view = JobView::from(job);
-    let location = job_location(view.id);
-    let stored = StoredResponse {
-        status: 202,
-        body: serde_json::to_value(poem_openapi::types::ToJSON::to_json(&view)).unwrap_or_default(),
-        location: Some(location.clone()),
-    };
-    guard.complete(&mut tx, &stored).await?;
-    tx.commit().await.map_err(DomainError::from)?;
+    // Workers are woken after the commit, not by a NOTIFY inside it (that
+    // would serialise the commits of concurrent requests).
+    let (committed, wake) = launchpad_domain::jobs::wakeup::deferring(async {
+        let mut tx = state.db.begin().await.map_err(DomainError::from)?;
+        let job = work(&mut tx).await?;
+        let view = JobView::from(job);
+        let location = job_location(view.id);
+        let stored = StoredResponse {
+            status: 202,
+            body: serde_json::to_value(poem_openapi::types::ToJSON::to_json(&view))
+                .unwrap_or_default(),
+            location: Some(location.clone()),
+        };
+        guard.complete(&mut tx, &stored).await?;
+        tx.commit().await.map_err(DomainError::from)?;
+        Ok::<_, ApiError>((view, location))
+    })
+    .await;
+    let (view, location) = committed?;
+    state.wakeups.notify(&wake);
     guard.committed();
     Ok(JobAccepted::Accepted(Json(view), location, 1))
 }

@@ -86,9 +86,11 @@ async fn a_running_rollup_keeps_its_range_and_the_next_import_queues_another() {
     let e = p.event(40).await;
     p.import(&e, p.noon(40)).await;
     let running = p.rollups().await.remove(0);
-    // As a worker does when it starts the job.
+    // As a worker does when it starts the job (`jobs::run::start_many`: a
+    // started job gives up its coalescing key).
     sqlx::query(
-        "UPDATE jobs SET status = 'running', attempts = 1, started_at = now() WHERE id = $1",
+        "UPDATE jobs SET status = 'running', attempts = 1, started_at = now(), unique_key = NULL
+         WHERE id = $1",
     )
     .bind(&running.0)
     .execute(&p.app.db.pool)

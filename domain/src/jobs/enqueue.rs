@@ -78,9 +78,26 @@ pub async fn enqueue_one(conn: &mut PgConnection, job: NewJob) -> Result<JobReco
 /// Enqueues jobs with one statement for the `jobs` rows and one per kind for
 /// the apalis tasks. Returns the records in input order; a job coalesced by
 /// its `unique_key` returns the already queued job instead.
+///
+/// Idle workers are woken by one NOTIFY per kind in the caller's
+/// transaction, or after its commit when the caller runs inside
+/// [`wakeup::deferring`](super::wakeup::deferring).
 pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>> {
+    let (records, kinds) = enqueue_inner(conn, jobs).await?;
+    if !super::wakeup::defer(&kinds) {
+        super::wakeup::notify_in_tx(conn, &kinds).await?;
+    }
+    Ok(records)
+}
+
+/// Writes the rows and tasks; returns the records and the kinds that got a
+/// task runnable now (they need a wake-up).
+async fn enqueue_inner(
+    conn: &mut PgConnection,
+    jobs: Vec<NewJob>,
+) -> Result<(Vec<JobRecord>, Vec<&'static str>)> {
     if jobs.is_empty() {
-        return Ok(vec![]);
+        return Ok((vec![], vec![]));
     }
     let n = jobs.len();
     let mut ids = Vec::with_capacity(n);
@@ -141,9 +158,14 @@ pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<J
         .collect();
     let inserted: std::collections::HashSet<JobId> = found.keys().copied().collect();
     let mut by_queue: BTreeMap<&'static str, Vec<apalis_postgres::PgTask>> = BTreeMap::new();
+    let mut wake: Vec<&'static str> = Vec::new();
+    let now = chrono::Utc::now();
     for j in &jobs {
         if !inserted.contains(&j.id) {
             continue;
+        }
+        if j.run_at.is_none_or(|at| at <= now) && !wake.contains(&j.kind) {
+            wake.push(j.kind);
         }
         let mut b = TaskBuilder::new(serde_json::to_vec(&j.payload).map_err(anyhow::Error::new)?)
             .task_id(TaskId::from_ulid(j.id.0))
@@ -153,6 +175,9 @@ pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<J
             b = b.run_at_timestamp(at.timestamp().max(0) as u64);
         }
         by_queue.entry(j.kind).or_default().push(b.build());
+    }
+    if !by_queue.is_empty() {
+        super::wakeup::silence_trigger(&mut *conn).await?;
     }
     for (queue, tasks) in by_queue {
         apalis_postgres::queries::push_tasks(&mut *conn, queue, tasks)
@@ -180,5 +205,5 @@ pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<J
             Error::Internal(anyhow::anyhow!("job {} vanished during enqueue", j.id))
         })?);
     }
-    Ok(out)
+    Ok((out, wake))
 }

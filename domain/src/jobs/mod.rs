@@ -10,6 +10,7 @@ pub mod kinds;
 pub mod repo;
 pub mod run;
 pub mod view;
+pub mod wakeup;
 
 use std::time::Duration;
 

@@ -511,3 +511,43 @@ async fn worker_and_api_expose_prometheus_metrics() {
         api.text
     );
 }
+
+/// Idle workers are woken by the enqueue itself, both when the API sends the
+/// wake-up after its commit and when a domain write enqueues in its own
+/// transaction: with polling and heartbeats (which also fetch) a minute
+/// apart, the jobs could only start in time through the wake-ups.
+#[tokio::test]
+async fn an_enqueue_wakes_an_idle_worker_without_polling() {
+    use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue, kinds};
+    let h = Harness::new().await;
+    let _w = h.worker_with(&[
+        ("LAUNCHPAD_WORKER_POLL_MS", "120000"),
+        ("LAUNCHPAD_WORKER_HEARTBEAT_SECS", "60"),
+    ]);
+    // Let it start, fetch nothing and go idle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let over_http = h.enqueue(succeed("http")).await;
+    h.wait_status(&over_http, "succeeded", Duration::from_secs(15))
+        .await;
+
+    let payload = kinds::DiagnosticPayload {
+        behaviour: kinds::DiagnosticBehaviour::Succeed,
+        fail_times: 0,
+        sleep_ms: 0,
+        label: Some("in-transaction".into()),
+    };
+    let mut tx = h.app.db.pool.begin().await.unwrap();
+    let jobs = enqueue(
+        &mut tx,
+        (0..3)
+            .map(|_| NewJob::of::<kinds::Diagnostic>(&payload, &EnqueueCtx::default()))
+            .collect(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    for j in jobs {
+        h.wait_status(&j.id.to_string(), "succeeded", Duration::from_secs(15))
+            .await;
+    }
+}
