@@ -132,10 +132,17 @@ impl WorkerSettings {
     }
 
     pub fn concurrency_for(&self, kind: &str) -> usize {
+        use launchpad_domain::jobs::{JobKind, kinds::KpiRollup};
         self.concurrency_per_kind
             .get(kind)
             .copied()
-            .unwrap_or(self.concurrency)
+            .unwrap_or(if kind == KpiRollup::NAME {
+                // Each rollup is a few heavy set-based statements: more at
+                // once only makes them contend for the same cores.
+                self.concurrency.min(4)
+            } else {
+                self.concurrency
+            })
     }
 
     /// The cron expression for a periodic kind: the configured one, else its default.

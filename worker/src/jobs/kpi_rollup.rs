@@ -43,18 +43,24 @@ impl JobHandler for KpiRollupHandler {
             }
         };
         drop(conn);
-        let mut tx = ctx.db.begin().await?;
-        rollup::prepare(&mut tx).await?;
         let mut rows_written = 0;
         let n = Metric::ALL.len();
         for (i, metric) in Metric::ALL.iter().enumerate() {
+            // One short transaction per metric (each is an idempotent upsert):
+            // no connection is held while the progress write below waits for
+            // one — with a transaction held across it, concurrent rollups
+            // could take every pooled connection and wait for each other.
+            let mut tx = ctx.db.begin().await?;
+            rollup::prepare(&mut tx).await?;
             rows_written += rollup::compute(&mut tx, *metric, &plan).await?;
-            // 99 at most: 100 means the results are committed.
+            tx.commit().await?;
+            // 99 at most: 100 means the job is done.
             let pct = ((i + 1) * 99 / n) as u8;
             let message = format!("computed {}", metric.as_str());
             ctx.progress(pct, message.as_str()).await?;
         }
-        // `kpi.rollup.completed` per CoP, committed with the values.
+        // `kpi.rollup.completed` per CoP, once every metric is committed.
+        let mut tx = ctx.db.begin().await?;
         rollup::record_completed(&mut tx, &plan, ctx.job.id).await?;
         tx.commit().await?;
         Ok(KpiRollupOutput {
