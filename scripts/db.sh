@@ -15,6 +15,9 @@
 # and these functions can be used:
 #   ensure_database NAME    create database NAME on the server if it is missing
 #   launchpad_pg_stop_hint  print how to stop the private cluster (if one is used)
+#   launchpad_pg_stop_if_started  stop the private cluster if this invocation
+#                           started it (also after an interrupted start); a server
+#                           that was already running is never touched
 #   launchpad_apt_install PKG...  apt-get install (runs `apt-get update` once first)
 #
 # The server is chosen in this order:
@@ -23,7 +26,8 @@
 #      database $LAUNCHPAD_DB_NAME (default launchpad) is created if missing;
 #   3. a private cluster under .data/ (initdb --auth=trust -U postgres), listening on
 #      127.0.0.1:$LAUNCHPAD_PG_PORT (default 55432). It is created once and reused;
-#      it keeps running after the scripts end (stop it with `scripts/db.sh stop`).
+#      it keeps running after the scripts end (stop it with `scripts/db.sh stop`),
+#      unless the caller stops it with launchpad_pg_stop_if_started (run.sh does).
 #
 # Run directly, it prints instead of exporting:
 #   scripts/db.sh [url]      DATABASE_URL (default)
@@ -333,6 +337,12 @@ EOF
 			chown postgres: "$conf"
 		fi
 		_lp_db_log "starting private PostgreSQL on 127.0.0.1:$port (data $_LP_PGDATA, log $_LP_PG_LOG)"
+		# From here on the server may be ours even if pg_ctl is interrupted
+		# (the postmaster detaches from the terminal and survives a Ctrl-C):
+		# launchpad_pg_stop_if_started looks at these.
+		_LP_PG_STARTING=1
+		_LP_PG_STARTING_BINDIR="$bindir"
+		_LP_PG_STARTING_DATA="$_LP_PGDATA"
 		if ! _lp_as_pg_owner "$bindir/pg_ctl" -D "$_LP_PGDATA" -l "$_LP_PG_LOG" -w -t 60 start >&2; then
 			tail -n 30 "$_LP_PG_LOG" >&2 || true
 			_lp_db_die "could not start the private PostgreSQL cluster (port $port in use? set LAUNCHPAD_PG_PORT)"
@@ -363,6 +373,26 @@ launchpad_pg_stop_hint() {
 	printf '  or\n    %s\n' "$(_lp_stop_command "$LAUNCHPAD_PG_BINDIR" "$LAUNCHPAD_PG_DATA_DIR")"
 }
 
+# Stop the private cluster if this invocation started it (LAUNCHPAD_PG_STARTED=1,
+# or a start was begun and interrupted). A server that was already running when
+# db.sh looked (DATABASE_URL, the machine's server, a private cluster started
+# earlier) is left alone. Safe to call more than once and from traps.
+launchpad_pg_stop_if_started() {
+	local bindir="${_LP_PG_STARTING_BINDIR:-}" data="${_LP_PG_STARTING_DATA:-}"
+	[[ ${LAUNCHPAD_PG_STARTED:-0} == 1 || ${_LP_PG_STARTING:-0} == 1 ]] || return 0
+	[[ -n $bindir && -n $data ]] || return 0
+	_LP_PG_STARTING=0
+	LAUNCHPAD_PG_STARTED=0
+	if ! _lp_as_pg_owner "$bindir/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+		return 0
+	fi
+	_lp_db_log "stopping the private PostgreSQL this script started ($data)"
+	if ! _lp_as_pg_owner "$bindir/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1; then
+		_lp_db_warn "could not stop it; run: $(_lp_stop_command "$bindir" "$data")"
+		return 1
+	fi
+}
+
 # scripts/db.sh stop
 _lp_stop_private() {
 	local major bindir
@@ -387,6 +417,7 @@ _lp_stop_private() {
 _lp_db_main() {
 	local dbname="${LAUNCHPAD_DB_NAME:-launchpad}" db admin
 	LAUNCHPAD_PG_STARTED=0
+	_LP_PG_STARTING=0
 	_lp_ensure_client
 
 	# 1. DATABASE_URL from the environment (or .env, if the caller loaded it).

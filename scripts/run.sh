@@ -13,9 +13,12 @@
 #   5. builds the release binaries, applies migrations, seeds the demo tenant;
 #   6. starts a development SMTP sink (aiosmtpd) that stores mail in .data/mail;
 #   7. starts the API and the worker, waits for /ready and prints the URLs.
-# Ctrl-C stops what this script started (API, worker, SMTP sink). A PostgreSQL
-# server that was already running is left alone; a private cluster under .data
-# keeps running too (the script prints how to stop it).
+# Ctrl-C (or any exit) stops what this script started: API, worker, SMTP sink,
+# and the private PostgreSQL cluster under .data if this run started it (also
+# when interrupted during the build, migrations or seeding). A PostgreSQL server
+# that was already running (DATABASE_URL, the machine's server on :5432, a
+# private cluster started earlier) is left alone; for a private cluster the
+# script prints how to stop it.
 #
 # Knobs (environment or .env):
 #   LAUNCHPAD_HTTP_ADDR                  API listen address (default 127.0.0.1:8080)
@@ -155,6 +158,61 @@ command -v cargo >/dev/null 2>&1 ||
 	die "cargo (the Rust toolchain) is not installed or not on PATH.
        Install Rust with rustup, open a new shell, and run scripts/run.sh again."
 
+# ---------------------------------------------------------------------------
+# From here on we may start things (PostgreSQL in step 3, services in 6 and 7):
+# stop exactly those on exit, Ctrl-C included.
+# ---------------------------------------------------------------------------
+
+PIDS=()
+CLEANED=0
+# shellcheck disable=SC2317 # invoked through trap
+cleanup() {
+	((CLEANED)) && return 0
+	CLEANED=1
+	# A second Ctrl-C must not cut the cleanup short (and leave a server running).
+	trap '' INT TERM
+	local pid alive=() i
+	for pid in "${PIDS[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			alive+=("$pid")
+		fi
+	done
+	if ((${#alive[@]})); then
+		printf '\nStopping Launchpad (pids %s)...\n' "${alive[*]}"
+		# Up to 10 s for a graceful shutdown, then SIGKILL.
+		for ((i = 0; i < 20; i++)); do
+			local still=()
+			for pid in "${alive[@]}"; do
+				if kill -0 "$pid" 2>/dev/null; then
+					still+=("$pid")
+				fi
+			done
+			((${#still[@]})) || break
+			sleep 0.5
+		done
+		for pid in "${alive[@]}"; do
+			kill -KILL "$pid" 2>/dev/null || true
+		done
+		wait "${alive[@]}" 2>/dev/null || true
+	fi
+	# PostgreSQL last: the services above were its clients. db.sh records
+	# whether this run started the private cluster (LAUNCHPAD_PG_STARTED, or a
+	# start that was interrupted); only then is it stopped. Functions exist
+	# only once db.sh has been sourced.
+	if declare -F launchpad_pg_stop_if_started >/dev/null; then
+		if [[ ${LAUNCHPAD_PG_STARTED:-0} == 1 || ${_LP_PG_STARTING:-0} == 1 ]]; then
+			printf 'Stopping the PostgreSQL server this script started...\n'
+			launchpad_pg_stop_if_started || true
+		else
+			launchpad_pg_stop_hint
+		fi
+	fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+
 say "Database"
 # shellcheck source=scripts/db.sh
 source "$REPO/scripts/db.sh"
@@ -203,47 +261,6 @@ say "Applying migrations"
 
 say "Seeding the demo tenant"
 "$BIN/launchpad-api" seed-demo
-
-# ---------------------------------------------------------------------------
-# From here on we start background processes: stop exactly those on exit.
-# ---------------------------------------------------------------------------
-
-PIDS=()
-CLEANED=0
-# shellcheck disable=SC2317 # invoked through trap
-cleanup() {
-	((CLEANED)) && return 0
-	CLEANED=1
-	local pid alive=() i
-	for pid in "${PIDS[@]}"; do
-		if kill -0 "$pid" 2>/dev/null; then
-			kill -TERM "$pid" 2>/dev/null || true
-			alive+=("$pid")
-		fi
-	done
-	if ((${#alive[@]})); then
-		printf '\nStopping Launchpad (pids %s)...\n' "${alive[*]}"
-		# Up to 10 s for a graceful shutdown, then SIGKILL.
-		for ((i = 0; i < 20; i++)); do
-			local still=()
-			for pid in "${alive[@]}"; do
-				if kill -0 "$pid" 2>/dev/null; then
-					still+=("$pid")
-				fi
-			done
-			((${#still[@]})) || break
-			sleep 0.5
-		done
-		for pid in "${alive[@]}"; do
-			kill -KILL "$pid" 2>/dev/null || true
-		done
-		wait "${alive[@]}" 2>/dev/null || true
-	fi
-	launchpad_pg_stop_hint
-}
-trap cleanup EXIT
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
 
 # ---------------------------------------------------------------------------
 # 6. Development SMTP sink
@@ -328,6 +345,11 @@ kill -0 "$WORKER_PID" 2>/dev/null || {
 	die "the worker exited during startup (see .data/worker.log)"
 }
 
+PG_NOTE=""
+if [[ ${LAUNCHPAD_PG_STARTED:-0} == 1 ]]; then
+	PG_NOTE=" (and the PostgreSQL server this run started)"
+fi
+
 cat <<EOF
 
 ==========================================================================
@@ -344,7 +366,7 @@ cat <<EOF
  Database     $(_lp_redact "$DATABASE_URL") ($LAUNCHPAD_PG_SOURCE)
  Logs         .data/api.log  .data/worker.log  .data/smtp.log
 
- Press Ctrl-C to stop the API, the worker and the SMTP sink.
+ Press Ctrl-C to stop the API, the worker and the SMTP sink$PG_NOTE.
 ==========================================================================
 EOF
 
