@@ -1,11 +1,11 @@
-//! `launchpad-bench email [registrants] [rate]` (issue 6): an event with
+//! `launchpad-bench email [registrants] [rate] [concurrency]` (issue 6): an event with
 //! `registrants` (10,000) registrants is rescheduled through the release
 //! API (`PATCH /api/v1/events/{id}` with a new `starts_at`/`ends_at`), and
 //! one release worker process sends every registrant the update to a local
 //! SMTP server (`SmtpSink`, aiosmtpd, `--no-store`: it only logs each
 //! message's arrival time) with the relay rate `LAUNCHPAD_SMTP_RATE_PER_SEC`
 //! = `rate` (500). Other mail settings are the defaults (10 pooled SMTP
-//! connections, `email_send` concurrency 32).
+//! connections; `email_send` concurrency 32, or `concurrency`).
 //!
 //! Each run, on a fresh database: the tenant (customer, CoP, event, people
 //! as members with registrations) generated set-based, `ANALYZE`, the API
@@ -27,7 +27,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use test_support::{SmtpSink, TestDb, smtp::free_port};
 
-use super::webhooks::{Cpu, db_counters, index_reads, most_read_index};
+use super::webhooks::{
+    Cpu, db_counters, index_reads, most_read_index, sample_activity, seq_reads, top_statements,
+};
 use super::{
     RUNS, free_addr, login, median, num_cpus, peak_rss_mb, spawn_api, spawn_worker, wait_ready,
 };
@@ -96,6 +98,11 @@ struct Run {
     per_message: (f64, f64, f64),
     /// The index read most, and its entries read per message.
     top_index: (String, f64),
+    /// The table read most by sequential scans, and its rows read per message.
+    top_seq: (String, f64),
+    /// The statements most often active from the PATCH to the last message
+    /// (mean backends running each, wait event and text).
+    statements: Vec<(f64, String)>,
     /// Messages/s in each tenth of the messages.
     tenth_rates: Vec<f64>,
     /// Size of `email_outbox` (with TOAST and indexes) per row.
@@ -104,7 +111,7 @@ struct Run {
     cores: (f64, f64, f64, f64),
 }
 
-async fn run(n: usize, rate: usize) -> Run {
+async fn run(n: usize, rate: usize, concurrency: usize) -> Run {
     let db = TestDb::new().await;
     let sink = SmtpSink::start_on(free_port(), false);
     // The API creates its bootstrap admin only in an empty users table: start it first.
@@ -123,12 +130,14 @@ async fn run(n: usize, rate: usize) -> Run {
     drop(conn);
 
     let smtp_url = sink.url();
+    let concurrency_s = concurrency.to_string();
     let rate_s = rate.to_string();
     let worker = spawn_worker(
         &db.url,
         &[
             ("LAUNCHPAD_SMTP_URL", &smtp_url),
             ("LAUNCHPAD_SMTP_RATE_PER_SEC", &rate_s),
+            ("LAUNCHPAD_WORKER_CONCURRENCY_EMAIL_SEND", &concurrency_s),
             ("LAUNCHPAD_CRON_KPI_ROLLUP", "off"),
             ("LAUNCHPAD_CRON_PRUNE_JOBS", "off"),
         ],
@@ -153,6 +162,8 @@ async fn run(n: usize, rate: usize) -> Run {
 
     let counters0 = db_counters(&db).await;
     let indexes0 = index_reads(&db).await;
+    let seq0 = seq_reads(&db).await;
+    let (stop_sampling, sampler) = sample_activity(&db);
     let cpu0 = Cpu::now(worker.0.id());
     let sink_cpu0 = Cpu::now(sink.pid()).process;
     let t0_unix = unix_now();
@@ -179,6 +190,8 @@ async fn run(n: usize, rate: usize) -> Run {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (samples, counts) = sampler.await.unwrap();
     let cpu1 = Cpu::now(worker.0.id());
     let sink_cores =
         (Cpu::now(sink.pid()).process - sink_cpu0) / cpu1.at.duration_since(cpu0.at).as_secs_f64();
@@ -224,6 +237,7 @@ async fn run(n: usize, rate: usize) -> Run {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let counters1 = db_counters(&db).await;
     let top_index = most_read_index(&indexes0, &index_reads(&db).await, n);
+    let top_seq = most_read_index(&seq0, &seq_reads(&db).await, n);
     let outbox_bytes: f64 = sqlx::query_scalar(
         "SELECT pg_total_relation_size('email_outbox')::float8 / greatest(count(*), 1) FROM email_outbox",
     )
@@ -238,6 +252,8 @@ async fn run(n: usize, rate: usize) -> Run {
     Run {
         per_message,
         top_index,
+        top_seq,
+        statements: top_statements(samples, &counts, 6),
         tenth_rates,
         outbox_bytes,
         patch_ms,
@@ -259,16 +275,17 @@ fn row(measure: &str, value: String, goal: &str) {
 pub async fn suite() {
     let n = arg(1, 10_000);
     let rate = arg(2, 500);
+    let concurrency = arg(3, 32);
     println!(
         "suite: email  (median of {RUNS} runs; reschedule of an event with {n} registrants; 1 worker process, \
-         relay rate {rate}/s, 10 SMTP connections, email_send concurrency 32; aiosmtpd sink; \
+         relay rate {rate}/s, 10 SMTP connections, email_send concurrency {concurrency}; aiosmtpd sink; \
          Postgres on this machine; {} cores)",
         num_cpus()
     );
     let mut runs = vec![];
     for i in 0..RUNS {
         eprintln!("run {}/{RUNS}", i + 1);
-        let r = run(n, rate).await;
+        let r = run(n, rate, concurrency).await;
         eprintln!(
             "  PATCH {:.1} ms; fan-out committed +{:.2} s (job {:.2} s); first message +{:.2} s, last +{:.2} s; {:.0} messages/s ({} messages); worker peak RSS {:.1} MB",
             r.patch_ms,
@@ -288,13 +305,16 @@ pub async fn suite() {
             "  per message: {:.1} commits, {:.0} rows returned by scans, {:.1} rows fetched by index",
             r.per_message.0, r.per_message.1, r.per_message.2
         );
+        for (n, q) in &r.statements {
+            eprintln!("    db active {n:.2}  {q}");
+        }
         eprintln!(
             "  messages/s per tenth: {:.0?}; email_outbox {:.0} bytes per row",
             r.tenth_rates, r.outbox_bytes
         );
         eprintln!(
-            "  most read index: {} ({:.0} entries per message)",
-            r.top_index.0, r.top_index.1
+            "  most read index: {} ({:.0} entries per message); most seq-scanned table: {} ({:.0} rows per message)",
+            r.top_index.0, r.top_index.1, r.top_seq.0, r.top_seq.1
         );
         runs.push(r);
     }
@@ -383,6 +403,11 @@ pub async fn suite() {
     row(
         &format!("  index entries read: {}", runs[0].top_index.0),
         format!("{:.0}", m(|r| r.top_index.1)),
+        "",
+    );
+    row(
+        &format!("  rows seq-scanned: {}", runs[0].top_seq.0),
+        format!("{:.0}", m(|r| r.top_seq.1)),
         "",
     );
     row("peak RSS, worker", format!("{:.1} MB", m(|r| r.rss_mb)), "");

@@ -26,6 +26,10 @@
 
 use std::{
     collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -140,7 +144,70 @@ pub(super) async fn index_reads(db: &TestDb) -> HashMap<String, f64> {
     rows.into_iter().collect()
 }
 
-/// The index read most between two snapshots, and its entries read per item.
+/// A sampling profile of the database: every 10 ms, the statements active
+/// in this database (other than the sampler's), by wait-event type and
+/// statement text. Stop it with the flag; the task returns (samples,
+/// counts).
+pub(super) fn sample_activity(
+    db: &TestDb,
+) -> (
+    Arc<AtomicBool>,
+    tokio::task::JoinHandle<(usize, HashMap<String, usize>)>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, pool) = (stop.clone(), db.pool.clone());
+    let task = tokio::spawn(async move {
+        let mut conn = pool.acquire().await.unwrap();
+        let (mut samples, mut counts) = (0, HashMap::new());
+        while !flag.load(Ordering::Relaxed) {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') || '  '
+                        || left(regexp_replace(query, '\\s+', ' ', 'g'), 110)
+                 FROM pg_stat_activity
+                 WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+            samples += 1;
+            for r in rows {
+                *counts.entry(r).or_insert(0) += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (samples, counts)
+    });
+    (stop, task)
+}
+
+/// The `n` statements most often active: (mean backends running it, text).
+pub(super) fn top_statements(
+    samples: usize,
+    counts: &HashMap<String, usize>,
+    n: usize,
+) -> Vec<(f64, String)> {
+    let mut v: Vec<(f64, String)> = counts
+        .iter()
+        .map(|(k, c)| (*c as f64 / samples.max(1) as f64, k.clone()))
+        .collect();
+    v.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    v.truncate(n);
+    v
+}
+
+/// Rows read by sequential scans so far, per table (`pg_stat_user_tables`).
+pub(super) async fn seq_reads(db: &TestDb) -> HashMap<String, f64> {
+    let rows: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT schemaname || '.' || relname, seq_tup_read::float8 FROM pg_stat_user_tables",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    rows.into_iter().collect()
+}
+
+/// The index (or table) read most between two snapshots, and its entries
+/// (rows) read per item.
 pub(super) fn most_read_index(
     before: &HashMap<String, f64>,
     after: &HashMap<String, f64>,
