@@ -101,6 +101,32 @@ impl TestDb {
             .expect("create a test database (is PostgreSQL running? see scripts/db.sh)")
     }
 
+    /// An empty database (no migrations, no tables): for tests of
+    /// `launchpad-api migrate`. Dropped like any other test database.
+    pub async fn empty() -> Self {
+        Self::try_empty()
+            .await
+            .expect("create an empty test database (is PostgreSQL running? see scripts/db.sh)")
+    }
+
+    async fn try_empty() -> anyhow::Result<Self> {
+        let mut admin = PgConnection::connect(&admin_url()).await?;
+        let name = format!(
+            "lp_test_{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        let url = with_db(&admin_url(), &name);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await?;
+        Ok(Self { name, url, pool })
+    }
+
     async fn try_new() -> anyhow::Result<Self> {
         let mut admin = PgConnection::connect(&admin_url()).await?;
         let template = ensure_template(&mut admin).await?;

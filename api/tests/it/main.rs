@@ -1,9 +1,11 @@
 //! API integration tests: the real API on an ephemeral port, over HTTP,
 //! against a fresh database cloned from the migrated template.
 
+mod audit_users;
 mod auth;
 mod authz;
 mod bearer;
+mod binary;
 mod kpi_analytics;
 mod kpi_common;
 mod kpi_triggers;

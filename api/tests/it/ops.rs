@@ -344,3 +344,165 @@ async fn configured_origins_get_cors_headers_and_others_a_problem() {
     assert_eq!(p["title"], "Forbidden");
     assert!(evil.header("access-control-allow-origin").is_none());
 }
+
+/// The newest of our migrations (the one a deploy that skipped `migrate` lacks).
+fn latest_migration() -> i64 {
+    launchpad_domain::db::MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .max()
+        .expect("at least one migration")
+}
+
+#[tokio::test]
+async fn ready_is_503_while_a_migration_is_pending_and_200_once_applied() {
+    let app = TestApp::spawn().await;
+    app.call(Method::GET, "/ready", None, None)
+        .await
+        .expect(200);
+    let version = latest_migration();
+    let pool = &app.db.pool;
+
+    // As if the newest migration had not been applied: its row is missing.
+    sqlx::query(
+        "CREATE TABLE lp_test_migration_backup AS SELECT * FROM _sqlx_migrations WHERE version = $1",
+    )
+    .bind(version)
+    .execute(pool)
+    .await
+    .unwrap();
+    let deleted = sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+        .bind(version)
+        .execute(pool)
+        .await
+        .unwrap()
+        .rows_affected();
+    assert_eq!(
+        deleted, 1,
+        "migration {version} was applied in the template"
+    );
+    let r = app.call(Method::GET, "/ready", None, None).await;
+    assert_not_ready(&r);
+    assert_eq!(
+        r.body["detail"],
+        "migrations are pending: run `launchpad-api migrate`"
+    );
+    // Liveness does not depend on it.
+    app.call(Method::GET, "/health", None, None)
+        .await
+        .expect(200);
+
+    // Back in place: ready again.
+    sqlx::query("INSERT INTO _sqlx_migrations SELECT * FROM lp_test_migration_backup")
+        .execute(pool)
+        .await
+        .unwrap();
+    app.call(Method::GET, "/ready", None, None)
+        .await
+        .expect(200);
+
+    // A migration that failed half-way (success = false) is not applied either.
+    sqlx::query("UPDATE _sqlx_migrations SET success = false WHERE version = $1")
+        .bind(version)
+        .execute(pool)
+        .await
+        .unwrap();
+    let r = app.call(Method::GET, "/ready", None, None).await;
+    assert_not_ready(&r);
+    assert_eq!(
+        r.body["detail"],
+        "migrations are pending: run `launchpad-api migrate`"
+    );
+
+    // Rows of migrations this build does not know (a newer replica migrated
+    // first) do not make it unready.
+    sqlx::query("UPDATE _sqlx_migrations SET success = true WHERE version = $1")
+        .bind(version)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99991231000000, 'from a newer release', true, '\\x00', 0)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    app.call(Method::GET, "/ready", None, None)
+        .await
+        .expect(200);
+}
+
+/// The headers every response carries, whatever produced it.
+#[track_caller]
+fn assert_security_headers(what: &str, r: &Resp) {
+    for (name, want) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("cross-origin-opener-policy", "same-origin"),
+    ] {
+        assert_eq!(
+            r.header(name),
+            Some(want),
+            "{what} ({}): {name} missing or wrong; headers {:?}",
+            r.status,
+            r.headers
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::spawn_with(|s| s.max_body_bytes = 128).await;
+    let t = app.admin().await.access;
+    let cases = [
+        ("health", app.call(Method::GET, "/health", None, None).await),
+        ("ready", app.call(Method::GET, "/ready", None, None).await),
+        ("me", app.get("/api/v1/me", &t).await),
+        (
+            "unauthenticated",
+            app.call(Method::GET, "/api/v1/me", None, None).await,
+        ),
+        (
+            "unmatched route",
+            app.call(Method::GET, "/no/such/route", None, None).await,
+        ),
+        (
+            "validation error",
+            app.post("/api/v1/customers", &t, &serde_json::json!({"name": ""}))
+                .await,
+        ),
+        (
+            "oversize body",
+            app.send_raw(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                &[("content-type", "application/json")],
+                vec![b' '; 300],
+            )
+            .await,
+        ),
+        (
+            "spec",
+            app.call(Method::GET, "/openapi.json", None, None).await,
+        ),
+        ("docs", app.call(Method::GET, "/docs", None, None).await),
+    ];
+    let statuses: Vec<u16> = cases.iter().map(|(_, r)| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 200, 200, 401, 404, 400, 413, 200, 200]);
+    for (what, r) in &cases {
+        assert_security_headers(what, r);
+    }
+    // API answers (data and problems) are never cached.
+    for (what, r) in &cases[..7] {
+        assert_eq!(
+            r.header("cache-control"),
+            Some("no-store"),
+            "{what}: {:?}",
+            r.headers
+        );
+    }
+}

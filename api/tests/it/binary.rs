@@ -1,0 +1,503 @@
+//! The real `launchpad-api` binary as a process: configuration errors stop it
+//! with exit code 78 and one line naming the variable, `migrate` brings an
+//! empty database up to date (and is a no-op the second time), and every log
+//! line of a request carries that request's id.
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use reqwest::Method;
+use serde_json::Value;
+use test_support::{
+    TestApp, TestDb,
+    app::{ADMIN_EMAIL, ADMIN_PASSWORD},
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_launchpad-api");
+const SECRET: &str = "binary-test-secret-binary-test-secret";
+/// sysexits.h EX_CONFIG.
+const EX_CONFIG: i32 = 78;
+
+/// A fresh working directory holding the given `.env`: the binary loads
+/// `.env` from its working directory (or a parent), so an empty one keeps a
+/// developer's `.env` out of the test.
+struct Sandbox(PathBuf);
+
+impl Sandbox {
+    fn new(dotenv: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "launchpad-api-test-{}",
+            ulid::Ulid::generate().to_string().to_lowercase()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(".env"), dotenv).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `launchpad-api ARGS` in `sandbox` with exactly `env` (and PATH).
+fn command(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(&sandbox.0)
+        .env_clear()
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Ok(p) = std::env::var("PATH") {
+        cmd.env("PATH", p);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the binary to completion (at most 60 s).
+async fn run(dotenv: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let sandbox = Sandbox::new(dotenv);
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        command(&sandbox, args, env).output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("launchpad-api {args:?} did not exit within 60 s"))
+    .expect("run launchpad-api");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Configuration errors
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_configuration_error_exits_78_with_one_line_naming_the_variable() {
+    let db_url = "postgres://launchpad:db-password-xyz@127.0.0.1:1/launchpad";
+    type Env = Vec<(&'static str, &'static str)>;
+    let ok: Env = vec![("DATABASE_URL", db_url), ("LAUNCHPAD_JWT_SECRET", SECRET)];
+    let with = |extra: &[(&'static str, &'static str)]| -> Env {
+        let mut env: Env = ok
+            .iter()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .copied()
+            .collect();
+        env.extend(extra.iter().filter(|(_, v)| !v.is_empty()));
+        env
+    };
+    // (command, environment, variable the line must name); "" removes a variable.
+    let cases: Vec<(&str, Env, &str)> = vec![
+        ("serve", vec![], "DATABASE_URL"),
+        ("serve", with(&[("DATABASE_URL", "")]), "DATABASE_URL"),
+        (
+            "serve",
+            with(&[("DATABASE_URL", "mysql://root@127.0.0.1/launchpad")]),
+            "DATABASE_URL",
+        ),
+        (
+            "migrate",
+            with(&[("LAUNCHPAD_JWT_SECRET", "")]),
+            "LAUNCHPAD_JWT_SECRET",
+        ),
+        (
+            "serve",
+            with(&[("LAUNCHPAD_JWT_SECRET", "short-secret-value")]),
+            "LAUNCHPAD_JWT_SECRET",
+        ),
+        (
+            "serve",
+            with(&[("LAUNCHPAD_HTTP_ADDR", "localhost-8080")]),
+            "LAUNCHPAD_HTTP_ADDR",
+        ),
+        ("serve", with(&[("LOG_FORMAT", "yaml")]), "LOG_FORMAT"),
+        (
+            "seed-demo",
+            with(&[("LAUNCHPAD_MAX_BODY_BYTES", "lots")]),
+            "LAUNCHPAD_MAX_BODY_BYTES",
+        ),
+        (
+            "serve",
+            with(&[("LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL", "admin@example.com")]),
+            "LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD",
+        ),
+    ];
+    for (cmd, env, var) in cases {
+        let r = run("", &[cmd], &env).await;
+        let what = format!("launchpad-api {cmd} with {env:?}");
+        assert_eq!(r.code, Some(EX_CONFIG), "{what}: stderr {}", r.stderr);
+        assert_eq!(r.stdout, "", "{what}");
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{what}: not one line: {:?}", r.stderr);
+        assert!(
+            lines[0].starts_with(&format!("configuration error: {var}: ")),
+            "{what}: {:?}",
+            lines[0]
+        );
+        // Secrets are never echoed.
+        for secret in ["short-secret-value", "db-password-xyz", SECRET] {
+            assert!(
+                !r.stderr.contains(secret),
+                "{what} leaks {secret}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_variable_from_dotenv_is_named_too() {
+    let r = run(
+        "# written by the test\nLAUNCHPAD_JWT_SECRET=too-short-from-dotenv\n",
+        &["serve"],
+        &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/launchpad")],
+    )
+    .await;
+    assert_eq!(r.code, Some(EX_CONFIG), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("configuration error: LAUNCHPAD_JWT_SECRET: "),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("too-short-from-dotenv"), "{}", r.stderr);
+}
+
+// ---------------------------------------------------------------------------
+// migrate
+// ---------------------------------------------------------------------------
+
+/// `(version, installed_on, checksum)` of every applied migration.
+type Applied = Vec<(i64, chrono::DateTime<chrono::Utc>, Vec<u8>)>;
+
+async fn applied(db: &TestDb) -> Applied {
+    sqlx::query_as(
+        "SELECT version, installed_on, checksum FROM _sqlx_migrations WHERE success ORDER BY version",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+async fn exists(db: &TestDb, relation: &str) -> bool {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(relation)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn migrate_brings_an_empty_database_up_to_date_and_a_second_run_is_a_no_op() {
+    let db = TestDb::empty().await;
+    for rel in [
+        "_sqlx_migrations",
+        "public.users",
+        "audit_log",
+        "apalis.jobs",
+    ] {
+        assert!(!exists(&db, rel).await, "{rel} exists in an empty database");
+    }
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("LAUNCHPAD_JWT_SECRET", SECRET),
+    ];
+
+    let first = run("", &["migrate"], &env).await;
+    assert_eq!(
+        first.code,
+        Some(0),
+        "first migrate failed: {}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("migrations applied"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        launchpad_domain::db::migrations_current(&db.pool)
+            .await
+            .unwrap(),
+        "migrations not current after `launchpad-api migrate`"
+    );
+    for rel in [
+        "_sqlx_migrations",
+        "public.users",
+        "audit_log",
+        "apalis.jobs",
+    ] {
+        assert!(exists(&db, rel).await, "{rel} missing after migrate");
+    }
+    let after_first = applied(&db).await;
+    let ours: Vec<i64> = launchpad_domain::db::MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .collect();
+    for v in &ours {
+        assert!(
+            after_first.iter().any(|(a, _, _)| a == v),
+            "migration {v} not recorded"
+        );
+    }
+    // Migrating created no users: that is serve's / seed-demo's job.
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM users")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap(),
+        0
+    );
+
+    let second = run("", &["migrate"], &env).await;
+    assert_eq!(
+        second.code,
+        Some(0),
+        "second migrate failed: {}",
+        second.stderr
+    );
+    assert_eq!(
+        applied(&db).await,
+        after_first,
+        "the second run changed _sqlx_migrations"
+    );
+
+    // The migrated database serves: ready, and the API works on it.
+    let app = TestApp::spawn_on(db, |_| {}).await;
+    app.call(Method::GET, "/ready", None, None)
+        .await
+        .expect(200);
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.expect(200);
+}
+
+// ---------------------------------------------------------------------------
+// Request ids in the logs
+// ---------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `launchpad-api serve` with `LOG_FORMAT=log_format`, sends `requests`
+/// (method, path, x-request-id to send), stops it with SIGTERM and returns
+/// the response request ids and every line the process printed.
+async fn serve_and_log(
+    log_format: &str,
+    requests: &[(Method, &str, Option<&str>)],
+) -> (Vec<String>, Vec<String>) {
+    let db = TestDb::new().await;
+    let addr = format!("127.0.0.1:{}", free_port());
+    let sandbox = Sandbox::new("");
+    let mut child = command(
+        &sandbox,
+        &["serve"],
+        &[
+            ("DATABASE_URL", db.url.as_str()),
+            ("LAUNCHPAD_JWT_SECRET", SECRET),
+            ("LAUNCHPAD_HTTP_ADDR", addr.as_str()),
+            ("LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("LOG_FORMAT", log_format),
+            ("RUST_LOG", "info"),
+            ("NO_COLOR", "1"),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn launchpad-api serve");
+
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut readers = Vec::new();
+    let out: Box<dyn tokio::io::AsyncRead + Unpin + Send> = Box::new(child.stdout.take().unwrap());
+    let err: Box<dyn tokio::io::AsyncRead + Unpin + Send> = Box::new(child.stderr.take().unwrap());
+    for pipe in [out, err] {
+        let lines = lines.clone();
+        readers.push(tokio::spawn(async move {
+            let mut r = BufReader::new(pipe).lines();
+            while let Ok(Some(l)) = r.next_line().await {
+                lines.lock().unwrap().push(l);
+            }
+        }));
+    }
+
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Wait for the listener with bare TCP connects: an HTTP probe would add
+    // log lines of requests the caller did not ask for.
+    loop {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "launchpad-api exited during startup ({status}): {:?}",
+                lines.lock().unwrap()
+            );
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "launchpad-api did not answer on {addr}: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut ids = Vec::new();
+    for (method, path, id) in requests {
+        let mut rb = client.request(method.clone(), format!("{base}{path}"));
+        if let Some(id) = id {
+            rb = rb.header("x-request-id", *id);
+        }
+        let r = rb.send().await.expect("request");
+        let got = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("x-request-id")
+            .to_string();
+        if let Some(id) = id {
+            assert_eq!(&got, id);
+        }
+        ids.push(got);
+    }
+
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().expect("running").to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("launchpad-api stops within 30 s of SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "launchpad-api exited with {exit}");
+    for r in readers {
+        r.await.unwrap();
+    }
+    let lines = lines.lock().unwrap().clone();
+    (ids, lines)
+}
+
+#[tokio::test]
+async fn json_log_lines_of_a_request_carry_its_request_id() {
+    let sent = format!("logs-{}", ulid::Ulid::generate());
+    let requests = [
+        (Method::GET, "/api/v1/me", Some(sent.as_str())),
+        (Method::GET, "/no/such/route", None),
+        (Method::GET, "/health", None),
+    ];
+    let (ids, lines) = serve_and_log("json", &requests).await;
+    assert_eq!(ids[0], sent);
+    assert_ne!(ids[1], ids[2], "generated ids repeat");
+
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect();
+    for ((method, path, _), id) in requests.iter().zip(&ids) {
+        let mine: Vec<&Value> = events
+            .iter()
+            .filter(|e| request_span(e).is_some_and(|s| s["request_id"] == id.as_str()))
+            .collect();
+        assert!(
+            !mine.is_empty(),
+            "no log line carries request id {id} ({method} {path}): {lines:#?}"
+        );
+        for e in &mine {
+            let span = request_span(e).unwrap();
+            assert_eq!(span["path"], *path, "{e}");
+            assert_eq!(span["method"], method.as_str(), "{e}");
+        }
+        // The access log line is among them.
+        assert!(
+            mine.iter().any(|e| e["message"] == "request"),
+            "no access log line for {id}: {mine:#?}"
+        );
+    }
+    // Every line logged inside a request span names its request, and
+    // every line about one of our paths belongs to the right request.
+    let mut in_requests = 0;
+    for e in &events {
+        if let Some(span) = request_span(e) {
+            in_requests += 1;
+            let id = span["request_id"].as_str().unwrap_or_default();
+            assert!(ids.iter().any(|i| i == id), "unknown request id: {e}");
+        }
+    }
+    assert!(in_requests >= requests.len(), "{lines:#?}");
+}
+
+/// The `request` span (opened by the edge middleware) of a JSON log event:
+/// in `spans` (outermost first), or the current `span`.
+fn request_span(e: &Value) -> Option<&Value> {
+    e["spans"]
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["name"] == "request"))
+        .or_else(|| (e["span"]["name"] == "request").then_some(&e["span"]))
+}
+
+/// `line` without ANSI escape sequences (colours, in case they are on).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn text_log_lines_of_a_request_carry_its_request_id() {
+    let sent = format!("logs-text-{}", ulid::Ulid::generate());
+    let requests = [(Method::GET, "/api/v1/me", Some(sent.as_str()))];
+    let (_, lines) = serve_and_log("text", &requests).await;
+    let lines: Vec<String> = lines.iter().map(|l| strip_ansi(l)).collect();
+    let mine: Vec<&String> = lines.iter().filter(|l| l.contains(&sent)).collect();
+    assert!(!mine.is_empty(), "request id {sent} not logged: {lines:#?}");
+    assert!(
+        mine.iter()
+            .any(|l| l.contains("/api/v1/me") && l.contains("status=401")),
+        "no access log line for {sent}: {mine:#?}"
+    );
+}
