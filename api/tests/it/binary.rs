@@ -305,21 +305,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Runs `launchpad-api serve` with `LOG_FORMAT=log_format`, sends `requests`
-/// (method, path, x-request-id to send), stops it with SIGTERM and returns
-/// the response request ids and every line the process printed.
+/// One request: method, path, the x-request-id to send, a JSON body.
+type Req<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>);
+
+/// Runs `launchpad-api serve` with `LOG_FORMAT=log_format` against a fresh
+/// test database (or `database_url`), sends `requests`, stops it with SIGTERM
+/// and returns the response request ids and every line the process printed.
 async fn serve_and_log(
     log_format: &str,
-    requests: &[(Method, &str, Option<&str>)],
+    database_url: Option<&str>,
+    requests: &[Req<'_>],
 ) -> (Vec<String>, Vec<String>) {
-    let db = TestDb::new().await;
+    let db = match database_url {
+        Some(_) => None,
+        None => Some(TestDb::new().await),
+    };
+    let database_url = database_url
+        .or(db.as_ref().map(|d| d.url.as_str()))
+        .unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let sandbox = Sandbox::new("");
     let mut child = command(
         &sandbox,
         &["serve"],
         &[
-            ("DATABASE_URL", db.url.as_str()),
+            ("DATABASE_URL", database_url),
             ("LAUNCHPAD_JWT_SECRET", SECRET),
             ("LAUNCHPAD_HTTP_ADDR", addr.as_str()),
             ("LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
@@ -372,8 +382,13 @@ async fn serve_and_log(
     }
 
     let mut ids = Vec::new();
-    for (method, path, id) in requests {
+    for (method, path, id, body) in requests {
         let mut rb = client.request(method.clone(), format!("{base}{path}"));
+        if let Some(body) = body {
+            rb = rb
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
         if let Some(id) = id {
             rb = rb.header("x-request-id", *id);
         }
@@ -412,11 +427,11 @@ async fn serve_and_log(
 async fn json_log_lines_of_a_request_carry_its_request_id() {
     let sent = format!("logs-{}", ulid::Ulid::generate());
     let requests = [
-        (Method::GET, "/api/v1/me", Some(sent.as_str())),
-        (Method::GET, "/no/such/route", None),
-        (Method::GET, "/health", None),
+        (Method::GET, "/api/v1/me", Some(sent.as_str()), None),
+        (Method::GET, "/no/such/route", None, None),
+        (Method::GET, "/health", None, None),
     ];
-    let (ids, lines) = serve_and_log("json", &requests).await;
+    let (ids, lines) = serve_and_log("json", None, &requests).await;
     assert_eq!(ids[0], sent);
     assert_ne!(ids[1], ids[2], "generated ids repeat");
 
@@ -426,7 +441,7 @@ async fn json_log_lines_of_a_request_carry_its_request_id() {
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
         })
         .collect();
-    for ((method, path, _), id) in requests.iter().zip(&ids) {
+    for ((method, path, _, _), id) in requests.iter().zip(&ids) {
         let mine: Vec<&Value> = events
             .iter()
             .filter(|e| request_span(e).is_some_and(|s| s["request_id"] == id.as_str()))
@@ -490,8 +505,8 @@ fn strip_ansi(line: &str) -> String {
 #[tokio::test]
 async fn text_log_lines_of_a_request_carry_its_request_id() {
     let sent = format!("logs-text-{}", ulid::Ulid::generate());
-    let requests = [(Method::GET, "/api/v1/me", Some(sent.as_str()))];
-    let (_, lines) = serve_and_log("text", &requests).await;
+    let requests = [(Method::GET, "/api/v1/me", Some(sent.as_str()), None)];
+    let (_, lines) = serve_and_log("text", None, &requests).await;
     let lines: Vec<String> = lines.iter().map(|l| strip_ansi(l)).collect();
     let mine: Vec<&String> = lines.iter().filter(|l| l.contains(&sent)).collect();
     assert!(!mine.is_empty(), "request id {sent} not logged: {lines:#?}");
@@ -499,5 +514,51 @@ async fn text_log_lines_of_a_request_carry_its_request_id() {
         mine.iter()
             .any(|l| l.contains("/api/v1/me") && l.contains("status=401")),
         "no access log line for {sent}: {mine:#?}"
+    );
+}
+
+#[tokio::test]
+async fn lines_logged_inside_a_handler_carry_the_request_id() {
+    // Nothing listens on port 1: the login handler's database call fails and
+    // the error is logged from inside the request.
+    let sent = format!("logs-handler-{}", ulid::Ulid::generate());
+    let body = serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
+    let requests = [(
+        Method::POST,
+        "/api/v1/auth/login",
+        Some(sent.as_str()),
+        Some(body.as_str()),
+    )];
+    let (_, lines) = serve_and_log(
+        "json",
+        Some("postgres://postgres@127.0.0.1:1/launchpad"),
+        &requests,
+    )
+    .await;
+    let events: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let handler: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["message"] == "dependency unavailable")
+        .collect();
+    assert!(
+        !handler.is_empty(),
+        "the handler logged nothing: {lines:#?}"
+    );
+    for e in handler {
+        assert_eq!(
+            request_span(e).map(|s| &s["request_id"]),
+            Some(&Value::from(sent.as_str())),
+            "{e}"
+        );
+    }
+    // Its access line (a 503, logged as an error) too.
+    assert!(
+        events.iter().any(|e| e["message"] == "request failed"
+            && e["status"] == 503
+            && request_span(e).is_some_and(|s| s["request_id"] == sent.as_str())),
+        "{lines:#?}"
     );
 }
