@@ -442,6 +442,11 @@ async fn attendance_rejects_bad_files_whole() {
             .unwrap()
             .contains("5000")
     );
+    assert_eq!(
+        p.count("SELECT count(*) FROM event_attendance").await,
+        0,
+        "the 5001-row file wrote nothing"
+    );
     let max = json!({"rows": vec![row.clone(); 5000]});
     let r = app.post(&path, &p.exec.access, &max).await;
     r.expect(200);

@@ -140,7 +140,17 @@ async fn survey_life_cycle_draft_open_closed() {
     assert!(r.body["closed_at"].is_string());
     let late = app.post(&respond, &p.lead.access, &answer).await;
     assert_eq!(late.expect_problem(409)["code"], "survey_not_open");
+    // The late response wrote nothing: no response row for the lead, no answers.
+    assert_eq!(
+        p.count(&format!(
+            "SELECT count(*) FROM survey_responses WHERE user_id = '{}'",
+            p.lead.user_id
+        ))
+        .await,
+        0
+    );
     assert_eq!(p.count("SELECT count(*) FROM survey_responses").await, 1);
+    assert_eq!(p.count("SELECT count(*) FROM survey_answers").await, 1);
     assert_eq!(
         p.count("SELECT count(*) FROM survey_answers WHERE numeric_value = 9")
             .await,
