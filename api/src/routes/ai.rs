@@ -18,6 +18,7 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::{
@@ -119,10 +120,19 @@ impl From<Budget> for AiBudgetView {
 
 /// Sets a tenant's monthly AI token budget; `null` removes it.
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct SetAiBudget {
     /// Prompt + completion tokens per UTC month (0 stops all AI jobs), or `null` for no limit.
     #[oai(validator(minimum(value = "0")))]
     pub monthly_token_limit: Option<i64>,
+}
+
+impl Example for SetAiBudget {
+    fn example() -> Self {
+        Self {
+            monthly_token_limit: Some(2_000_000),
+        }
+    }
 }
 
 /// The request's checked `callback_url`, if any.

@@ -119,6 +119,7 @@ impl Example for CreateAsset {
 
 /// Changes to an asset; absent fields stay, `null` clears optional ones.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateAsset {
     pub kind: Option<AssetKind>,
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -136,20 +137,63 @@ pub struct UpdateAsset {
     pub tags: Option<Vec<String>>,
 }
 
+impl Example for UpdateAsset {
+    fn example() -> Self {
+        Self {
+            kind: None,
+            title: Some("Delta Live Tables starter (2026 edition)".into()),
+            description: MaybeUndefined::Null,
+            url: None,
+            persona: MaybeUndefined::Undefined,
+            level: MaybeUndefined::Value(AssetLevel::Intermediate),
+            topic: MaybeUndefined::Undefined,
+            tags: Some(vec!["dlt".into(), "streaming".into(), "quality".into()]),
+        }
+    }
+}
+
 /// Records an engagement of the caller with an asset.
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct CreateEngagement {
     pub action: EngagementAction,
 }
 
+impl Example for CreateEngagement {
+    fn example() -> Self {
+        Self {
+            action: EngagementAction::View,
+        }
+    }
+}
+
 /// One engagement (append-only).
 #[derive(Object)]
+#[oai(example)]
 pub struct EngagementView {
     pub id: i64,
     pub asset_id: AssetId,
     pub user_id: UserId,
     pub action: EngagementAction,
     pub at: DateTime<Utc>,
+}
+
+impl Example for EngagementView {
+    fn example() -> Self {
+        Self {
+            id: 4211,
+            asset_id: AssetId(uuid::Uuid::from_u128(
+                0x0193_5c27_8293_74aa_b3b4_c5d6_e7f8_091a,
+            )),
+            user_id: UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            )),
+            action: EngagementAction::Download,
+            at: chrono::DateTime::parse_from_rfc3339("2026-11-18T14:22:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl From<Engagement> for EngagementView {

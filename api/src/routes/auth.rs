@@ -6,7 +6,7 @@ use launchpad_domain::{
     tenancy::{Caller, Role},
 };
 use poem::web::Data;
-use poem_openapi::{Object, OpenApi, payload::Json};
+use poem_openapi::{Object, OpenApi, payload::Json, types::Example};
 
 use super::{NoContent, Tag};
 use crate::{
@@ -16,6 +16,7 @@ use crate::{
 pub struct AuthApi;
 
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct LoginRequest {
     #[oai(validator(max_length = 254))]
     pub email: String,
@@ -23,9 +24,27 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: "ana.silva@acme.example".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct RefreshRequest {
     pub refresh_token: String,
+}
+
+impl Example for RefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh_token: "rt_2f1c9e0b7a6d4c3b8e5f1a2d3c4b5a69".into(),
+        }
+    }
 }
 
 /// Tokens for API calls (`Authorization: Bearer <access_token>`) and for

@@ -10,6 +10,7 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::{Created, Page, Tag, limit_param};
@@ -19,6 +20,7 @@ pub struct ChampionsApi;
 
 /// A champion recognition.
 #[derive(Object)]
+#[oai(example)]
 pub struct ChampionView {
     pub id: ChampionId,
     pub cop_id: CopId,
@@ -34,6 +36,33 @@ pub struct ChampionView {
     #[oai(skip_serializing_if_is_none)]
     pub recognised_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Example for ChampionView {
+    fn example() -> Self {
+        Self {
+            id: ChampionId(uuid::Uuid::from_u128(
+                0x0193_5c24_5f60_7177_9081_92a3_b4c5_d6e7,
+            )),
+            cop_id: CopId(uuid::Uuid::from_u128(
+                0x0193_5c22_3d4e_7f55_8e6f_7081_92a3_b4c5,
+            )),
+            user_id: UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            )),
+            email: "ana.silva@acme.example".into(),
+            name: "Ana Silva".into(),
+            title: "Champion of the quarter".into(),
+            period_start: example_date(2026, 10, 1),
+            period_end: example_date(2026, 12, 31),
+            recognised_by: Some(UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2c4,
+            ))),
+            created_at: chrono::DateTime::parse_from_rfc3339("2026-10-02T09:00:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl From<Champion> for ChampionView {
@@ -55,6 +84,7 @@ impl From<Champion> for ChampionView {
 
 /// Recognises a member of the CoP.
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct CreateChampion {
     pub user_id: UserId,
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -63,6 +93,23 @@ pub struct CreateChampion {
     pub period_start: NaiveDate,
     /// YYYY-MM-DD, not before `period_start`.
     pub period_end: NaiveDate,
+}
+
+fn example_date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+impl Example for CreateChampion {
+    fn example() -> Self {
+        Self {
+            user_id: UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            )),
+            title: "Champion of the quarter".into(),
+            period_start: example_date(2026, 10, 1),
+            period_end: example_date(2026, 12, 31),
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Champions")]

@@ -138,6 +138,7 @@ impl Example for CreateCop {
 
 /// Changes to a CoP; absent fields stay, `null` clears `mission`/`charter`.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateCop {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
@@ -150,8 +151,22 @@ pub struct UpdateCop {
     pub charter: MaybeUndefined<String>,
 }
 
+impl Example for UpdateCop {
+    fn example() -> Self {
+        Self {
+            name: None,
+            owner_id: None,
+            phase: Some(CopPhase::Growth),
+            status: None,
+            mission: MaybeUndefined::Value("Make every team ship pipelines safely.".into()),
+            charter: MaybeUndefined::Undefined,
+        }
+    }
+}
+
 /// A member of a CoP: a user of its customer, with a role in the CoP.
 #[derive(Object)]
+#[oai(example)]
 pub struct MemberView {
     pub cop_id: CopId,
     pub user_id: UserId,
@@ -160,6 +175,28 @@ pub struct MemberView {
     pub role: CopRole,
     pub joined_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Example for MemberView {
+    fn example() -> Self {
+        Self {
+            cop_id: CopId(uuid::Uuid::from_u128(
+                0x0193_5c22_3d4e_7f55_8e6f_7081_92a3_b4c5,
+            )),
+            user_id: UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            )),
+            email: "ana.silva@acme.example".into(),
+            name: "Ana Silva".into(),
+            role: CopRole::Champion,
+            joined_at: chrono::DateTime::parse_from_rfc3339("2026-09-01T12:00:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+            updated_at: chrono::DateTime::parse_from_rfc3339("2026-10-02T09:00:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl From<Member> for MemberView {
@@ -178,14 +215,35 @@ impl From<Member> for MemberView {
 
 /// Adds a user of the CoP's customer (default role `member`).
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct AddMember {
     pub user_id: UserId,
     pub role: Option<CopRole>,
 }
 
+impl Example for AddMember {
+    fn example() -> Self {
+        Self {
+            user_id: UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            )),
+            role: Some(CopRole::Champion),
+        }
+    }
+}
+
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct UpdateMember {
     pub role: CopRole,
+}
+
+impl Example for UpdateMember {
+    fn example() -> Self {
+        Self {
+            role: CopRole::Lead,
+        }
+    }
 }
 
 fn maybe<T>(m: MaybeUndefined<T>) -> Option<Option<T>> {

@@ -10,6 +10,7 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::{Created, NoContent, Page, Tag, limit_param};
@@ -43,6 +44,7 @@ impl From<Customer> for CustomerView {
 }
 
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct CreateCustomer {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
@@ -53,11 +55,31 @@ pub struct CreateCustomer {
     pub time_zone: Option<String>,
 }
 
+impl Example for CreateCustomer {
+    fn example() -> Self {
+        Self {
+            name: "Acme Corp".into(),
+            slug: "acme".into(),
+            time_zone: Some("Europe/Paris".into()),
+        }
+    }
+}
+
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateCustomer {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     pub time_zone: Option<String>,
+}
+
+impl Example for UpdateCustomer {
+    fn example() -> Self {
+        Self {
+            name: Some("Acme Corporation".into()),
+            time_zone: None,
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Customers")]

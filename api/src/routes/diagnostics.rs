@@ -10,7 +10,7 @@ use launchpad_domain::{
     values,
 };
 use poem::web::Data;
-use poem_openapi::{Object, OpenApi, param::Header};
+use poem_openapi::{Object, OpenApi, param::Header, types::Example};
 
 use super::{
     Tag,
@@ -27,6 +27,7 @@ use crate::{
 pub struct DiagnosticsApi;
 
 #[derive(Object, serde::Deserialize, Clone)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct CreateDiagnosticJob {
     pub behaviour: DiagnosticBehaviour,
     /// For `fail_transient`: how many attempts fail before one succeeds.
@@ -48,6 +49,19 @@ pub struct CreateDiagnosticJob {
     /// Runs the job on behalf of this customer: its webhook endpoints receive
     /// the job's terminal event.
     pub customer_id: Option<CustomerId>,
+}
+
+impl Example for CreateDiagnosticJob {
+    fn example() -> Self {
+        Self {
+            behaviour: DiagnosticBehaviour::FailTransient,
+            fail_times: 2,
+            sleep_ms: 0,
+            label: Some("smoke test".into()),
+            callback_url: None,
+            customer_id: None,
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Diagnostics")]

@@ -93,6 +93,7 @@ impl Example for CreateEvent {
 /// Changes to an event; absent fields stay, `null` clears optional ones.
 /// Changing time or place bumps `sequence`.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateEvent {
     #[oai(rename = "type")]
     #[serde(rename = "type")]
@@ -115,6 +116,27 @@ pub struct UpdateEvent {
     pub agenda: MaybeUndefined<String>,
 }
 
+impl Example for UpdateEvent {
+    fn example() -> Self {
+        let starts = DateTime::parse_from_rfc3339("2026-12-03T16:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        Self {
+            event_type: None,
+            title: None,
+            description: MaybeUndefined::Undefined,
+            starts_at: Some(starts),
+            ends_at: Some(starts + chrono::Duration::hours(1)),
+            time_zone: None,
+            location: MaybeUndefined::Undefined,
+            join_url: MaybeUndefined::Undefined,
+            capacity: MaybeUndefined::Value(80),
+            speakers: None,
+            agenda: MaybeUndefined::Undefined,
+        }
+    }
+}
+
 /// An iCalendar object (RFC 5545).
 #[derive(ApiResponse)]
 pub enum IcsResponse {
@@ -132,9 +154,20 @@ pub enum IcsResponse {
 
 /// Registers the caller (send `{}`), or, for managers, the member `user_id`.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct CreateRegistration {
     /// The member to register; the caller when absent.
     pub user_id: Option<UserId>,
+}
+
+impl Example for CreateRegistration {
+    fn example() -> Self {
+        Self {
+            user_id: Some(UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            ))),
+        }
+    }
 }
 
 /// One attendee row: a user by `user_id` or by `email` (a user of the CoP's
@@ -188,6 +221,7 @@ pub struct SkippedRowView {
 
 /// The outcome of an attendance import.
 #[derive(Object)]
+#[oai(example)]
 pub struct ImportReportView {
     /// Rows received.
     pub rows: u32,
@@ -195,6 +229,21 @@ pub struct ImportReportView {
     pub imported: i64,
     /// Rows whose person is not a user of the customer.
     pub skipped: Vec<SkippedRowView>,
+}
+
+impl Example for ImportReportView {
+    fn example() -> Self {
+        Self {
+            rows: 3,
+            imported: 2,
+            skipped: vec![SkippedRowView {
+                row: 2,
+                user_id: None,
+                email: Some("guest@partner.example".into()),
+                reason: "no user of this customer has this email".into(),
+            }],
+        }
+    }
 }
 
 impl From<ImportReport> for ImportReportView {

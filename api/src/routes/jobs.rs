@@ -17,6 +17,7 @@ use poem_openapi::{
     ApiResponse, OpenApi,
     param::{Path, Query},
     payload::{EventStream, Json},
+    types::Example,
 };
 use sqlx::PgConnection;
 
@@ -51,12 +52,21 @@ pub enum JobAccepted {
 /// The body of a job-creating request that has no other fields; it may be
 /// omitted.
 #[derive(poem_openapi::Object, serde::Deserialize, Default)]
+#[oai(example)]
 pub struct JobOptions {
     /// Receives this job's terminal event (`job.succeeded`, `job.failed` or
     /// `job.cancelled`) once, signed with the callback secret of the job's
     /// customer. Same rules as webhook endpoints (https, public addresses).
     #[oai(validator(max_length = 2048))]
     pub callback_url: Option<String>,
+}
+
+impl Example for JobOptions {
+    fn example() -> Self {
+        Self {
+            callback_url: Some("https://hooks.acme.example/launchpad/jobs".into()),
+        }
+    }
 }
 
 /// Checks a request's `callback_url` under the webhook target rules (a 400

@@ -97,9 +97,20 @@ impl Example for CreateAssignment {
 
 /// Changes to an assignment.
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct UpdateAssignment {
     /// A new due date (in the future).
     pub due_at: Option<DateTime<Utc>>,
+}
+
+impl Example for UpdateAssignment {
+    fn example() -> Self {
+        Self {
+            due_at: DateTime::parse_from_rfc3339("2027-04-30T17:00:00Z")
+                .map(|d| d.with_timezone(&Utc))
+                .ok(),
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Assignments")]

@@ -125,6 +125,7 @@ impl Example for CreateCourse {
 
 /// Changes to a course; absent fields stay as they are.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateCourse {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
@@ -138,6 +139,19 @@ pub struct UpdateCourse {
     pub level: Option<CourseLevel>,
     #[oai(validator(minimum(value = "1"), maximum(value = "10000")))]
     pub estimated_minutes: Option<i64>,
+}
+
+impl Example for UpdateCourse {
+    fn example() -> Self {
+        Self {
+            title: None,
+            description: Some("Tables, pipelines and governance in one afternoon.".into()),
+            product: None,
+            tags: Some(vec!["lakehouse".into(), "delta".into()]),
+            level: None,
+            estimated_minutes: Some(120),
+        }
+    }
 }
 
 /// A lesson of a course.
@@ -206,6 +220,7 @@ impl Example for CreateLesson {
 
 /// Changes to a lesson; absent fields stay as they are.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateLesson {
     pub kind: Option<LessonKind>,
     #[oai(validator(min_length = 1, max_length = 200))]
@@ -219,11 +234,37 @@ pub struct UpdateLesson {
     pub position: Option<i64>,
 }
 
+impl Example for UpdateLesson {
+    fn example() -> Self {
+        Self {
+            kind: None,
+            title: Some("What is a lakehouse? (updated)".into()),
+            body: None,
+            media_url: Some("https://media.example.com/lakehouse-intro-v2.mp4".into()),
+            position: Some(1),
+        }
+    }
+}
+
 /// The order of a course's lessons: every lesson id, exactly once.
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct LessonOrder {
     #[oai(validator(max_items = 500))]
     pub lesson_ids: Vec<LessonId>,
+}
+
+impl Example for LessonOrder {
+    fn example() -> Self {
+        let l = |n: u128| {
+            LessonId(uuid::Uuid::from_u128(
+                0x0193_5c21_2c3d_7e44_8d6e_7f80_91a2_b300 + n,
+            ))
+        };
+        Self {
+            lesson_ids: vec![l(3), l(1), l(2)],
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Courses")]

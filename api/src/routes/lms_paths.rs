@@ -86,6 +86,7 @@ impl Example for CreatePath {
 
 /// Changes to a path; absent fields stay as they are.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdatePath {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
@@ -94,6 +95,23 @@ pub struct UpdatePath {
     /// Replaces the whole ordered list.
     #[oai(validator(max_items = 100))]
     pub course_ids: Option<Vec<CourseId>>,
+}
+
+impl Example for UpdatePath {
+    fn example() -> Self {
+        Self {
+            title: Some("Data engineer onboarding (2027)".into()),
+            description: None,
+            course_ids: Some(vec![
+                CourseId(uuid::Uuid::from_u128(
+                    0x0193_5c1f_0a12_7c22_9b4f_5a6b_7c8d_9eb0,
+                )),
+                CourseId(uuid::Uuid::from_u128(
+                    0x0193_5c1f_0a11_7c22_9b4f_5a6b_7c8d_9eaf,
+                )),
+            ]),
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::LearningPaths")]

@@ -100,6 +100,7 @@ impl Example for CreateSurvey {
 
 /// Changes to a draft survey; `questions` replaces every question (new ids).
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateSurvey {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: Option<String>,
@@ -109,10 +110,34 @@ pub struct UpdateSurvey {
     pub questions: Option<Vec<CreateQuestion>>,
 }
 
+impl Example for UpdateSurvey {
+    fn example() -> Self {
+        Self {
+            title: Some("Q4 CoP health check".into()),
+            description: MaybeUndefined::Value("Five minutes, anonymous to other members.".into()),
+            questions: Some(vec![
+                CreateQuestion {
+                    kind: QuestionKind::Nps,
+                    prompt: "How likely are you to recommend this CoP to a colleague?".into(),
+                    options: vec![],
+                    required: true,
+                },
+                CreateQuestion {
+                    kind: QuestionKind::Rating,
+                    prompt: "How useful were this quarter's sessions?".into(),
+                    options: vec![],
+                    required: false,
+                },
+            ]),
+        }
+    }
+}
+
 /// An answer to one question: `score` for `rating` (1–5) and `nps` (0–10),
 /// `choices` for choice questions (exactly one for `single_choice`), `text`
 /// for `text` questions.
 #[derive(Object, serde::Deserialize)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AnswerBody {
     pub question_id: QuestionId,
     pub score: Option<i64>,
@@ -123,18 +148,71 @@ pub struct AnswerBody {
 
 /// The caller's response to an open survey.
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct CreateResponse {
     #[oai(validator(max_items = 50))]
     pub answers: Vec<AnswerBody>,
 }
 
+impl Example for CreateResponse {
+    fn example() -> Self {
+        let q = |n: u128| {
+            QuestionId(uuid::Uuid::from_u128(
+                0x0193_5c30_4c5d_7e44_9d6e_7f80_91a2_b300 + n,
+            ))
+        };
+        Self {
+            answers: vec![
+                AnswerBody {
+                    question_id: q(1),
+                    score: Some(9),
+                    choices: None,
+                    text: None,
+                },
+                AnswerBody {
+                    question_id: q(2),
+                    score: None,
+                    choices: Some(vec!["Office hours".into()]),
+                    text: None,
+                },
+                AnswerBody {
+                    question_id: q(3),
+                    score: None,
+                    choices: None,
+                    text: Some("More hands-on labs, please.".into()),
+                },
+            ],
+        }
+    }
+}
+
 /// A recorded response.
 #[derive(Object)]
+#[oai(example)]
 pub struct ResponseView {
     pub id: ResponseId,
     pub survey_id: SurveyId,
     pub user_id: UserId,
     pub responded_at: DateTime<Utc>,
+}
+
+impl Example for ResponseView {
+    fn example() -> Self {
+        Self {
+            id: ResponseId(uuid::Uuid::from_u128(
+                0x0193_5c25_6071_7288_9192_a3b4_c5d6_e7f8,
+            )),
+            survey_id: SurveyId(uuid::Uuid::from_u128(
+                0x0193_5c26_7182_7399_a2a3_b4c5_d6e7_f809,
+            )),
+            user_id: UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            )),
+            responded_at: chrono::DateTime::parse_from_rfc3339("2026-12-03T16:05:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl From<SurveyResponse> for ResponseView {

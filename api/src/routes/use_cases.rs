@@ -10,6 +10,7 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::{Created, Page, Tag, limit_param};
@@ -19,6 +20,7 @@ pub struct UseCasesApi;
 
 /// A use case submitted to a CoP.
 #[derive(Object)]
+#[oai(example)]
 pub struct UseCaseView {
     pub id: UseCaseId,
     pub cop_id: CopId,
@@ -39,6 +41,46 @@ pub struct UseCaseView {
     pub approved_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Example for UseCaseView {
+    fn example() -> Self {
+        Self {
+            id: UseCaseId(uuid::Uuid::from_u128(
+                0x0193_5c23_4e5f_7066_8f70_8192_a3b4_c5d6,
+            )),
+            cop_id: CopId(uuid::Uuid::from_u128(
+                0x0193_5c22_3d4e_7f55_8e6f_7081_92a3_b4c5,
+            )),
+            title: "Churn prediction on streaming features".into(),
+            summary: "Moved the churn model to streaming features computed in the lakehouse."
+                .into(),
+            business_value: Some("Retention up 3 points; about 1M EUR a year.".into()),
+            status: UseCaseStatus::Approved,
+            submitted_by: Some(UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2b3,
+            ))),
+            decided_by: Some(UserId(uuid::Uuid::from_u128(
+                0x0193_5c20_1b2c_7d33_8c5d_6e7f_8091_a2c4,
+            ))),
+            decided_at: Some(
+                chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .unwrap_or_default(),
+            ),
+            approved_at: Some(
+                chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+                    .map(|d| d.with_timezone(&chrono::Utc))
+                    .unwrap_or_default(),
+            ),
+            created_at: chrono::DateTime::parse_from_rfc3339("2026-11-12T08:30:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+            updated_at: chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 impl From<UseCase> for UseCaseView {
@@ -62,6 +104,7 @@ impl From<UseCase> for UseCaseView {
 
 /// A new use case; the caller is recorded as the submitter.
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct CreateUseCase {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub title: String,
@@ -69,6 +112,17 @@ pub struct CreateUseCase {
     pub summary: String,
     #[oai(validator(max_length = 5000))]
     pub business_value: Option<String>,
+}
+
+impl Example for CreateUseCase {
+    fn example() -> Self {
+        Self {
+            title: "Churn prediction on streaming features".into(),
+            summary: "Moved the churn model to streaming features computed in the lakehouse."
+                .into(),
+            business_value: Some("Retention up 3 points; about 1M EUR a year.".into()),
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::UseCases")]

@@ -11,6 +11,7 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::{Created, NoContent, Page, Tag, limit_param};
@@ -48,6 +49,7 @@ impl From<User> for UserView {
 }
 
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct CreateUser {
     #[oai(validator(max_length = 254))]
     pub email: String,
@@ -62,7 +64,22 @@ pub struct CreateUser {
     pub customer_ids: Vec<CustomerId>,
 }
 
+impl Example for CreateUser {
+    fn example() -> Self {
+        Self {
+            email: "ana.silva@acme.example".into(),
+            name: "Ana Silva".into(),
+            password: "correct horse battery staple".into(),
+            roles: vec![Role::CustomerMember],
+            customer_ids: vec![CustomerId(uuid::Uuid::from_u128(
+                0x0193_5c1e_7d2a_7b11_8a3e_4f5a_6b7c_8d9e,
+            ))],
+        }
+    }
+}
+
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateUser {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
@@ -72,6 +89,18 @@ pub struct UpdateUser {
     /// A new password (revokes the user's refresh tokens).
     #[oai(validator(min_length = 12, max_length = 256))]
     pub password: Option<String>,
+}
+
+impl Example for UpdateUser {
+    fn example() -> Self {
+        Self {
+            name: Some("Ana Silva-Costa".into()),
+            roles: Some(vec![Role::CustomerExec]),
+            customer_ids: None,
+            disabled: None,
+            password: None,
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Users")]

@@ -22,6 +22,7 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::{Created, NoContent, Page, Tag, limit_param};
@@ -138,6 +139,7 @@ impl From<Endpoint> for WebhookEndpointView {
 }
 
 #[derive(Object, serde::Deserialize)]
+#[oai(example)]
 pub struct CreateWebhookEndpoint {
     pub customer_id: CustomerId,
     /// An https URL (plain http only where insecure targets are allowed) that
@@ -153,7 +155,25 @@ pub struct CreateWebhookEndpoint {
     pub event_types: Vec<WebhookEventType>,
 }
 
+impl Example for CreateWebhookEndpoint {
+    fn example() -> Self {
+        Self {
+            customer_id: CustomerId(uuid::Uuid::from_u128(
+                0x0193_5c1e_7d2a_7b11_8a3e_4f5a_6b7c_8d9e,
+            )),
+            url: "https://hooks.acme.example/launchpad".into(),
+            description: Some("Ops channel relay".into()),
+            event_types: vec![
+                WebhookEventType::EventCreated,
+                WebhookEventType::EventUpdated,
+                WebhookEventType::SurveyClosed,
+            ],
+        }
+    }
+}
+
 #[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateWebhookEndpoint {
     /// A new target URL (same rules as at creation).
     #[oai(validator(max_length = 2048))]
@@ -163,6 +183,16 @@ pub struct UpdateWebhookEndpoint {
     pub description: Option<String>,
     /// A new filter; empty: every type.
     pub event_types: Option<Vec<WebhookEventType>>,
+}
+
+impl Example for UpdateWebhookEndpoint {
+    fn example() -> Self {
+        Self {
+            url: None,
+            description: Some("Ops channel relay (all events)".into()),
+            event_types: Some(vec![]),
+        }
+    }
 }
 
 /// One HTTP attempt of a delivery.
