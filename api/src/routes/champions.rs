@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use launchpad_domain::{
     ids::{ChampionId, CopId, UserId},
-    portal::champions::{self, Champion, NewChampion},
+    portal::champions::{self, Champion, ChampionPatch, NewChampion},
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -13,7 +13,7 @@ use poem_openapi::{
     types::Example,
 };
 
-use super::{Created, Page, Tag, limit_param};
+use super::{Created, NoContent, Page, Tag, limit_param};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct ChampionsApi;
@@ -112,6 +112,30 @@ impl Example for CreateChampion {
     }
 }
 
+/// Changes to a recognition; absent fields stay. The period must not end
+/// before it starts. The member cannot change: remove the recognition and
+/// recognise someone else.
+#[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct UpdateChampion {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Option<String>,
+    /// YYYY-MM-DD.
+    pub period_start: Option<NaiveDate>,
+    /// YYYY-MM-DD.
+    pub period_end: Option<NaiveDate>,
+}
+
+impl Example for UpdateChampion {
+    fn example() -> Self {
+        Self {
+            title: Some("Champion of the half-year".into()),
+            period_start: None,
+            period_end: Some(example_date(2027, 3, 31)),
+        }
+    }
+}
+
 #[OpenApi(tag = "Tag::Champions")]
 impl ChampionsApi {
     /// Recognises a member as a champion for a period.
@@ -161,5 +185,61 @@ impl ChampionsApi {
         )
         .await?;
         Ok(Json(Page::from_domain(page, ChampionView::from)))
+    }
+    /// Gets a champion recognition.
+    #[oai(
+        path = "/api/v1/champions/:champion_id",
+        method = "get",
+        operation_id = "champions_get"
+    )]
+    async fn get(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        champion_id: Path<ChampionId>,
+    ) -> ApiResult<Json<ChampionView>> {
+        Ok(Json(
+            champions::get(&state.db, &auth.0, champion_id.0)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Changes a recognition's title or period (those who manage the CoP).
+    #[oai(
+        path = "/api/v1/champions/:champion_id",
+        method = "patch",
+        operation_id = "champions_update"
+    )]
+    async fn update(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        champion_id: Path<ChampionId>,
+        body: JsonBody<UpdateChampion>,
+    ) -> ApiResult<Json<ChampionView>> {
+        let b = body.value;
+        let patch = ChampionPatch::parse(b.title.as_deref(), b.period_start, b.period_end)?;
+        Ok(Json(
+            champions::update(&state.db, &auth.0, champion_id.0, patch)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Removes a champion recognition (those who manage the CoP).
+    #[oai(
+        path = "/api/v1/champions/:champion_id",
+        method = "delete",
+        operation_id = "champions_delete"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        champion_id: Path<ChampionId>,
+    ) -> ApiResult<NoContent> {
+        champions::delete(&state.db, &auth.0, champion_id.0).await?;
+        Ok(NoContent::Done)
     }
 }

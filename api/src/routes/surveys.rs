@@ -18,7 +18,7 @@ use poem_openapi::{
     types::{Example, MaybeUndefined},
 };
 
-use super::{Created, Page, Tag, limit_param};
+use super::{Created, NoContent, Page, Tag, limit_param};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct SurveysApi;
@@ -450,6 +450,23 @@ impl SurveysApi {
                 .await?
                 .into(),
         ))
+    }
+
+    /// Deletes a draft survey with its questions (409 once it has been
+    /// opened: its responses stay, close it instead).
+    #[oai(
+        path = "/api/v1/surveys/:survey_id",
+        method = "delete",
+        operation_id = "surveys_delete"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        survey_id: Path<SurveyId>,
+    ) -> ApiResult<NoContent> {
+        surveys::delete(&state.db, &auth.0, survey_id.0).await?;
+        Ok(NoContent::Done)
     }
 
     /// Opens a draft survey for responses.

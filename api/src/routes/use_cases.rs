@@ -3,17 +3,17 @@
 use chrono::{DateTime, Utc};
 use launchpad_domain::{
     ids::{CopId, UseCaseId, UserId},
-    portal::use_cases::{self, NewUseCase, UseCase, UseCaseStatus},
+    portal::use_cases::{self, NewUseCase, UseCase, UseCasePatch, UseCaseStatus},
 };
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
     param::{Path, Query},
     payload::Json,
-    types::Example,
+    types::{Example, MaybeUndefined},
 };
 
-use super::{Created, Page, Tag, limit_param};
+use super::{Created, NoContent, Page, Tag, limit_param};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct UseCasesApi;
@@ -125,6 +125,31 @@ impl Example for CreateUseCase {
     }
 }
 
+/// Changes to a use case; absent fields stay, `null` clears `business_value`.
+#[derive(Object, serde::Deserialize)]
+#[oai(example, skip_serializing_if_is_none)]
+pub struct UpdateUseCase {
+    #[oai(validator(min_length = 1, max_length = 200))]
+    pub title: Option<String>,
+    #[oai(validator(min_length = 1, max_length = 5000))]
+    pub summary: Option<String>,
+    /// At most 5000 characters.
+    #[serde(default)]
+    pub business_value: MaybeUndefined<String>,
+}
+
+impl Example for UpdateUseCase {
+    fn example() -> Self {
+        Self {
+            title: None,
+            summary: None,
+            business_value: MaybeUndefined::Value(
+                "Retention up 4 points; about 1.3M EUR a year.".into(),
+            ),
+        }
+    }
+}
+
 #[OpenApi(tag = "Tag::UseCases")]
 impl UseCasesApi {
     /// Submits a use case (members of the CoP, or its customer's managers).
@@ -196,6 +221,52 @@ impl UseCasesApi {
                 .await?
                 .into(),
         ))
+    }
+
+    /// Edits a use case that is not approved (its submitter, the CoP's
+    /// exec_sponsor or lead, admin or internal; 409 once approved). Editing a
+    /// rejected use case resubmits it.
+    #[oai(
+        path = "/api/v1/use-cases/:use_case_id",
+        method = "patch",
+        operation_id = "use_cases_update"
+    )]
+    async fn update(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        use_case_id: Path<UseCaseId>,
+        body: JsonBody<UpdateUseCase>,
+    ) -> ApiResult<Json<UseCaseView>> {
+        let b = body.value;
+        let business_value: Option<Option<String>> = b.business_value.into();
+        let patch = UseCasePatch::parse(
+            b.title.as_deref(),
+            b.summary.as_deref(),
+            business_value.as_ref().map(|v| v.as_deref()),
+        )?;
+        Ok(Json(
+            use_cases::update(&state.db, &auth.0, use_case_id.0, patch)
+                .await?
+                .into(),
+        ))
+    }
+
+    /// Deletes a use case that is not approved (same roles as editing; 409
+    /// once approved).
+    #[oai(
+        path = "/api/v1/use-cases/:use_case_id",
+        method = "delete",
+        operation_id = "use_cases_delete"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        use_case_id: Path<UseCaseId>,
+    ) -> ApiResult<NoContent> {
+        use_cases::delete(&state.db, &auth.0, use_case_id.0).await?;
+        Ok(NoContent::Done)
     }
 
     /// Approves a submitted use case (the CoP's exec_sponsor or lead, admin or internal).

@@ -21,6 +21,9 @@ const EVERYONE: &[&str] = &[
 ];
 const EXEC: &[&str] = &["exec"];
 const CONTRIBUTORS: &[&str] = &["exec", "exec_sponsor", "lead", "champion", "member"];
+/// Who edits or deletes a use case the member submitted: its submitter and
+/// those who approve use cases.
+const MEMBER_USE_CASE_EDITORS: &[&str] = &["exec_sponsor", "lead", "member"];
 
 #[tokio::test]
 async fn every_endpoint_applies_the_role_matrix() {
@@ -83,6 +86,30 @@ async fn every_endpoint_applies_the_role_matrix() {
                 &format!("/api/v1/cops/{cop}/use-cases"),
                 &p.exec.access,
                 &json!({"title": "U", "summary": "S"}),
+            )
+            .await
+            .body);
+        let member_use_case = id(&app
+            .post(
+                &format!("/api/v1/cops/{cop}/use-cases"),
+                &p.member.access,
+                &json!({"title": "Member idea", "summary": "S"}),
+            )
+            .await
+            .body);
+        let own_survey = id(&app
+            .post(
+                &format!("/api/v1/cops/{cop}/surveys"),
+                &p.exec.access,
+                &json!({"kind": "cop_health", "title": "Own draft", "questions": [{"kind": "text", "prompt": "?"}]}),
+            )
+            .await
+            .body);
+        let own_champion = id(&app
+            .post(
+                &format!("/api/v1/cops/{cop}/champions"),
+                &p.exec.access,
+                &json!({"user_id": p.champion.user_id, "title": "Own", "period_start": format!("2025-0{}-01", n + 1), "period_end": "2025-12-31"}),
             )
             .await
             .body);
@@ -276,6 +303,62 @@ async fn every_endpoint_applies_the_role_matrix() {
                 Value::Null,
                 204,
             ),
+            (
+                EVERYONE,
+                Method::GET,
+                format!("/api/v1/use-cases/{member_use_case}"),
+                Value::Null,
+                200,
+            ),
+            (
+                MEMBER_USE_CASE_EDITORS,
+                Method::PATCH,
+                format!("/api/v1/use-cases/{member_use_case}"),
+                json!({"summary": actor}),
+                200,
+            ),
+            (
+                MEMBER_USE_CASE_EDITORS,
+                Method::DELETE,
+                format!("/api/v1/use-cases/{member_use_case}"),
+                Value::Null,
+                204,
+            ),
+            (
+                EVERYONE,
+                Method::GET,
+                format!("/api/v1/surveys/{own_survey}"),
+                Value::Null,
+                200,
+            ),
+            (
+                MANAGERS,
+                Method::DELETE,
+                format!("/api/v1/surveys/{own_survey}"),
+                Value::Null,
+                204,
+            ),
+            (
+                EVERYONE,
+                Method::GET,
+                format!("/api/v1/champions/{own_champion}"),
+                Value::Null,
+                200,
+            ),
+            (
+                MANAGERS,
+                Method::PATCH,
+                format!("/api/v1/champions/{own_champion}"),
+                json!({"title": actor}),
+                200,
+            ),
+            (
+                MANAGERS,
+                Method::DELETE,
+                format!("/api/v1/champions/{own_champion}"),
+                Value::Null,
+                204,
+            ),
         ];
         for (allowed, method, path, body, ok) in calls {
             let body = (!body.is_null()).then_some(&body);
@@ -295,7 +378,30 @@ async fn every_endpoint_applies_the_role_matrix() {
     assert_eq!(p.count("SELECT count(*) FROM event_registrations").await, 4);
     assert_eq!(p.count("SELECT count(*) FROM asset_engagement").await, 4);
     assert_eq!(p.count("SELECT count(*) FROM survey_responses").await, 4);
-    assert_eq!(p.count("SELECT count(*) FROM champions").await, 3);
+    // 3 recognitions by managers, plus one per actor of which the 3 managers removed theirs.
+    assert_eq!(p.count("SELECT count(*) FROM champions").await, 6);
+    assert_eq!(
+        p.count("SELECT count(*) FROM champions WHERE title = 'Own'")
+            .await,
+        3,
+        "recognitions neither renamed nor removed"
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM use_cases WHERE title = 'Member idea' AND summary = 'S'")
+            .await,
+        3,
+        "use cases neither edited nor deleted"
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM use_cases WHERE title = 'Member idea'")
+            .await,
+        3
+    );
+    assert_eq!(
+        p.count("SELECT count(*) FROM surveys WHERE title = 'Own draft'")
+            .await,
+        3
+    );
     assert_eq!(
         p.count("SELECT count(*) FROM use_cases WHERE status = 'approved'")
             .await,

@@ -610,6 +610,18 @@ async fn surveys_of_other_tenants_answer_404_and_stay_unchanged() {
     app.get(&format!("/api/v1/cops/{}/surveys", p.cop), t)
         .await
         .expect_problem(404);
+    // A draft of A: another customer's exec cannot delete it either.
+    let (draft, _) = survey(&p, &p.cop, &p.exec).await;
+    app.delete(&format!("/api/v1/surveys/{draft}"), t)
+        .await
+        .expect_problem(404);
+    app.delete(&path, t).await.expect_problem(404);
+    assert_eq!(
+        app.get(&format!("/api/v1/surveys/{draft}"), &p.exec.access)
+            .await
+            .body["status"],
+        "draft"
+    );
     let body = json!({"kind": "exec_pulse", "title": "P", "questions": [{"kind": "rating", "prompt": "?"}]});
     app.post(&format!("/api/v1/cops/{}/surveys", p.cop), t, &body)
         .await
@@ -619,5 +631,65 @@ async fn surveys_of_other_tenants_answer_404_and_stay_unchanged() {
     assert_eq!(g.body["title"], "Quarterly health");
     assert_eq!(g.body["status"], "open");
     assert_eq!(p.count("SELECT count(*) FROM survey_responses").await, 0);
+    assert_eq!(p.count("SELECT count(*) FROM surveys").await, 2);
+    assert_eq!(p.count("SELECT count(*) FROM survey_questions").await, 10);
+}
+
+#[tokio::test]
+async fn draft_surveys_can_be_deleted_opened_ones_cannot() {
+    let p = portal().await;
+    let app = &p.app;
+    let (draft, _) = survey(&p, &p.cop, &p.exec).await;
+    let path = format!("/api/v1/surveys/{draft}");
+    // Managing the CoP is required.
+    for t in [&p.member, &p.champion, &p.outsider] {
+        app.delete(&path, &t.access).await.expect_problem(403);
+    }
     assert_eq!(p.count("SELECT count(*) FROM surveys").await, 1);
+    app.delete(&path, &p.lead.access).await.expect(204);
+    app.get(&path, &p.member.access).await.expect_problem(404);
+    app.delete(&path, &p.lead.access).await.expect_problem(404);
+    assert_eq!(p.count("SELECT count(*) FROM surveys").await, 0);
+    assert_eq!(
+        p.count("SELECT count(*) FROM survey_questions").await,
+        0,
+        "questions go with the survey"
+    );
+    assert_eq!(
+        p.count(&format!(
+            "SELECT count(*) FROM audit_log WHERE action = 'survey.deleted' AND target_id = '{draft}'"
+        ))
+        .await,
+        1
+    );
+
+    // Opened surveys hold responses: 409, and nothing is removed.
+    let (s, q) = survey(&p, &p.cop, &p.exec).await;
+    let path = format!("/api/v1/surveys/{s}");
+    open(&p, &s).await;
+    app.post(
+        &format!("{path}/responses"),
+        &p.member.access,
+        &json!({"answers": [score(&q[0], 10)]}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        app.delete(&path, &p.exec.access).await.expect_problem(409)["code"],
+        "survey_not_draft"
+    );
+    app.post(&format!("{path}/close"), &p.exec.access, &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(
+        app.delete(&path, &p.admin.access).await.expect_problem(409)["code"],
+        "survey_not_draft"
+    );
+    assert_eq!(
+        app.get(&path, &p.member.access).await.body["status"],
+        "closed"
+    );
+    assert_eq!(p.count("SELECT count(*) FROM survey_responses").await, 1);
+    assert_eq!(p.count("SELECT count(*) FROM survey_answers").await, 1);
+    assert_eq!(p.count("SELECT count(*) FROM survey_questions").await, 5);
 }

@@ -12,10 +12,12 @@
 //! | `Participate`: register self, respond to surveys, record engagement | ³ | ³ | ✓ | ✓ | ✓ | ✓ |   |
 //! | `Contribute`: submit a use case                                 | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |   |
 //! | `Approve`: approve or reject use cases                          | ✓ |   | ✓ | ✓ |   |   |   |
+//! | Edit or delete a use case that is not approved ([`CopAccess::require_edit_contribution`]) | ✓ | ⁴ | ✓ | ✓ | ⁴ | ⁴ |   |
 //!
 //! ¹ `customer_exec` *of the CoP's customer*. ² Creating checks the same rule
 //! against the target customer ([`require_create`]). ³ Only as a member of the
 //! CoP: participation is what the KPIs count, so it needs a membership.
+//! ⁴ Only their own submissions (with `Contribute`); `Approve` covers any.
 //!
 //! Leaving a CoP and unregistering oneself need only the membership (or
 //! registration) itself. Write actions on an archived CoP answer 409.
@@ -112,6 +114,24 @@ impl CopAccess {
             ));
         }
         Ok(())
+    }
+
+    /// Editing or deleting a contribution (a use case): its submitter while
+    /// they may still contribute, or anyone who may approve contributions.
+    /// 403 otherwise; 409 for an archived CoP.
+    pub fn require_edit_contribution(&self, submitted_by_caller: bool) -> Result<()> {
+        let action = if submitted_by_caller && self.allows(Action::Contribute) {
+            Action::Contribute
+        } else {
+            Action::Approve
+        };
+        match self.require(action) {
+            Err(Error::Forbidden(_)) => Err(Error::forbidden(
+                "requires being the submitter, the admin or internal role, \
+                 or the lead or exec_sponsor role in the CoP",
+            )),
+            r => r,
+        }
     }
 
     pub fn is_member(&self) -> bool {
@@ -211,6 +231,37 @@ mod tests {
             );
         }
         assert_eq!(allowed(&access(None, false, false)), vec![Read]);
+    }
+
+    #[test]
+    fn contributions_are_edited_by_their_submitter_or_approvers() {
+        let staff = access(None, true, false);
+        let exec = access(None, false, true);
+        let lead = access(Some(CopRole::Lead), false, false);
+        let member = access(Some(CopRole::Member), false, false);
+        let outsider = access(None, false, false);
+        for a in [&staff, &lead] {
+            assert!(a.require_edit_contribution(false).is_ok());
+            assert!(a.require_edit_contribution(true).is_ok());
+        }
+        for a in [&exec, &member] {
+            assert!(a.require_edit_contribution(true).is_ok());
+            assert!(matches!(
+                a.require_edit_contribution(false),
+                Err(Error::Forbidden(_))
+            ));
+        }
+        // A former member who submitted it no longer contributes.
+        assert!(matches!(
+            outsider.require_edit_contribution(true),
+            Err(Error::Forbidden(_))
+        ));
+        let mut archived = member.clone();
+        archived.archived = true;
+        assert!(matches!(
+            archived.require_edit_contribution(true),
+            Err(Error::Conflict { .. })
+        ));
     }
 
     #[test]

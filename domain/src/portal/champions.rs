@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
-    access::{self, Action},
+    access::{self, Action, CopAccess},
     audit, members,
 };
 use crate::{
@@ -65,11 +65,71 @@ impl NewChampion {
     }
 }
 
+/// A validated change to a recognition: `None` leaves a field as it is.
+/// The member stays; recognise someone else with a new recognition.
+#[derive(Debug, Clone, Default)]
+pub struct ChampionPatch {
+    pub title: Option<String>,
+    pub period_start: Option<NaiveDate>,
+    pub period_end: Option<NaiveDate>,
+}
+
+impl ChampionPatch {
+    pub fn parse(
+        title: Option<&str>,
+        period_start: Option<NaiveDate>,
+        period_end: Option<NaiveDate>,
+    ) -> Result<Self> {
+        let mut v = Validator::new();
+        let title = title.and_then(|t| v.check("/title", values::name(t)));
+        if let (Some(s), Some(e)) = (period_start, period_end)
+            && e < s
+        {
+            v.push("/period_end", "must not be before period_start");
+        }
+        v.finish()?;
+        Ok(Self {
+            title,
+            period_start,
+            period_end,
+        })
+    }
+}
+
 async fn fetch(conn: &mut PgConnection, id: ChampionId) -> Result<Option<Champion>> {
     Ok(sqlx::query_as(sqlf!("{SELECT} WHERE c.id = $1"))
         .bind(id)
         .fetch_optional(conn)
         .await?)
+}
+
+/// A champion and the caller's access to its CoP: 404 (naming the champion)
+/// when it does not exist or its CoP lies outside the caller's scope.
+async fn load(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: ChampionId,
+    lock: bool,
+) -> Result<(Champion, CopAccess)> {
+    if lock {
+        sqlx::query("SELECT 1 FROM champions WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let c = fetch(conn, id).await?.ok_or(Error::not_found("champion"))?;
+    let a = access::load(conn, caller, c.cop_id, "champion").await?;
+    Ok((c, a))
+}
+
+fn already_recognised(e: sqlx::Error) -> Error {
+    match Error::from(e) {
+        Error::Conflict { .. } => Error::conflict(
+            "already_recognised",
+            "this member is already recognised for a period starting that day",
+        ),
+        e => e,
+    }
 }
 
 /// Recognises a member of the CoP as a champion.
@@ -99,13 +159,7 @@ pub async fn recognise(
     .bind(caller.user_id)
     .execute(&mut *tx)
     .await
-    .map_err(|e| match Error::from(e) {
-        Error::Conflict { .. } => Error::conflict(
-            "already_recognised",
-            "this member is already recognised for a period starting that day",
-        ),
-        e => e,
-    })?;
+    .map_err(already_recognised)?;
     let c = fetch(&mut tx, id)
         .await?
         .ok_or(Error::not_found("champion"))?;
@@ -148,4 +202,85 @@ pub async fn list(
     .fetch_all(&mut *conn)
     .await?;
     Ok(Page::from_rows(rows, limit, |c| (c.period_start, c.id)))
+}
+
+pub async fn get(db: &PgPool, caller: &Caller, id: ChampionId) -> Result<Champion> {
+    let mut conn = db.acquire().await?;
+    let (c, a) = load(&mut conn, caller, id, false).await?;
+    a.require(Action::Read)?;
+    Ok(c)
+}
+
+/// Changes a recognition's title or period (those who manage the CoP).
+pub async fn update(
+    db: &PgPool,
+    caller: &Caller,
+    id: ChampionId,
+    patch: ChampionPatch,
+) -> Result<Champion> {
+    let mut tx = db.begin().await?;
+    let (c, a) = load(&mut tx, caller, id, true).await?;
+    a.require(Action::Manage)?;
+    let start = patch.period_start.unwrap_or(c.period_start);
+    let end = patch.period_end.unwrap_or(c.period_end);
+    if end < start {
+        let pointer = if patch.period_end.is_some() {
+            "/period_end"
+        } else {
+            "/period_start"
+        };
+        return Err(Error::field(
+            pointer,
+            "the period must not end before it starts",
+        ));
+    }
+    sqlx::query(
+        "UPDATE champions SET title = coalesce($2, title), period_start = $3, period_end = $4
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&patch.title)
+    .bind(start)
+    .bind(end)
+    .execute(&mut *tx)
+    .await
+    .map_err(already_recognised)?;
+    let c = fetch(&mut tx, id)
+        .await?
+        .ok_or(Error::not_found("champion"))?;
+    audit(
+        &mut tx,
+        caller,
+        "cop.champion_updated",
+        "cop",
+        c.cop_id.to_string(),
+        a.customer_id,
+        serde_json::to_value(&c).ok(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(c)
+}
+
+/// Withdraws a recognition (those who manage the CoP).
+pub async fn delete(db: &PgPool, caller: &Caller, id: ChampionId) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let (c, a) = load(&mut tx, caller, id, true).await?;
+    a.require(Action::Manage)?;
+    sqlx::query("DELETE FROM champions WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        caller,
+        "cop.champion_removed",
+        "cop",
+        c.cop_id.to_string(),
+        a.customer_id,
+        serde_json::to_value(&c).ok(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

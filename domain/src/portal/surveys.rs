@@ -579,6 +579,44 @@ pub async fn update(
     Ok(s)
 }
 
+/// Deletes a draft survey that has no responses (with its questions). Open
+/// and closed surveys hold members' answers and the KPIs read them: 409.
+pub async fn delete(db: &PgPool, caller: &Caller, id: SurveyId) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let (s, a) = load(&mut tx, caller, id, true).await?;
+    a.require(Action::Manage)?;
+    ensure_status(&s, SurveyStatus::Draft, "survey_not_draft")?;
+    // Responses are only accepted while open, so a draft has none; checked
+    // anyway, as deleting would cascade to them.
+    let responded: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM survey_responses WHERE survey_id = $1)")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if responded {
+        return Err(Error::conflict(
+            "survey_has_responses",
+            "the survey has responses; close it instead",
+        ));
+    }
+    sqlx::query("DELETE FROM surveys WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        caller,
+        "survey.deleted",
+        "survey",
+        id.to_string(),
+        a.customer_id,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Opens a draft survey for responses.
 pub async fn open(db: &PgPool, caller: &Caller, id: SurveyId) -> Result<Survey> {
     let mut tx = db.begin().await?;

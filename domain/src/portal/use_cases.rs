@@ -70,6 +70,34 @@ impl NewUseCase {
     }
 }
 
+/// A validated change to a use case: `None` leaves a field as it is;
+/// `business_value: Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UseCasePatch {
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub business_value: Option<Option<String>>,
+}
+
+impl UseCasePatch {
+    pub fn parse(
+        title: Option<&str>,
+        summary: Option<&str>,
+        business_value: Option<Option<&str>>,
+    ) -> Result<Self> {
+        let mut v = Validator::new();
+        let title = title.and_then(|t| v.check("/title", values::name(t)));
+        let summary = summary.and_then(|t| v.check("/summary", values::text(t, 5000, true)));
+        let business_value = business_value.map(|b| opt_text(&mut v, "/business_value", b, 5000));
+        v.finish()?;
+        Ok(Self {
+            title,
+            summary,
+            business_value,
+        })
+    }
+}
+
 async fn fetch(conn: &mut PgConnection, id: UseCaseId, lock: bool) -> Result<Option<UseCase>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     Ok(
@@ -174,6 +202,88 @@ pub async fn list(
         .fetch_all(&mut *conn)
         .await?;
     Ok(Page::from_rows(rows, limit, |u| (u.created_at, u.id)))
+}
+
+/// Loads a use case for a change by its submitter or an approver: 403 for
+/// others, 409 once it is approved (the KPIs count it).
+async fn load_for_edit(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: UseCaseId,
+) -> Result<(UseCase, CopAccess)> {
+    let (u, a) = load(conn, caller, id, true).await?;
+    a.require_edit_contribution(u.submitted_by == Some(caller.user_id))?;
+    if u.status == UseCaseStatus::Approved {
+        return Err(Error::conflict(
+            "use_case_approved",
+            "the use case is approved; it can no longer be changed",
+        ));
+    }
+    Ok((u, a))
+}
+
+/// Edits a use case that is not approved (its submitter, or the CoP's
+/// exec_sponsor or lead, admin or internal). Editing a rejected use case
+/// resubmits it: it is `submitted` again, awaiting a new decision.
+pub async fn update(
+    db: &PgPool,
+    caller: &Caller,
+    id: UseCaseId,
+    patch: UseCasePatch,
+) -> Result<UseCase> {
+    let mut tx = db.begin().await?;
+    let (_, a) = load_for_edit(&mut tx, caller, id).await?;
+    let (value_set, value) = super::cops::split(patch.business_value);
+    sqlx::query(
+        "UPDATE use_cases SET title = coalesce($2, title), summary = coalesce($3, summary),
+             business_value = CASE WHEN $4 THEN $5 ELSE business_value END,
+             status = 'submitted', decided_by = NULL, decided_at = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&patch.title)
+    .bind(&patch.summary)
+    .bind(value_set)
+    .bind(value)
+    .execute(&mut *tx)
+    .await?;
+    let u = fetch(&mut tx, id, false)
+        .await?
+        .ok_or(Error::not_found("use case"))?;
+    audit(
+        &mut tx,
+        caller,
+        "use_case.updated",
+        "use_case",
+        id.to_string(),
+        a.customer_id,
+        serde_json::to_value(&u).ok(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(u)
+}
+
+/// Deletes a use case that is not approved (same roles as [`update`]).
+pub async fn delete(db: &PgPool, caller: &Caller, id: UseCaseId) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let (_, a) = load_for_edit(&mut tx, caller, id).await?;
+    sqlx::query("DELETE FROM use_cases WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    audit(
+        &mut tx,
+        caller,
+        "use_case.deleted",
+        "use_case",
+        id.to_string(),
+        a.customer_id,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Approves or rejects a submitted use case.
