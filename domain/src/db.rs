@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 
 use crate::error::Result;
 
@@ -13,6 +16,11 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub struct PoolSettings {
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// Commit without waiting for the WAL flush (`synchronous_commit=off`).
+    /// Only for writes that are safe to lose in a Postgres crash, such as
+    /// the worker's job bookkeeping: a lost transition means the job runs
+    /// again (delivery stays at-least-once), never that work is lost.
+    pub async_commit: bool,
 }
 
 impl Default for PoolSettings {
@@ -20,6 +28,7 @@ impl Default for PoolSettings {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            async_commit: false,
         }
     }
 }
@@ -27,11 +36,14 @@ impl Default for PoolSettings {
 /// A lazily connecting pool: the process starts even while Postgres is down
 /// (`/ready` reports it, requests answer 503).
 pub fn connect_lazy(url: &str, s: &PoolSettings) -> Result<PgPool> {
+    let mut options: PgConnectOptions = url.parse().map_err(anyhow::Error::new)?;
+    if s.async_commit {
+        options = options.options([("synchronous_commit", "off")]);
+    }
     let pool = PgPoolOptions::new()
         .max_connections(s.max_connections)
         .acquire_timeout(s.acquire_timeout)
-        .connect_lazy(url)
-        .map_err(anyhow::Error::new)?;
+        .connect_lazy_with(options);
     Ok(pool)
 }
 

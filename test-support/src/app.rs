@@ -142,6 +142,7 @@ impl TestApp {
             &launchpad_domain::db::PoolSettings {
                 max_connections: settings.db_max_connections,
                 acquire_timeout: Duration::from_secs(2),
+                ..Default::default()
             },
         )
         .expect("pool");

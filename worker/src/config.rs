@@ -31,6 +31,9 @@ pub struct WorkerSettings {
     pub shutdown_grace: Duration,
     pub diagnostic_jobs: bool,
     pub db_max_connections: u32,
+    /// Connections of the job-bookkeeping pool (fetches, acks, heartbeats,
+    /// job state writes).
+    pub db_transport_connections: u32,
     /// Cron expressions per periodic kind (`off` disables one).
     pub cron: HashMap<String, Option<String>>,
     pub job_retention_days: u32,
@@ -122,6 +125,11 @@ impl WorkerSettings {
             diagnostic_jobs: config::flag("LAUNCHPAD_DIAGNOSTIC_JOBS")?,
             db_max_connections: config::parsed_or("LAUNCHPAD_WORKER_DB_MAX_CONNECTIONS", 20u32)?
                 .max(4),
+            db_transport_connections: config::parsed_or(
+                "LAUNCHPAD_WORKER_DB_TRANSPORT_CONNECTIONS",
+                10u32,
+            )?
+            .max(2),
             cron,
             job_retention_days: config::parsed_or("LAUNCHPAD_JOB_RETENTION_DAYS", 30u32)?.max(1),
             webhooks: WebhookSettings::from_env()?,

@@ -42,11 +42,26 @@ pub async fn run(
             ..Default::default()
         },
     )?;
+    // The job bookkeeping (apalis' fetches, acks and heartbeats; our start
+    // and finish writes) has its own small pool: handlers holding every
+    // connection of the main pool cannot stall fetches or heartbeats (a
+    // missed heartbeat gets tasks re-delivered as orphans). Its commits do
+    // not wait for the WAL flush: losing one in a Postgres crash re-runs the
+    // job, which at-least-once delivery allows; handlers' own writes (the
+    // main pool) stay synchronous.
+    let transport = db::connect_lazy(
+        &settings.database_url,
+        &db::PoolSettings {
+            max_connections: settings.db_transport_connections,
+            async_commit: true,
+            ..Default::default()
+        },
+    )?;
     let stop = CancellationToken::new();
     let metrics_addr = metrics::serve(settings.metrics_addr, pool.clone(), stop.clone()).await?;
     let rt = Arc::new(Runtime {
         db: pool.clone(),
-        writer: StateWriter::start(pool.clone()),
+        writer: StateWriter::start(transport.clone()),
         services: Arc::new(Services {
             webhook_client: http::WebhookClient::new(
                 settings.webhooks.timeout,
@@ -62,7 +77,12 @@ pub async fn run(
     });
     let instance = instance_name();
     let reg = jobs::register_all(
-        jobs::Registry::new(pool.clone(), rt.clone(), settings.clone(), instance.clone()),
+        jobs::Registry::new(
+            transport.clone(),
+            rt.clone(),
+            settings.clone(),
+            instance.clone(),
+        ),
         &settings,
     );
     let crons = jobs::cron_entries(&settings).map_err(|e| anyhow::anyhow!(e))?;

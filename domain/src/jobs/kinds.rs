@@ -121,6 +121,8 @@ pub struct DiagnosticPayload {
 pub struct DiagnosticOutput {
     pub label: Option<String>,
     pub attempt: i32,
+    /// Process id of the worker that ran the attempt.
+    pub worker_pid: u32,
 }
 
 impl JobKind for Diagnostic {

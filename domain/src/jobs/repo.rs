@@ -238,8 +238,7 @@ pub async fn cancel(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> 
             // Take the transport task out of the fetch path. A task already
             // fetched into a worker's buffer sees the cancelled row at start.
             sqlx::query(
-                "UPDATE apalis.jobs SET status = 'Killed', done_at = now(), last_result = '{\"Err\":\"cancelled\"}'::jsonb
-                 WHERE id = $1 AND status IN ('Pending', 'Failed')",
+                "DELETE FROM apalis.jobs WHERE id = $1 AND status IN ('Pending', 'Failed')",
             )
             .bind(id.to_string())
             .execute(&mut *tx)

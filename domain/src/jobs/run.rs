@@ -77,6 +77,8 @@ pub async fn start_many(
         .collect();
     if !ended.is_empty() {
         webhooks::events::record_job_events(conn, &ended).await?;
+        let ended_ids: Vec<String> = ended.iter().map(|r| r.id.to_string()).collect();
+        delete_transport_tasks(conn, &ended_ids).await?;
     }
     let out = ids
         .iter()
@@ -171,6 +173,17 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
         let ended: Vec<JobRecord> = ended.into_iter().map(JobRecord::from).collect();
         webhooks::events::record_job_events(conn, &ended).await?;
     }
+    // A job that ended needs its transport task no more: the `jobs` row is
+    // the record. Deleting it here, in the transaction that ends the job, is
+    // cheaper than apalis' ack (which rewrites the task with its result) and
+    // keeps `apalis.jobs` as small as the work in flight; the ack that
+    // follows finds no task and writes nothing.
+    let ended_ids: Vec<String> = items
+        .iter()
+        .filter(|(_, f)| !matches!(f, Finish::Retry { .. }))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    delete_transport_tasks(conn, &ended_ids).await?;
     // Durable backoff: the transport task is still locked by this worker, so
     // moving its run_at now makes apalis skip it until then.
     let retry_ids: Vec<String> = items
@@ -197,6 +210,17 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
     }
     let ids: Vec<JobId> = items.iter().map(|(id, _)| *id).collect();
     repo::notify_changed(conn, &ids).await?;
+    Ok(())
+}
+
+/// Deletes the apalis tasks of jobs that ended.
+pub(crate) async fn delete_transport_tasks(conn: &mut PgConnection, ids: &[String]) -> Result<()> {
+    if !ids.is_empty() {
+        sqlx::query("DELETE FROM apalis.jobs WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -144,16 +144,14 @@ pub(super) async fn index_reads(db: &TestDb) -> HashMap<String, f64> {
     rows.into_iter().collect()
 }
 
+/// The sampling task of [`sample_activity`]: (samples, counts per statement).
+pub(super) type Sampler = tokio::task::JoinHandle<(usize, HashMap<String, usize>)>;
+
 /// A sampling profile of the database: every 10 ms, the statements active
 /// in this database (other than the sampler's), by wait-event type and
 /// statement text. Stop it with the flag; the task returns (samples,
 /// counts).
-pub(super) fn sample_activity(
-    db: &TestDb,
-) -> (
-    Arc<AtomicBool>,
-    tokio::task::JoinHandle<(usize, HashMap<String, usize>)>,
-) {
+pub(super) fn sample_activity(db: &TestDb) -> (Arc<AtomicBool>, Sampler) {
     let stop = Arc::new(AtomicBool::new(false));
     let (flag, pool) = (stop.clone(), db.pool.clone());
     let task = tokio::spawn(async move {

@@ -146,13 +146,19 @@ async fn drain(n: usize, workers: usize) -> f64 {
         .await
         .unwrap();
     let started = Instant::now();
+    let cpu0 = webhooks::Cpu::now(std::process::id());
+    let counters0 = webhooks::db_counters(&db).await;
+    let indexes0 = webhooks::index_reads(&db).await;
+    let (stop_sampling, sampler) = webhooks::sample_activity(&db);
+    let concurrency = std::env::var("BENCH_DRAIN_CONCURRENCY").unwrap_or_else(|_| "128".into());
+    let batch = std::env::var("BENCH_DRAIN_BATCH").unwrap_or_else(|_| "128".into());
     let procs: Vec<Proc> = (0..workers)
         .map(|_| {
             spawn_worker(
                 &db.url,
                 &[
-                    ("LAUNCHPAD_WORKER_CONCURRENCY", "128"),
-                    ("LAUNCHPAD_WORKER_BATCH_SIZE", "128"),
+                    ("LAUNCHPAD_WORKER_CONCURRENCY", &concurrency),
+                    ("LAUNCHPAD_WORKER_BATCH_SIZE", &batch),
                 ],
             )
         })
@@ -171,6 +177,31 @@ async fn drain(n: usize, workers: usize) -> f64 {
             .fetch_one(&db.pool)
             .await
             .unwrap();
+    let cpu1 = webhooks::Cpu::now(procs[0].0.id());
+    stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (samples, counts) = sampler.await.unwrap();
+    let counters1 = webhooks::db_counters(&db).await;
+    let top_index = webhooks::most_read_index(&indexes0, &webhooks::index_reads(&db).await, n);
+    let per = |i: usize| -> f64 {
+        let (a, b) = (counters0, counters1);
+        let d = [b.0 - a.0, b.1 - a.1, b.2 - a.2];
+        d[i] / n as f64
+    };
+    eprintln!(
+        "  drain {workers} worker(s): {:.0} jobs/s; worker 1 CPU {:.1} s, postgres {:.1} s over {:.1} s; per job: {:.2} commits, {:.1} rows returned by scans, {:.1} fetched by index; most read index {} ({:.0} per job)",
+        n as f64 / (t1 - t0),
+        cpu1.process,
+        cpu1.postgres - cpu0.postgres,
+        t1 - t0,
+        per(0),
+        per(1),
+        per(2),
+        top_index.0,
+        top_index.1
+    );
+    for (k, q) in webhooks::top_statements(samples, &counts, 8) {
+        eprintln!("    db active {k:.2}  {q}");
+    }
     drop(procs);
     n as f64 / (t1 - t0)
 }

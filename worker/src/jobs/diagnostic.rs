@@ -53,6 +53,7 @@ impl JobHandler for DiagnosticHandler {
         Ok(DiagnosticOutput {
             label: p.label,
             attempt,
+            worker_pid: std::process::id(),
         })
     }
 }

@@ -56,22 +56,21 @@ impl Harness {
         .await
     }
 
-    /// Waits until the transport task reaches `status` (its ack follows the job row's update).
-    pub async fn wait_apalis_status(&self, id: &str, status: &str) {
+    /// Waits until the job's transport task is gone (deleted when the job ends).
+    pub async fn wait_apalis_gone(&self, id: &str) {
         eventually(
             Duration::from_secs(10),
-            &format!("apalis task {id} to be {status}"),
-            || async { (self.apalis_status(id).await == status).then_some(()) },
+            &format!("apalis task {id} to be deleted"),
+            || async {
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&self.app.db.pool)
+                    .await
+                    .unwrap();
+                (n == 0).then_some(())
+            },
         )
         .await
-    }
-
-    pub async fn apalis_status(&self, id: &str) -> String {
-        sqlx::query_scalar("SELECT status FROM apalis.jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.app.db.pool)
-            .await
-            .unwrap()
     }
 }
 

@@ -14,11 +14,13 @@ async fn enqueue_then_poll_to_succeeded_with_typed_result() {
     let j = h
         .wait_status(&id, "succeeded", Duration::from_secs(20))
         .await;
-    assert_eq!(j["result"], json!({"label": "hello", "attempt": 1}));
+    assert_eq!(j["result"]["label"], "hello");
+    assert_eq!(j["result"]["attempt"], 1);
+    assert!(j["result"]["worker_pid"].as_u64().is_some_and(|p| p > 0));
     assert_eq!(j["attempts"], 1);
     assert_eq!(j["progress"], 100);
     assert!(j["started_at"].is_string() && j["finished_at"].is_string());
-    h.wait_apalis_status(&id, "Done").await;
+    h.wait_apalis_gone(&id).await;
 }
 
 #[tokio::test]
@@ -72,7 +74,7 @@ async fn permanent_failure_fails_at_once() {
     assert_eq!(j["attempts"], 1);
     assert_eq!(j["error"]["code"], "diagnostic_permanent");
     assert_eq!(j["error"]["retryable"], false);
-    h.wait_apalis_status(&id, "Killed").await;
+    h.wait_apalis_gone(&id).await;
 }
 
 #[tokio::test]
@@ -109,7 +111,7 @@ async fn cancel_a_queued_job_and_it_never_runs() {
     assert_eq!(j["status"], "cancelled");
     assert_eq!(j["attempts"], 0);
     assert!(j["started_at"].is_null());
-    assert_eq!(h.apalis_status(&id).await, "Killed");
+    h.wait_apalis_gone(&id).await;
     // Cancelling a finished job is a conflict.
     let again = h
         .app
