@@ -176,9 +176,6 @@ async fn enqueue_inner(
         }
         by_queue.entry(j.kind).or_default().push(b.build());
     }
-    if !by_queue.is_empty() {
-        super::wakeup::silence_trigger(&mut *conn).await?;
-    }
     for (queue, tasks) in by_queue {
         apalis_postgres::queries::push_tasks(&mut *conn, queue, tasks)
             .await

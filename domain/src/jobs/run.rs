@@ -25,11 +25,28 @@ pub enum StartOutcome {
     Gone,
 }
 
-/// Marks the given jobs `running` (one statement) and decides per job.
-pub async fn start_many(
+/// Applies a batch of finishes and starts in the caller's transaction, then
+/// tells listening API processes about every job it changed (one NOTIFY).
+/// Finishes go first: a job retried by hand may finish and start in one
+/// batch.
+pub async fn apply(
     conn: &mut PgConnection,
-    ids: &[JobId],
+    finishes: &[(JobId, Finish)],
+    starts: &[JobId],
 ) -> Result<Vec<(JobId, StartOutcome)>> {
+    finish_many(conn, finishes).await?;
+    let started = start_many(conn, starts).await?;
+    let mut changed: Vec<JobId> = finishes.iter().map(|(id, _)| *id).collect();
+    changed.extend_from_slice(starts);
+    repo::notify_changed(conn, &changed).await?;
+    Ok(started)
+}
+
+/// Marks the given jobs `running` (one statement) and decides per job.
+async fn start_many(conn: &mut PgConnection, ids: &[JobId]) -> Result<Vec<(JobId, StartOutcome)>> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
     let id_strs: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     // Runnable rows become running with attempts + 1; a row already `running`
     // belongs to an attempt whose worker died (the transport re-delivered it).
@@ -94,7 +111,6 @@ pub async fn start_many(
             (*id, o)
         })
         .collect();
-    repo::notify_changed(conn, ids).await?;
     Ok(out)
 }
 
@@ -116,7 +132,7 @@ pub enum Finish {
 }
 
 /// Writes the outcome of many attempts in one transaction (the caller's).
-pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> Result<()> {
+async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -139,6 +155,12 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
         errors.push(error.map(|e| serde_json::to_value(e).expect("errors serialise")));
         retry_ats.push(retry_at);
     }
+    let ended_ids: Vec<&str> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| **s != "queued")
+        .map(|(id, _)| id.as_str())
+        .collect();
     // The rows come back only when their terminal state emits webhook events
     // (recorded below, in this transaction): most batches return nothing.
     let ended: Vec<repo::JobRow> = sqlx::query_as(sqlf!(
@@ -157,7 +179,13 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
                   AS u(id, status, result, error, retry_at)
              WHERE j.id = u.id AND j.status = 'running'
              RETURNING j.*
-         )
+         ),
+         -- A job that ended needs its transport task no more: the `jobs` row
+         -- is the record. Deleting it here, in the transaction that ends the
+         -- job, is cheaper than apalis' ack (which rewrites the task with its
+         -- result) and keeps `apalis.jobs` as small as the work in flight; the
+         -- ack that follows finds no task and writes nothing.
+         gone AS (DELETE FROM apalis.jobs WHERE id = ANY($6::text[]))
          SELECT {} FROM j WHERE {}",
         repo::COLUMNS,
         webhooks::events::JOB_EVENT_FILTER
@@ -167,23 +195,13 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
     .bind(&results)
     .bind(&errors)
     .bind(&retry_ats)
+    .bind(&ended_ids)
     .fetch_all(&mut *conn)
     .await?;
     if !ended.is_empty() {
         let ended: Vec<JobRecord> = ended.into_iter().map(JobRecord::from).collect();
         webhooks::events::record_job_events(conn, &ended).await?;
     }
-    // A job that ended needs its transport task no more: the `jobs` row is
-    // the record. Deleting it here, in the transaction that ends the job, is
-    // cheaper than apalis' ack (which rewrites the task with its result) and
-    // keeps `apalis.jobs` as small as the work in flight; the ack that
-    // follows finds no task and writes nothing.
-    let ended_ids: Vec<String> = items
-        .iter()
-        .filter(|(_, f)| !matches!(f, Finish::Retry { .. }))
-        .map(|(id, _)| id.to_string())
-        .collect();
-    delete_transport_tasks(conn, &ended_ids).await?;
     // Durable backoff: the transport task is still locked by this worker, so
     // moving its run_at now makes apalis skip it until then.
     let retry_ids: Vec<String> = items
@@ -208,8 +226,6 @@ pub async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> 
         .execute(&mut *conn)
         .await?;
     }
-    let ids: Vec<JobId> = items.iter().map(|(id, _)| *id).collect();
-    repo::notify_changed(conn, &ids).await?;
     Ok(())
 }
 

@@ -3,12 +3,11 @@
 //! A transaction that sends a NOTIFY takes a database-wide lock at commit
 //! and keeps it through its WAL flush, so notifying commits cannot share a
 //! flush (no group commit): one NOTIFY per enqueue would cap the enqueue rate
-//! at one commit per disk flush. apalis' insert trigger does exactly that,
-//! per row. So:
+//! at one commit per disk flush. apalis' insert trigger did exactly that,
+//! per row; it is dropped (migration `20261122000040`). So:
 //!
-//! - [`enqueue`](super::enqueue) switches the trigger off for its transaction
-//!   and, by default, sends one NOTIFY per kind (not per row) in it: a bulk
-//!   fan-out of 10,000 jobs sends one;
+//! - [`enqueue`](super::enqueue) by default sends one NOTIFY per kind (not
+//!   per row) in its transaction: a bulk fan-out of 10,000 jobs sends one;
 //! - a hot path (the API's job-creating requests) can instead defer, by
 //!   running its transaction inside [`deferring`]: nothing
 //!   is sent in the transaction, and after the commit the process's
@@ -58,14 +57,6 @@ pub(crate) fn defer(kinds: &[&'static str]) -> bool {
             }
         })
         .is_ok()
-}
-
-/// Switches apalis' per-row insert trigger off for this transaction.
-pub(crate) async fn silence_trigger(conn: &mut PgConnection) -> Result<()> {
-    sqlx::query("SELECT set_config('launchpad.defer_notify', 'on', true)")
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// One wake-up per kind, sent when the caller's transaction commits.

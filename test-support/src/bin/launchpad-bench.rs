@@ -251,6 +251,9 @@ async fn http_enqueue(secs: u64) -> (f64, f64, f64) {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let body = serde_json::json!({"behaviour": "succeed"});
+    let cpu0 = webhooks::Cpu::now(_api.0.id());
+    let bench0 = webhooks::Cpu::now(std::process::id()).process;
+    let (stop_sampling, sampler) = webhooks::sample_activity(&db);
     let mut tasks = vec![];
     for _ in 0..16 {
         let (client, token, base, body) =
@@ -276,6 +279,20 @@ async fn http_enqueue(secs: u64) -> (f64, f64, f64) {
     let mut all = vec![];
     for t in tasks {
         all.extend(t.await.unwrap());
+    }
+    let cpu1 = webhooks::Cpu::now(_api.0.id());
+    let bench1 = webhooks::Cpu::now(std::process::id()).process;
+    stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (samples, counts) = sampler.await.unwrap();
+    eprintln!(
+        "  enqueue: {:.0} req/s; CPU over {secs} s: API {:.1} s, postgres {:.1} s, bench client {:.1} s",
+        all.len() as f64 / secs as f64,
+        cpu1.process - cpu0.process,
+        cpu1.postgres - cpu0.postgres,
+        bench1 - bench0
+    );
+    for (k, q) in webhooks::top_statements(samples, &counts, 8) {
+        eprintln!("    db active {k:.2}  {q}");
     }
     all.sort_by(|a, b| a.partial_cmp(b).unwrap());
     (

@@ -2,26 +2,33 @@
 //! kind (instead of one per kind), fanned out to each kind's apalis worker.
 //!
 //! apalis' own pub/sub strategy can lose a wake-up: a notification that
-//! arrives while a fetch is already running is consumed, the fetch (begun
-//! before the insert committed) comes back empty, and the job then waits for
-//! the next poll. Each notification here is therefore echoed once more a few
-//! milliseconds later, after such a fetch has finished.
+//! arrives while a fetch (begun before the insert committed) or an ack is
+//! running is consumed, and the job then waits for the next poll. So after
+//! a notification each kind's wake-up is echoed at a few growing delays
+//! (15, 50, 150 and 500 ms after the latest one), by one task per kind that
+//! runs only while notifications arrive: whichever fetch or ack was in the
+//! way has finished by one of them. An echo to an idle worker costs one
+//! empty fetch.
 
 use std::{
     collections::HashMap,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use futures::{Stream, StreamExt, stream::BoxStream};
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::broadcast;
 
-/// The channel apalis' insert trigger notifies (`{"job_type": …, "id": …}`).
+/// The channel `jobs::enqueue` notifies (apalis' own: `{"job_type": …}`).
 const CHANNEL: &str = "apalis::job::insert";
-const ECHO_AFTER: Duration = Duration::from_millis(15);
+/// Echoes after the latest notification of a kind.
+const ECHOES_MS: [u64; 4] = [15, 50, 150, 500];
 
 #[derive(serde::Deserialize)]
 struct InsertEvent {
@@ -30,7 +37,70 @@ struct InsertEvent {
 
 #[derive(Clone)]
 pub struct Wakeups {
-    kinds: Arc<Mutex<HashMap<String, broadcast::Sender<()>>>>,
+    kinds: Arc<Mutex<HashMap<String, Arc<KindWake>>>>,
+}
+
+/// One kind's wake-ups: the broadcast to its apalis worker and its echoes.
+struct KindWake {
+    tx: broadcast::Sender<()>,
+    /// When the latest notification arrived.
+    last: Mutex<Instant>,
+    /// Whether the echo task runs.
+    echoing: AtomicBool,
+}
+
+impl KindWake {
+    fn notified(self: &Arc<Self>) {
+        let _ = self.tx.send(());
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        if !self.echoing.swap(true, Ordering::AcqRel) {
+            let me = self.clone();
+            tokio::spawn(async move { me.echo().await });
+        }
+    }
+
+    async fn echo(&self) {
+        loop {
+            let since = self
+                .last
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed();
+            match ECHOES_MS
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .find(|d| *d > since)
+            {
+                Some(at) => {
+                    tokio::time::sleep(at - since).await;
+                    // Only if no newer notification moved the schedule.
+                    let now_since = self
+                        .last
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .elapsed();
+                    if now_since >= at {
+                        let _ = self.tx.send(());
+                    }
+                }
+                None => {
+                    self.echoing.store(false, Ordering::Release);
+                    // A notification that arrived after the last check and
+                    // saw `echoing` still set is covered by restarting.
+                    let since = self
+                        .last
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .elapsed();
+                    let last_echo = Duration::from_millis(ECHOES_MS[ECHOES_MS.len() - 1]);
+                    if since < last_echo && !self.echoing.swap(true, Ordering::AcqRel) {
+                        continue;
+                    }
+                    return;
+                }
+            }
+        }
+    }
 }
 
 impl Wakeups {
@@ -63,24 +133,20 @@ impl Wakeups {
             let Ok(ev) = serde_json::from_str::<InsertEvent>(n.payload()) else {
                 continue;
             };
-            if let Some(tx) = self.sender(&ev.job_type) {
-                let _ = tx.send(());
-                tokio::spawn(async move {
-                    tokio::time::sleep(ECHO_AFTER).await;
-                    let _ = tx.send(());
-                });
+            if let Some(k) = self.kind(&ev.job_type) {
+                k.notified();
             }
         }
     }
 
-    fn sender(&self, kind: &str) -> Option<broadcast::Sender<()>> {
+    fn kind(&self, kind: &str) -> Option<Arc<KindWake>> {
         self.kinds.lock().ok()?.get(kind).cloned()
     }
 
     fn senders(&self) -> Vec<broadcast::Sender<()>> {
         self.kinds
             .lock()
-            .map(|m| m.values().cloned().collect())
+            .map(|m| m.values().map(|k| k.tx.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -89,7 +155,14 @@ impl Wakeups {
         let rx = {
             let mut m = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
             m.entry(kind.to_string())
-                .or_insert_with(|| broadcast::channel(16).0)
+                .or_insert_with(|| {
+                    Arc::new(KindWake {
+                        tx: broadcast::channel(16).0,
+                        last: Mutex::new(Instant::now()),
+                        echoing: AtomicBool::new(false),
+                    })
+                })
+                .tx
                 .subscribe()
         };
         let s: BoxStream<'static, ()> = futures::stream::unfold(rx, |mut rx| async move {

@@ -5,7 +5,7 @@
 
 use launchpad_domain::{
     ids::JobId,
-    jobs::run::{Finish, StartOutcome, finish_many, start_many},
+    jobs::run::{Finish, StartOutcome, apply},
 };
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -99,15 +99,7 @@ async fn flush(db: &PgPool, ops: Vec<Op>) {
     }
     let result = async {
         let mut tx = db.begin().await?;
-        // Finishes first: a job retried by hand may finish and start in one batch.
-        if !finishes.is_empty() {
-            finish_many(&mut tx, &finishes).await?;
-        }
-        let started = if starts.is_empty() {
-            vec![]
-        } else {
-            start_many(&mut tx, &starts).await?
-        };
+        let started = apply(&mut tx, &finishes, &starts).await?;
         tx.commit().await?;
         Ok::<_, launchpad_domain::Error>(started)
     }
