@@ -1,7 +1,8 @@
 //! The real `launchpad-api` binary as a process: configuration errors stop it
 //! with exit code 78 and one line naming the variable, `migrate` brings an
-//! empty database up to date (and is a no-op the second time), and every log
-//! line of a request carries that request's id.
+//! empty database up to date (and is a no-op the second time), every log
+//! line of a request carries that request's id, SIGTERM stops a ready server
+//! with exit code 0, and bad input is logged without panics or backtraces.
 
 use std::{
     path::PathBuf,
@@ -308,27 +309,33 @@ fn free_port() -> u16 {
 /// One request: method, path, the x-request-id to send, a JSON body.
 type Req<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>);
 
-/// Runs `launchpad-api serve` with `LOG_FORMAT=log_format` against a fresh
-/// test database (or `database_url`), sends `requests`, stops it with SIGTERM
-/// and returns the response request ids and every line the process printed.
-async fn serve_and_log(
-    log_format: &str,
-    database_url: Option<&str>,
-    requests: &[Req<'_>],
-) -> (Vec<String>, Vec<String>) {
-    let db = match database_url {
-        Some(_) => None,
-        None => Some(TestDb::new().await),
-    };
-    let database_url = database_url
-        .or(db.as_ref().map(|d| d.url.as_str()))
-        .unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let sandbox = Sandbox::new("");
-    let mut child = command(
-        &sandbox,
-        &["serve"],
-        &[
+/// `launchpad-api serve` running with `LOG_FORMAT=log_format` against a
+/// fresh test database (or `database_url`), its stdout and stderr collected
+/// line by line.
+struct Served {
+    child: tokio::process::Child,
+    addr: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    // Dropped after the process has stopped.
+    _sandbox: Sandbox,
+    _db: Option<TestDb>,
+}
+
+impl Served {
+    /// Starts the binary and returns once its listener accepts connections.
+    /// `extra` adds to (or overrides) the environment.
+    async fn start(log_format: &str, database_url: Option<&str>, extra: &[(&str, &str)]) -> Self {
+        let db = match database_url {
+            Some(_) => None,
+            None => Some(TestDb::new().await),
+        };
+        let database_url = database_url
+            .or(db.as_ref().map(|d| d.url.as_str()))
+            .unwrap();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let sandbox = Sandbox::new("");
+        let mut env = vec![
             ("DATABASE_URL", database_url),
             ("LAUNCHPAD_JWT_SECRET", SECRET),
             ("LAUNCHPAD_HTTP_ADDR", addr.as_str()),
@@ -337,50 +344,110 @@ async fn serve_and_log(
             ("LOG_FORMAT", log_format),
             ("RUST_LOG", "info"),
             ("NO_COLOR", "1"),
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn launchpad-api serve");
+        ];
+        env.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        env.extend_from_slice(extra);
+        let mut child = command(&sandbox, &["serve"], &env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn launchpad-api serve");
 
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut readers = Vec::new();
-    let out: Box<dyn tokio::io::AsyncRead + Unpin + Send> = Box::new(child.stdout.take().unwrap());
-    let err: Box<dyn tokio::io::AsyncRead + Unpin + Send> = Box::new(child.stderr.take().unwrap());
-    for pipe in [out, err] {
-        let lines = lines.clone();
-        readers.push(tokio::spawn(async move {
-            let mut r = BufReader::new(pipe).lines();
-            while let Ok(Some(l)) = r.next_line().await {
-                lines.lock().unwrap().push(l);
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mut readers = Vec::new();
+        let out: Box<dyn tokio::io::AsyncRead + Unpin + Send> =
+            Box::new(child.stdout.take().unwrap());
+        let err: Box<dyn tokio::io::AsyncRead + Unpin + Send> =
+            Box::new(child.stderr.take().unwrap());
+        for pipe in [out, err] {
+            let lines = lines.clone();
+            readers.push(tokio::spawn(async move {
+                let mut r = BufReader::new(pipe).lines();
+                while let Ok(Some(l)) = r.next_line().await {
+                    lines.lock().unwrap().push(l);
+                }
+            }));
+        }
+        let mut served = Self {
+            child,
+            addr,
+            lines,
+            readers,
+            _sandbox: sandbox,
+            _db: db,
+        };
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        // Wait for the listener with bare TCP connects: an HTTP probe would add
+        // log lines of requests the caller did not ask for.
+        loop {
+            if tokio::net::TcpStream::connect(&served.addr).await.is_ok() {
+                break;
             }
-        }));
-    }
-
-    let client = reqwest::Client::new();
-    let base = format!("http://{addr}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    // Wait for the listener with bare TCP connects: an HTTP probe would add
-    // log lines of requests the caller did not ask for.
-    loop {
-        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            break;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!(
-                "launchpad-api exited during startup ({status}): {:?}",
-                lines.lock().unwrap()
+            if let Some(status) = served.child.try_wait().unwrap() {
+                panic!(
+                    "launchpad-api exited during startup ({status}): {:?}",
+                    served.lines()
+                );
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "launchpad-api did not answer on {}: {:?}",
+                served.addr,
+                served.lines()
             );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "launchpad-api did not answer on {addr}: {:?}",
-            lines.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        served
     }
 
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The lines printed so far.
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// `kill -TERM <pid>`.
+    fn sigterm(&self) {
+        let status = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().expect("running").to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits (at most `within`) for the process to exit; its exit status and
+    /// every line it printed.
+    async fn wait(mut self, within: Duration) -> (std::process::ExitStatus, Vec<String>) {
+        let exit = match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(exit) => exit.unwrap(),
+            Err(_) => panic!(
+                "launchpad-api still running {within:?} after SIGTERM: {:#?}",
+                self.lines()
+            ),
+        };
+        for r in std::mem::take(&mut self.readers) {
+            r.await.unwrap();
+        }
+        (exit, self.lines())
+    }
+}
+
+/// Runs `launchpad-api serve` with `LOG_FORMAT=log_format` against a fresh
+/// test database (or `database_url`), sends `requests`, stops it with SIGTERM
+/// and returns the response request ids and every line the process printed.
+async fn serve_and_log(
+    log_format: &str,
+    database_url: Option<&str>,
+    requests: &[Req<'_>],
+) -> (Vec<String>, Vec<String>) {
+    let served = Served::start(log_format, database_url, &[]).await;
+    let client = reqwest::Client::new();
+    let base = served.base();
     let mut ids = Vec::new();
     for (method, path, id, body) in requests {
         let mut rb = client.request(method.clone(), format!("{base}{path}"));
@@ -405,21 +472,9 @@ async fn serve_and_log(
         ids.push(got);
     }
 
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().expect("running").to_string())
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("launchpad-api stops within 30 s of SIGTERM")
-        .unwrap();
+    served.sigterm();
+    let (exit, lines) = served.wait(Duration::from_secs(30)).await;
     assert!(exit.success(), "launchpad-api exited with {exit}");
-    for r in readers {
-        r.await.unwrap();
-    }
-    let lines = lines.lock().unwrap().clone();
     (ids, lines)
 }
 
@@ -560,5 +615,164 @@ async fn lines_logged_inside_a_handler_carry_the_request_id() {
             && e["status"] == 503
             && request_span(e).is_some_and(|s| s["request_id"] == sent.as_str())),
         "{lines:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Shutdown and bad input
+// ---------------------------------------------------------------------------
+
+/// Every line as a JSON log event (`LOG_FORMAT=json` prints nothing else).
+fn json_events(lines: &[String]) -> Vec<Value> {
+    lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+        })
+        .collect()
+}
+
+/// Panics: no panic message, no backtrace (header, hint or frame).
+fn assert_no_panic_or_backtrace(lines: &[String]) {
+    for l in lines {
+        let frame = l
+            .trim_start()
+            .split_once(':')
+            .is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            && l.starts_with(' ');
+        assert!(
+            !(l.contains("panicked")
+                || l.contains("stack backtrace")
+                || l.contains("RUST_BACKTRACE")
+                || l.starts_with("   0:")
+                || frame),
+            "panic or backtrace in the output: {l}\n{lines:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_ready_server_with_exit_code_0_and_logs_the_shutdown() {
+    let served = Served::start("json", None, &[]).await;
+    let client = reqwest::Client::new();
+    let ready = format!("{}/ready", served.base());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = client.get(&ready).send().await
+            && r.status() == 200
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "GET /ready never answered 200: {:#?}",
+            served.lines()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let addr = served.addr.clone();
+
+    served.sigterm();
+    let (exit, lines) = served.wait(Duration::from_secs(10)).await;
+    assert_eq!(exit.code(), Some(0), "exit {exit}: {lines:#?}");
+    // The listener is gone.
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "{addr} still accepts connections after exit"
+    );
+
+    let events = json_events(&lines);
+    let at = |message: &str| {
+        events
+            .iter()
+            .position(|e| e["message"] == message)
+            .unwrap_or_else(|| panic!("{message:?} not logged: {lines:#?}"))
+    };
+    let (shutting_down, stopped) = (at("shutting down"), at("launchpad-api stopped"));
+    assert!(shutting_down < stopped, "{lines:#?}");
+    assert_eq!(events[shutting_down]["level"], "INFO", "{lines:#?}");
+    assert_eq!(events[stopped]["level"], "INFO", "{lines:#?}");
+    assert_eq!(
+        stopped,
+        events.len() - 1,
+        "lines after the last: {lines:#?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["level"] == "ERROR" || e["level"] == "WARN"),
+        "{lines:#?}"
+    );
+    assert_no_panic_or_backtrace(&lines);
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_problem_logged_without_a_panic_or_backtrace() {
+    // RUST_BACKTRACE=1 would print a backtrace with any panic, and with any
+    // error logged with its captured backtrace.
+    let served = Served::start("json", None, &[("RUST_BACKTRACE", "1")]).await;
+    let client = reqwest::Client::new();
+    let base = served.base();
+    let login = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status(), 200);
+    let login: Value = login.json().await.unwrap();
+    let token = login["access_token"].as_str().expect("access_token");
+
+    let sent = format!("bad-json-{}", ulid::Ulid::generate());
+    let r = client
+        .post(format!("{base}/api/v1/customers"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("x-request-id", &sent)
+        .body(r#"{"name":"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert_eq!(
+        r.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(sent.as_str())
+    );
+    let problem: Value = r.json().await.unwrap();
+    assert_eq!(problem["status"], 400, "{problem}");
+
+    served.sigterm();
+    let (exit, lines) = served.wait(Duration::from_secs(30)).await;
+    assert!(
+        exit.success(),
+        "launchpad-api exited with {exit}: {lines:#?}"
+    );
+    assert_no_panic_or_backtrace(&lines);
+
+    let events = json_events(&lines);
+    let mine: Vec<&Value> = events
+        .iter()
+        .filter(|e| request_span(e).is_some_and(|s| s["request_id"] == sent.as_str()))
+        .collect();
+    // The access line, at INFO, with the status and the request's path.
+    assert!(
+        mine.iter().any(|e| e["message"] == "request"
+            && e["status"] == 400
+            && e["level"] == "INFO"
+            && request_span(e).is_some_and(|s| s["path"] == "/api/v1/customers")),
+        "no INFO access line for {sent}: {lines:#?}"
+    );
+    // Nothing about the request at ERROR.
+    assert!(
+        !mine.iter().any(|e| e["level"] == "ERROR"),
+        "{sent} logged at ERROR: {mine:#?}"
     );
 }
