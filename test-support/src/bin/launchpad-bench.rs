@@ -150,8 +150,8 @@ async fn drain(n: usize, workers: usize) -> f64 {
     let counters0 = webhooks::db_counters(&db).await;
     let indexes0 = webhooks::index_reads(&db).await;
     let (stop_sampling, sampler) = webhooks::sample_activity(&db);
-    let concurrency = std::env::var("BENCH_DRAIN_CONCURRENCY").unwrap_or_else(|_| "128".into());
-    let batch = std::env::var("BENCH_DRAIN_BATCH").unwrap_or_else(|_| "128".into());
+    let concurrency = std::env::var("BENCH_DRAIN_CONCURRENCY").unwrap_or_else(|_| "512".into());
+    let batch = std::env::var("BENCH_DRAIN_BATCH").unwrap_or_else(|_| "256".into());
     let procs: Vec<Proc> = (0..workers)
         .map(|_| {
             spawn_worker(
