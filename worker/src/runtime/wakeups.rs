@@ -5,7 +5,8 @@
 //! arrives while a fetch (begun before the insert committed) or an ack is
 //! running is consumed, and the job then waits for the next poll. So after
 //! a notification each kind's wake-up is echoed at a few growing delays
-//! (15, 50, 150 and 500 ms after the latest one), by one task per kind that
+//! (15, 50, 150, 500, 2,000 and 5,000 ms after the latest one; the long
+//! ones cover fetches slowed by a loaded database), by one task per kind that
 //! runs only while notifications arrive: whichever fetch or ack was in the
 //! way has finished by one of them. An echo to an idle worker costs one
 //! empty fetch.
@@ -28,7 +29,7 @@ use tokio::sync::broadcast;
 /// The channel `jobs::enqueue` notifies (apalis' own: `{"job_type": …}`).
 const CHANNEL: &str = "apalis::job::insert";
 /// Echoes after the latest notification of a kind.
-const ECHOES_MS: [u64; 4] = [15, 50, 150, 500];
+const ECHOES_MS: [u64; 6] = [15, 50, 150, 500, 2_000, 5_000];
 
 #[derive(serde::Deserialize)]
 struct InsertEvent {
