@@ -409,6 +409,15 @@ struct Measured {
 async fn measure(size: &Size) -> Measured {
     eprintln!("[{}] generating the tenant", size.label);
     let db = TestDb::new().await;
+    // The API creates its bootstrap admin only in an empty users table, and
+    // the synthetic tenant fills it: create the admin the reads log in as now.
+    launchpad_domain::users::bootstrap_admin(
+        &db.pool,
+        test_support::app::ADMIN_EMAIL,
+        test_support::app::ADMIN_PASSWORD,
+    )
+    .await
+    .expect("bootstrap admin");
     let t = generate(&db, size).await;
     eprintln!(
         "[{}] loaded in {:.1} s: {:?}",
