@@ -48,8 +48,10 @@ set -euo pipefail
 LAUNCHPAD_REPO_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
 LAUNCHPAD_DATA_DIR="${LAUNCHPAD_DATA_DIR:-$LAUNCHPAD_REPO_ROOT/.data}"
 
-# The well-known local server of the dev/CI machines.
-_LP_LOCAL_ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres"
+# The well-known local server of the dev/CI machines. Connections to a
+# server on this machine's loopback skip TLS (sslmode=disable): encrypting
+# traffic that never leaves the machine only costs CPU on both ends.
+_LP_LOCAL_ADMIN_URL="postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 
 _lp_db_log() { printf '[db] %s\n' "$*" >&2; }
 _lp_db_warn() { printf '[db] warning: %s\n' "$*" >&2; }
@@ -451,7 +453,7 @@ _lp_db_main() {
 		_lp_db_log "no server on 127.0.0.1:5432 (user postgres, trust); using a private cluster"
 		_lp_start_private_cluster
 		LAUNCHPAD_PG_SOURCE=private
-		admin="postgres://postgres@127.0.0.1:$_LP_PG_PORT/postgres"
+		admin="postgres://postgres@127.0.0.1:$_LP_PG_PORT/postgres?sslmode=disable"
 		_lp_sql_works "$admin" || _lp_db_die "the private cluster does not answer on $admin (see $_LP_PG_LOG)"
 	fi
 	LAUNCHPAD_PG_ADMIN_URL="$admin"

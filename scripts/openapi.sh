@@ -26,7 +26,11 @@ mkdir -p "$(dirname "$out")"
 tmp="$(mktemp "$out.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
 
-SQLX_OFFLINE=true cargo run -q -p launchpad-api -- openapi >"$tmp"
+# Built like scripts/test.sh builds (the whole workspace), so both share one
+# build of the dependencies; `cargo run -p launchpad-api` would build them
+# again with that one package's features.
+SQLX_OFFLINE=true cargo build -q --workspace --bins
+"${CARGO_TARGET_DIR:-target}/debug/launchpad-api" openapi >"$tmp"
 if [[ ! -s $tmp ]]; then
 	echo "error: launchpad-api openapi printed nothing" >&2
 	exit 1

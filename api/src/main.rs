@@ -69,6 +69,11 @@ async fn run(cmd: &str, migrate_first: bool, settings: Settings) -> anyhow::Resu
             Ok(())
         }
         _ => {
+            let signal = env::shutdown_signal();
+            let shutdown = async move {
+                signal.await;
+                tracing::info!("shutting down");
+            };
             if migrate_first {
                 db::migrate(&pool).await?;
             }
@@ -79,7 +84,7 @@ async fn run(cmd: &str, migrate_first: bool, settings: Settings) -> anyhow::Resu
             let listener = tokio::net::TcpListener::bind(settings.http_addr).await?;
             tracing::info!(addr = %settings.http_addr, "launchpad-api listening; docs at /docs");
             let state = app::state(pool, settings);
-            launchpad_api::serve(state, listener, shutdown_signal()).await?;
+            launchpad_api::serve(state, listener, shutdown).await?;
             tracing::info!("launchpad-api stopped");
             Ok(())
         }
@@ -93,24 +98,4 @@ async fn bootstrap(pool: &sqlx::PgPool, settings: &Settings) -> anyhow::Result<(
         tracing::info!("created the bootstrap admin user");
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutting down");
 }
