@@ -48,8 +48,13 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
     );
     let job_events = JobEvents::start(db.clone());
     let wakeups = launchpad_domain::jobs::wakeup::Notifier::start(&db);
-    Arc::new(AppState {
+    let commits = launchpad_domain::group_commit::GroupCommit::start(
+        db.clone(),
+        settings.commit_lanes,
         wakeups,
+    );
+    Arc::new(AppState {
+        commits,
         db,
         settings,
         keys,

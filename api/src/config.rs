@@ -21,6 +21,9 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     pub login_attempts_per_15_min: u32,
     pub db_max_connections: u32,
+    /// Connections that run job-creating requests' transactions in shared
+    /// commits (see `launchpad_domain::group_commit`).
+    pub commit_lanes: usize,
     pub diagnostic_jobs: bool,
     /// Webhook targets may be plain http and loopback/private addresses
     /// (`LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE`; local development and tests only).
@@ -108,6 +111,7 @@ impl Settings {
             )?
             .max(1),
             db_max_connections: config::parsed_or("LAUNCHPAD_DB_MAX_CONNECTIONS", 16u32)?.max(2),
+            commit_lanes: config::parsed_or("LAUNCHPAD_API_COMMIT_LANES", 4usize)?.clamp(1, 64),
             diagnostic_jobs: config::flag("LAUNCHPAD_DIAGNOSTIC_JOBS")?,
             webhooks_allow_insecure: config::flag("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE")?,
             mail_from: Sender::from_env()?,

@@ -60,7 +60,7 @@ impl IdempotencyGuard {
         &mut self,
         conn: &mut PgConnection,
         resp: &StoredResponse,
-    ) -> Result<(), ApiError> {
+    ) -> launchpad_domain::Result<()> {
         if let Some(key) = &self.key {
             idempotency::complete(conn, &self.scope, key, resp).await?;
         }

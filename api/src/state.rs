@@ -13,8 +13,9 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub limits: RateLimits,
     pub job_events: JobEvents,
-    /// Wakes workers after a job-creating request committed.
-    pub wakeups: launchpad_domain::jobs::wakeup::Notifier,
+    /// Runs job-creating requests' transactions in shared commits, and
+    /// wakes workers after each.
+    pub commits: launchpad_domain::group_commit::GroupCommit,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -89,7 +89,9 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed
-    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "3D000" || c == "53300"))
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "3D000" || c == "53300"
+        // A deadlock or serialization failure: the same request can succeed when retried.
+        || c == "40P01" || c == "40001"))
 }
 
 impl From<sqlx::Error> for Error {

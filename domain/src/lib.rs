@@ -19,6 +19,7 @@ pub mod customers;
 pub mod db;
 pub mod email;
 pub mod error;
+pub mod group_commit;
 pub mod idempotency;
 pub mod ids;
 pub mod jobs;

@@ -112,6 +112,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         rate_limit_per_minute: 100_000,
         login_attempts_per_15_min: 1_000,
         db_max_connections: 5,
+        commit_lanes: 2,
         diagnostic_jobs: true,
         webhooks_allow_insecure: false,
         mail_from: launchpad_domain::email::Sender::default(),

@@ -8,7 +8,7 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 /// `LAUNCHPAD_TEST_DATABASE_URL` or the local default.
 pub fn admin_url() -> String {
     std::env::var("LAUNCHPAD_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
 }
 
 fn with_db(url: &str, db: &str) -> String {
@@ -43,6 +43,42 @@ fn apalis_migrations() -> sqlx::migrate::Migrator {
     apalis_postgres::PostgresStorage::migrations()
 }
 
+/// Test databases older than this are leftovers of killed test runs (a test
+/// drops its database when it ends; none runs for hours).
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+
+/// Drops leftover test databases, once per test process. Their names carry
+/// the ULID they were created with, hence their age.
+async fn sweep_leftovers(admin: &mut PgConnection) {
+    static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SWEPT.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return;
+    }
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'lp\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for name in names
+        .iter()
+        .filter(|n| is_leftover(n, std::time::SystemTime::now()))
+    {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut *admin)
+        .await;
+    }
+}
+
+fn is_leftover(name: &str, now: std::time::SystemTime) -> bool {
+    name.strip_prefix("lp_test_")
+        .and_then(|u| ulid::Ulid::from_string(&u.to_uppercase()).ok())
+        .and_then(|u| now.duration_since(u.datetime()).ok())
+        .is_some_and(|age| age > LEFTOVER_AGE)
+}
+
 async fn ensure_template(admin: &mut PgConnection) -> anyhow::Result<String> {
     let name = template_name();
     // One creator at a time across test processes.
@@ -50,6 +86,7 @@ async fn ensure_template(admin: &mut PgConnection) -> anyhow::Result<String> {
         .execute(&mut *admin)
         .await?;
     let result = async {
+        sweep_leftovers(&mut *admin).await;
         let ready: Option<bool> =
             sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
                 .bind(&name)
@@ -187,7 +224,19 @@ impl Drop for TestDb {
 
 #[cfg(test)]
 mod tests {
-    use super::with_db;
+    use super::{is_leftover, with_db};
+
+    #[test]
+    fn leftovers_are_test_databases_older_than_three_hours() {
+        let now = std::time::SystemTime::now();
+        let old = ulid::Ulid::from_datetime(now - std::time::Duration::from_secs(4 * 3600));
+        let new = ulid::Ulid::from_datetime(now - std::time::Duration::from_secs(600));
+        let name = |u: ulid::Ulid| format!("lp_test_{}", u.to_string().to_lowercase());
+        assert!(is_leftover(&name(old), now));
+        assert!(!is_leftover(&name(new), now));
+        assert!(!is_leftover("lp_tpl_0123456789abcdef", now));
+        assert!(!is_leftover("lp_test_not-a-ulid", now));
+    }
 
     #[test]
     fn swaps_database_name() {

@@ -58,6 +58,9 @@ pub async fn run(
         },
     )?;
     let stop = CancellationToken::new();
+    // Stops fetching at the shutdown signal; heartbeats go on until the
+    // in-flight jobs are done.
+    let stop_fetching = stop.child_token();
     let metrics_addr = metrics::serve(settings.metrics_addr, pool.clone(), stop.clone()).await?;
     let rt = Arc::new(Runtime {
         db: pool.clone(),
@@ -76,15 +79,26 @@ pub async fn run(
         }),
     });
     let instance = instance_name();
+    let (registered_tx, registered) = tokio::sync::watch::channel(false);
     let reg = jobs::register_all(
         jobs::Registry::new(
             transport.clone(),
             rt.clone(),
             settings.clone(),
             instance.clone(),
+            registered,
+            stop_fetching.clone(),
         ),
         &settings,
     );
+    let heartbeat = runtime::heartbeat::Heartbeat {
+        db: transport.clone(),
+        workers: reg.workers.clone(),
+        every: settings.heartbeat,
+        dead_after: settings.heartbeat * settings.missed_heartbeats as u32,
+        registered: registered_tx,
+    };
+    let heartbeat = tokio::spawn(heartbeat.run(stop.clone()));
     let crons = jobs::cron_entries(&settings).map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
         instance = %instance,
@@ -96,17 +110,22 @@ pub async fn run(
         "launchpad-worker started"
     );
     for entry in crons {
-        tokio::spawn(runtime::cron::run(pool.clone(), entry, stop.clone()));
+        tokio::spawn(runtime::cron::run(
+            pool.clone(),
+            entry,
+            stop_fetching.clone(),
+        ));
     }
     let grace = jobs::shutdown_grace(&settings);
-    let stop2 = stop.clone();
+    let stop2 = stop_fetching.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: no new jobs; waiting for in-flight jobs");
         stop2.cancel();
         Ok(())
     };
-    reg.monitor
+    let ran = reg
+        .monitor
         .shutdown_timeout(grace)
         .should_restart(|ctx, err| {
             tracing::warn!(worker = %ctx.name(), error = %err, "apalis worker stopped; restarting");
@@ -114,8 +133,10 @@ pub async fn run(
         })
         .run_with_signal(signal)
         .await
-        .map_err(|e| anyhow::anyhow!("monitor: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("monitor: {e}"));
     stop.cancel();
+    let _ = heartbeat.await;
+    ran?;
     tracing::info!("launchpad-worker stopped");
     Ok(())
 }

@@ -46,6 +46,11 @@ pub fn job_attempt(kind: &'static str, attempt: i32) {
     metrics::histogram!("launchpad_job_attempt", "kind" => kind).record(attempt as f64);
 }
 
+/// Tasks a kind's feeder fetched and started in one batch.
+pub fn jobs_fetched(kind: &'static str, n: usize) {
+    metrics::histogram!("launchpad_job_fetch_batch", "kind" => kind).record(n as f64);
+}
+
 pub fn job_waited(kind: &'static str, seconds: f64) {
     metrics::histogram!("launchpad_job_wait_seconds", "kind" => kind).record(seconds);
 }

@@ -96,7 +96,9 @@ pub async fn accept_job<F>(
     work: F,
 ) -> ApiResult<JobAccepted>
 where
-    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<JobRecord, DomainError>>,
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<JobRecord, DomainError>>
+        + Send
+        + 'static,
 {
     let guard = match idempotency::begin(
         &state.db,
@@ -112,27 +114,27 @@ where
         Begin::Replay(r) => return replay(r),
         Begin::Fresh(g) => g,
     };
-    let mut guard = guard;
-    // Workers are woken after the commit, not by a NOTIFY inside it (that
-    // would serialise the commits of concurrent requests).
-    let (committed, wake) = launchpad_domain::jobs::wakeup::deferring(async {
-        let mut tx = state.db.begin().await.map_err(DomainError::from)?;
-        let job = work(&mut tx).await?;
-        let view = JobView::from(job);
-        let location = job_location(view.id);
-        let stored = StoredResponse {
-            status: 202,
-            body: serde_json::to_value(poem_openapi::types::ToJSON::to_json(&view))
-                .unwrap_or_default(),
-            location: Some(location.clone()),
-        };
-        guard.complete(&mut tx, &stored).await?;
-        tx.commit().await.map_err(DomainError::from)?;
-        Ok::<_, ApiError>((view, location))
-    })
-    .await;
-    let (view, location) = committed?;
-    state.wakeups.notify(&wake);
+    // The transaction shares its commit with concurrent requests' (see
+    // `launchpad_domain::group_commit`); workers are woken after it.
+    let (view, location, guard) = state
+        .commits
+        .run(move |conn| {
+            Box::pin(async move {
+                let mut guard = guard;
+                let job = work(&mut *conn).await?;
+                let view = JobView::from(job);
+                let location = job_location(view.id);
+                let stored = StoredResponse {
+                    status: 202,
+                    body: serde_json::to_value(poem_openapi::types::ToJSON::to_json(&view))
+                        .unwrap_or_default(),
+                    location: Some(location.clone()),
+                };
+                guard.complete(conn, &stored).await?;
+                Ok((view, location, guard))
+            })
+        })
+        .await?;
     guard.committed();
     Ok(JobAccepted::Accepted(Json(view), location, 1))
 }

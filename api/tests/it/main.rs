@@ -6,6 +6,7 @@ mod auth;
 mod authz;
 mod bearer;
 mod binary;
+mod group_commit;
 mod kpi_analytics;
 mod kpi_common;
 mod kpi_triggers;

@@ -9,6 +9,7 @@ pub mod enqueue;
 pub mod kinds;
 pub mod repo;
 pub mod run;
+pub mod transport;
 pub mod view;
 pub mod wakeup;
 

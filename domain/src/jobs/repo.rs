@@ -378,5 +378,12 @@ pub async fn prune(db: &PgPool, older_than: DateTime<Utc>) -> Result<(u64, u64)>
     .execute(db)
     .await?
     .rows_affected();
+    // Worker rows of processes long gone (each process start registers new ones).
+    let retention = (Utc::now() - older_than).to_std().unwrap_or_default();
+    let mut conn = db.acquire().await?;
+    let workers = super::transport::prune_workers(&mut conn, retention).await?;
+    if workers > 0 {
+        tracing::info!(workers, "pruned worker registrations");
+    }
     Ok((jobs, tasks))
 }

@@ -1,57 +1,59 @@
-//! Worker-side state transitions of the `jobs` row, in batches: the worker
-//! groups the starts and finishes of many jobs into one statement each.
+//! Worker-side state transitions of the `jobs` row and its apalis task, in
+//! batches.
+//!
+//! - [`fetch_and_start`]: one statement picks due tasks of a kind (`FOR
+//!   UPDATE SKIP LOCKED`), locks them for this worker and marks their job
+//!   rows `running` (attempt + 1). There is no separate "fetched" state: a
+//!   task a worker holds is a started attempt.
+//! - [`finish`]: the outcomes of many attempts in one statement; an ended job
+//!   deletes its task, a retry puts it back to `Pending` at its retry time.
+//! - [`release`]: hands back started-but-never-run tasks (shutdown) without
+//!   using up an attempt.
+//!
 //! Terminal transitions record the jobs' webhook events in the same
 //! transaction ([`webhooks::events::record_job_events`]).
 
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{FromRow, PgConnection, Row};
 
-use super::{JobError, JobRecord, repo};
+use super::{JobError, JobRecord, JobStatus, repo};
 use crate::{error::Result, ids::JobId, webhooks};
 
-/// What the worker should do with a task it fetched.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // one short-lived value per fetched task
-pub enum StartOutcome {
-    /// Run it: the row is now `running` with this attempt number.
-    Run(Box<JobRecord>),
-    /// Cancelled (or cancel requested while a crashed attempt held it):
-    /// marked `cancelled`, do not run.
-    Cancelled,
-    /// Its attempts ran out (earlier attempts never finished, e.g. they
-    /// killed their worker): marked `failed`, do not run.
-    Exhausted,
-    /// The row is gone or already finished: nothing to do.
-    Gone,
-}
-
-/// Applies a batch of finishes and starts in the caller's transaction, then
-/// tells listening API processes about every job it changed (one NOTIFY).
-/// Finishes go first: a job retried by hand may finish and start in one
-/// batch.
-pub async fn apply(
+/// Picks up to `limit` due tasks of `kind`, locks them for `worker` and
+/// starts their jobs, in the caller's transaction; returns the jobs to run
+/// (each `running` with its new attempt number), oldest first by priority.
+///
+/// A job whose attempts ran out (earlier attempts never finished: they
+/// killed their worker) ends `failed` here, one cancelled while a crashed
+/// attempt held it ends `cancelled`; a task whose job row is gone or
+/// already finished is dropped. None of them is returned.
+pub async fn fetch_and_start(
     conn: &mut PgConnection,
-    finishes: &[(JobId, Finish)],
-    starts: &[JobId],
-) -> Result<Vec<(JobId, StartOutcome)>> {
-    finish_many(conn, finishes).await?;
-    let started = start_many(conn, starts).await?;
-    let mut changed: Vec<JobId> = finishes.iter().map(|(id, _)| *id).collect();
-    changed.extend_from_slice(starts);
-    repo::notify_changed(conn, &changed).await?;
-    Ok(started)
-}
-
-/// Marks the given jobs `running` (one statement) and decides per job.
-async fn start_many(conn: &mut PgConnection, ids: &[JobId]) -> Result<Vec<(JobId, StartOutcome)>> {
-    if ids.is_empty() {
+    kind: &str,
+    worker: &str,
+    limit: usize,
+) -> Result<Vec<JobRecord>> {
+    if limit == 0 {
         return Ok(vec![]);
     }
-    let id_strs: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    // Runnable rows become running with attempts + 1; a row already `running`
-    // belongs to an attempt whose worker died (the transport re-delivered it).
-    let rows: Vec<repo::JobRow> = sqlx::query_as(sqlf!(
-        "UPDATE jobs SET
+    // The picking sub-select repeats the predicate of apalis' partial fetch
+    // index (`idx_apalis_jobs_fetch_partial`) so the planner reads it in
+    // order; the picked ids go to both UPDATEs as arrays, which makes them
+    // primary-key lookups whatever the tables' sizes.
+    let rows = sqlx::query(sqlf!(
+        "WITH task AS (
+             UPDATE apalis.jobs a
+             SET status = 'Running', lock_by = $2, lock_at = now(), attempts = a.attempts + 1
+             WHERE a.id = ANY (ARRAY(
+                 SELECT id FROM apalis.jobs
+                 WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+                   AND run_at <= now() AND job_type = $1
+                 ORDER BY priority DESC, run_at ASC
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED))
+             RETURNING a.id
+         )
+         UPDATE jobs SET
              status = CASE
                  WHEN cancel_requested THEN 'cancelled'
                  WHEN attempts + 1 > max_attempts THEN 'failed'
@@ -72,46 +74,108 @@ async fn start_many(conn: &mut PgConnection, ids: &[JobId]) -> Result<Vec<(JobId
              -- already empty key keeps this a HOT update).
              unique_key = NULL,
              updated_at = now()
-         WHERE id = ANY($1) AND status IN ('queued', 'running')
-         RETURNING {}",
+         WHERE id = ANY (ARRAY(SELECT id FROM task)) AND status IN ('queued', 'running')
+         RETURNING {}, (SELECT count(*) FROM task) AS picked",
         repo::COLUMNS
     ))
-    .bind(&id_strs)
+    .bind(kind)
+    .bind(worker)
+    .bind(limit as i64)
     .fetch_all(&mut *conn)
     .await?;
-    let mut by_id: std::collections::HashMap<JobId, JobRecord> = rows
-        .into_iter()
-        .map(|r| {
-            let r = JobRecord::from(r);
-            (r.id, r)
-        })
-        .collect();
-    // Jobs that ended here (cancelled, or out of attempts) emit their events too.
-    let ended: Vec<JobRecord> = by_id
-        .values()
+    let mut picked = 0i64;
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        picked = row.try_get("picked")?;
+        jobs.push(JobRecord::from(repo::JobRow::from_row(row)?));
+    }
+    if jobs.is_empty() && rows.is_empty() {
+        // Nothing came back: either nothing was due, or every picked task
+        // belonged to a vanished or finished job. Only the latter needs the
+        // clean-up below; one cheap probe tells.
+        picked = sqlx::query_scalar(
+            "SELECT count(*) FROM apalis.jobs a WHERE a.lock_by = $1 AND a.status = 'Running'
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.id AND j.status = 'running')",
+        )
+        .bind(worker)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
+    let ended: Vec<JobRecord> = jobs
+        .iter()
         .filter(|r| r.status.is_terminal())
         .cloned()
         .collect();
-    if !ended.is_empty() {
+    if !ended.is_empty() || picked > jobs.len() as i64 {
         webhooks::events::record_job_events(conn, &ended).await?;
-        let ended_ids: Vec<String> = ended.iter().map(|r| r.id.to_string()).collect();
-        delete_transport_tasks(conn, &ended_ids).await?;
+        // The tasks of jobs that ended here, vanished or were already
+        // finished: this worker's running tasks without a running job.
+        sqlx::query(
+            "DELETE FROM apalis.jobs a WHERE a.lock_by = $1 AND a.status = 'Running'
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = a.id AND j.status = 'running')",
+        )
+        .bind(worker)
+        .execute(&mut *conn)
+        .await?;
     }
-    let out = ids
-        .iter()
-        .map(|id| {
-            let o = match by_id.remove(id) {
-                None => StartOutcome::Gone,
-                Some(r) => match r.status {
-                    super::JobStatus::Running => StartOutcome::Run(Box::new(r)),
-                    super::JobStatus::Cancelled => StartOutcome::Cancelled,
-                    _ => StartOutcome::Exhausted,
-                },
-            };
-            (*id, o)
-        })
-        .collect();
-    Ok(out)
+    jobs.retain(|r| r.status == JobStatus::Running);
+    let changed: Vec<JobId> = jobs.iter().chain(&ended).map(|r| r.id).collect();
+    repo::notify_changed(conn, &changed).await?;
+    Ok(jobs)
+}
+
+/// How long until the next task of `kind` that waits for its time (delayed,
+/// or retrying after a transient failure) is due; `None` when none waits.
+pub async fn next_due(conn: &mut PgConnection, kind: &str) -> Result<Option<std::time::Duration>> {
+    let secs: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM min(run_at) - now())::float8 FROM apalis.jobs
+         WHERE (status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts))
+           AND job_type = $1",
+    )
+    .bind(kind)
+    .fetch_one(conn)
+    .await?;
+    Ok(secs.map(|s| std::time::Duration::from_secs_f64(s.clamp(0.0, 86_400.0))))
+}
+
+/// Hands back tasks this worker started but never ran (a shutdown with
+/// tasks still buffered): the tasks are `Pending` again and their jobs
+/// `queued`, with the attempt taken back.
+pub async fn release(conn: &mut PgConnection, worker: &str, ids: &[JobId]) -> Result<u64> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let id_strs: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let n = sqlx::query(
+        "WITH task AS (
+             UPDATE apalis.jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL,
+                 attempts = greatest(attempts - 1, 0)
+             WHERE id = ANY ($2) AND lock_by = $1 AND status = 'Running'
+             RETURNING id
+         )
+         UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0),
+             started_at = CASE WHEN attempts <= 1 THEN NULL ELSE started_at END,
+             updated_at = now()
+         WHERE id = ANY (ARRAY(SELECT id FROM task)) AND status = 'running'",
+    )
+    .bind(worker)
+    .bind(&id_strs)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    repo::notify_changed(conn, ids).await?;
+    Ok(n)
+}
+
+/// Applies a batch of finishes in the caller's transaction, then tells
+/// listening API processes about every job it changed (one NOTIFY).
+pub async fn finish(conn: &mut PgConnection, finishes: &[(JobId, Finish)]) -> Result<()> {
+    if finishes.is_empty() {
+        return Ok(());
+    }
+    finish_many(conn, finishes).await?;
+    let changed: Vec<JobId> = finishes.iter().map(|(id, _)| *id).collect();
+    repo::notify_changed(conn, &changed).await
 }
 
 /// How an attempt ended.
@@ -202,8 +266,9 @@ async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> Resu
         let ended: Vec<JobRecord> = ended.into_iter().map(JobRecord::from).collect();
         webhooks::events::record_job_events(conn, &ended).await?;
     }
-    // Durable backoff: the transport task is still locked by this worker, so
-    // moving its run_at now makes apalis skip it until then.
+    // Durable backoff: the transport task goes back to `Pending` with its
+    // run_at moved to the retry time, so no worker fetches it before then.
+    // It holds no worker slot meanwhile and survives restarts.
     let retry_ids: Vec<String> = items
         .iter()
         .filter(|(_, f)| matches!(f, Finish::Retry { .. }))
@@ -218,24 +283,13 @@ async fn finish_many(conn: &mut PgConnection, items: &[(JobId, Finish)]) -> Resu
             })
             .collect();
         sqlx::query(
-            "UPDATE apalis.jobs AS a SET run_at = u.retry_at
+            "UPDATE apalis.jobs AS a SET run_at = u.retry_at, status = 'Pending', lock_by = NULL, lock_at = NULL
              FROM unnest($1::text[], $2::timestamptz[]) AS u(id, retry_at) WHERE a.id = u.id",
         )
         .bind(&retry_ids)
         .bind(&retry_times)
         .execute(&mut *conn)
         .await?;
-    }
-    Ok(())
-}
-
-/// Deletes the apalis tasks of jobs that ended.
-pub(crate) async fn delete_transport_tasks(conn: &mut PgConnection, ids: &[String]) -> Result<()> {
-    if !ids.is_empty() {
-        sqlx::query("DELETE FROM apalis.jobs WHERE id = ANY($1)")
-            .bind(ids)
-            .execute(conn)
-            .await?;
     }
     Ok(())
 }

@@ -11,41 +11,65 @@ pub mod webhook_deliver;
 
 use std::{sync::Arc, time::Duration};
 
-use apalis::prelude::{Monitor, PollWith, Strategy, WorkerBuilder, WorkerBuilderExt};
-use apalis_postgres::{Config, PostgresStorage};
+use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use launchpad_domain::{
     jobs::{EnqueueCtx, JobKind, NewJob, kinds},
     kpi,
 };
 use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::WorkerSettings,
-    runtime::{JobHandler, Runtime, cron::CronEntry, run_task, wakeups::Wakeups},
+    runtime::{
+        JobHandler, Runtime,
+        cron::CronEntry,
+        queue::{KindQueue, QueueBackend, QueueSettings},
+        run_task,
+        wakeups::Wakeups,
+    },
 };
 
-/// Builds the apalis monitor: one apalis worker per registered kind.
+/// Builds the apalis monitor: one apalis worker per registered kind, each
+/// fed by Launchpad's queue backend.
 pub struct Registry {
     pub monitor: Monitor,
     pub kinds: Vec<&'static str>,
+    /// `(apalis worker name, kind)` of every registered kind.
+    pub workers: Vec<(String, String)>,
     pool: PgPool,
     rt: Arc<Runtime>,
     settings: WorkerSettings,
     instance: String,
     wakeups: Wakeups,
+    registered: watch::Receiver<bool>,
+    stop: CancellationToken,
 }
 
 impl Registry {
-    pub fn new(pool: PgPool, rt: Arc<Runtime>, settings: WorkerSettings, instance: String) -> Self {
-        let wakeups = Wakeups::start(pool.clone());
+    /// `pool` is the job-bookkeeping pool; `registered` turns true once the
+    /// workers are registered; `stop` stops fetching (process shutdown).
+    pub fn new(
+        pool: PgPool,
+        rt: Arc<Runtime>,
+        settings: WorkerSettings,
+        instance: String,
+        registered: watch::Receiver<bool>,
+        stop: CancellationToken,
+    ) -> Self {
+        let wakeups = Wakeups::start(pool.clone(), stop.clone());
         Self {
             monitor: Monitor::new(),
             kinds: vec![],
+            workers: vec![],
             pool,
             rt,
             wakeups,
             settings,
             instance,
+            registered,
+            stop,
         }
     }
 
@@ -54,32 +78,39 @@ impl Registry {
     pub fn add<H: JobHandler>(mut self, handler: H) -> Self {
         let kind = <H::Kind as JobKind>::NAME;
         let s = &self.settings;
-        let cfg = Config::default()
-            .queue(kind)
-            .batch_size(s.batch_size.min(s.concurrency_for(kind)).max(1))
-            .heartbeat_interval(s.heartbeat)
-            .missed_heartbeats(s.missed_heartbeats)
-            // Our `jobs` row tracks running; skipping apalis' separate lock write saves a statement per job.
-            .lock_tasks(false);
         let name = format!("{kind}@{}", self.instance);
+        let queue_settings = QueueSettings {
+            kind,
+            worker: name.clone(),
+            concurrency: s.concurrency_for(kind),
+            batch: s.batch_size,
+            poll: s.poll_interval,
+        };
         let pool = self.pool.clone();
-        let wakeups = self.wakeups.clone();
+        let wake = self.wakeups.kind(kind);
+        let registered = self.registered.clone();
+        let stop = self.stop.clone();
         let rt = self.rt.clone();
         let handler = Arc::new(handler);
-        let poll = s.poll_interval;
-        let concurrency = s.concurrency_for(kind);
+        let concurrency = queue_settings.concurrency;
         self.monitor = self.monitor.register(move |_restarts| {
-            let storage = PostgresStorage::<serde_json::Value>::new(&pool).with_config(cfg.clone());
-            // Wake on NOTIFY for new jobs; poll for delayed and retried ones (they get no NOTIFY).
-            let strategy = Strategy::new().stream(wakeups.stream(kind)).interval(poll);
-            WorkerBuilder::new(name.clone())
-                .backend(PollWith::new(storage, strategy))
+            let queue = KindQueue::new(
+                queue_settings.clone(),
+                pool.clone(),
+                wake.clone(),
+                registered.clone(),
+                stop.child_token(),
+            );
+            WorkerBuilder::new(queue_settings.worker.clone())
+                .backend(QueueBackend::new(queue.clone()))
                 .concurrency(concurrency)
                 .data(rt.clone())
                 .data(handler.clone())
+                .data(queue)
                 .build(run_task::<H>)
         });
         self.kinds.push(kind);
+        self.workers.push((name, kind.to_string()));
         self
     }
 }

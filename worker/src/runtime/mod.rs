@@ -1,30 +1,28 @@
-//! The job runtime on top of apalis: apalis fetches and locks tasks; this
-//! layer owns the product's job record — starts and finishes in batches,
+//! The job runtime on top of apalis: Launchpad's own apalis backend
+//! ([`queue`]) fetches and starts tasks in one statement and feeds apalis'
+//! workers; this layer owns the product's job record — finishes in batches,
 //! classifies failures, stores durable backoff, enforces attempts (also for
 //! attempts that killed their worker), timeouts and panics, cancellation.
 
 pub mod context;
 pub mod cron;
+pub mod heartbeat;
+pub mod queue;
 pub mod wakeups;
 pub mod writer;
 
 use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
-use apalis::prelude::{AbortError, BoxDynError, Data, RetryAfterError, TaskId};
+use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use futures::FutureExt;
-use launchpad_domain::{
-    ids::JobId,
-    jobs::{
-        Failure, JobError, JobKind,
-        run::{Finish, StartOutcome},
-    },
-};
+use launchpad_domain::jobs::{Failure, JobError, JobKind, JobRecord, run::Finish};
 use sqlx::PgPool;
 
 pub use context::JobContext;
 
 use crate::{config::WebhookSettings, http::WebhookClient};
+use queue::{KindQueue, Started};
 use writer::StateWriter;
 
 /// Outside integrations shared by handlers (mail, LLM, HTTP clients...).
@@ -56,83 +54,53 @@ pub trait JobHandler: Send + Sync + 'static {
     ) -> impl Future<Output = Result<<Self::Kind as JobKind>::Output, Failure>> + Send;
 }
 
-fn abort(msg: String) -> BoxDynError {
-    Box::new(AbortError::new(msg))
+/// Frees the attempt's slot in its kind's queue when dropped.
+struct Slot(Arc<KindQueue>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.attempt_done();
+    }
 }
 
-/// The apalis task function of kind `H::Kind`.
+/// The apalis task function of kind `H::Kind`: runs one started attempt and
+/// records its outcome. Nothing is handed back to apalis (there is no
+/// acknowledgement: the outcome's write ends or re-schedules the task).
 ///
-/// apalis drives every task of a kind, and that kind's fetches and
-/// heartbeats, from one future. The attempt therefore runs as its own tokio
-/// task: a busy or CPU-heavy handler neither delays the heartbeat (which
-/// would get its task re-delivered as orphaned) nor keeps the other tasks of
-/// its kind on one thread.
+/// The attempt runs as its own tokio task: a busy or CPU-heavy handler
+/// neither delays its kind's other tasks nor keeps them on one thread.
 pub async fn run_task<H: JobHandler>(
-    _args: serde_json::Value,
-    task_id: TaskId,
+    started: Started,
     rt: Data<Arc<Runtime>>,
     handler: Data<Arc<H>>,
-) -> Result<serde_json::Value, BoxDynError> {
-    let Some(id) = task_id.as_ulid().map(JobId) else {
-        return Err(abort(format!("task id {task_id} is not a ULID")));
-    };
+    queue: Data<Arc<KindQueue>>,
+) -> Result<(), BoxDynError> {
+    let slot = Slot((*queue).clone());
     let rt: Arc<Runtime> = (*rt).clone();
     let handler: Arc<H> = (*handler).clone();
-    match tokio::spawn(attempt(id, rt, handler)).await {
-        Ok(r) => r.map_err(|e| e.into_box()),
-        // Panics are caught inside; this is a runtime shutting down.
-        Err(e) => Err(Box::new(RetryAfterError::new(
-            e.to_string(),
-            std::time::Duration::from_secs(1),
-        ))),
-    }
+    let attempt = tokio::spawn(async move {
+        attempt(*started.0, rt, handler).await;
+        drop(slot);
+    });
+    // Only a runtime shutting down cancels it; panics are caught inside.
+    let _ = attempt.await;
+    Ok(())
 }
 
-/// The outcome handed back to apalis (`Send` so it can cross the spawn).
-enum TaskError {
-    Abort(String),
-    RetryAfter(String),
-}
-
-impl TaskError {
-    fn into_box(self) -> BoxDynError {
-        match self {
-            Self::Abort(m) => abort(m),
-            Self::RetryAfter(m) => {
-                Box::new(RetryAfterError::new(m, std::time::Duration::from_secs(1)))
-            }
-        }
-    }
-}
-
-async fn attempt<H: JobHandler>(
-    id: JobId,
-    rt: Arc<Runtime>,
-    handler: Arc<H>,
-) -> Result<serde_json::Value, TaskError> {
+async fn attempt<H: JobHandler>(job: JobRecord, rt: Arc<Runtime>, handler: Arc<H>) {
     let kind = <H::Kind as JobKind>::NAME;
-    let job = match rt.writer.start_job(id).await {
-        Ok(StartOutcome::Run(job)) => *job,
-        Ok(StartOutcome::Cancelled) => {
-            crate::metrics::job_finished(kind, "cancelled", None);
-            return Err(TaskError::Abort("cancelled".into()));
-        }
-        Ok(StartOutcome::Exhausted) => {
-            crate::metrics::job_finished(kind, "failed", None);
-            return Err(TaskError::Abort("attempts exhausted".into()));
-        }
-        Ok(StartOutcome::Gone) => {
-            return Err(TaskError::Abort("job record gone or finished".into()));
-        }
-        // Not started: release without counting an attempt of ours.
-        Err(e) => return Err(TaskError::RetryAfter(e)),
-    };
+    let id = job.id;
     if job.attempts == 1 {
-        let waited = (Utc::now() - job.created_at).num_milliseconds().max(0) as f64 / 1e3;
+        let waited = (job.started_at.unwrap_or_else(Utc::now) - job.created_at)
+            .num_milliseconds()
+            .max(0) as f64
+            / 1e3;
         crate::metrics::job_waited(kind, waited);
     }
+    let attempts = job.attempts;
+    let max_attempts = job.max_attempts;
     let started = Instant::now();
-    let outcome = execute(handler.as_ref(), &rt, job.clone()).await;
+    let outcome = execute(handler.as_ref(), &rt, job).await;
     let elapsed = started.elapsed().as_secs_f64();
 
     let finish = match outcome {
@@ -147,9 +115,9 @@ async fn attempt<H: JobHandler>(
             retry_after,
         }) => {
             let error = JobError::new(code, message, true);
-            if job.attempts < job.max_attempts {
+            if attempts < max_attempts {
                 let delay = retry_after.unwrap_or_else(|| {
-                    H::Kind::RETRY.delay(job.attempts.max(1) as u32, rand::random::<f64>())
+                    H::Kind::RETRY.delay(attempts.max(1) as u32, rand::random::<f64>())
                 });
                 let retry_at = Utc::now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
@@ -166,20 +134,10 @@ async fn attempt<H: JobHandler>(
         Finish::Cancelled => "cancelled",
     };
     crate::metrics::job_finished(kind, label, Some(elapsed));
-    crate::metrics::job_attempt(kind, job.attempts);
-    let response = match &finish {
-        Finish::Succeeded { result } => Ok(result.clone()),
-        // Back to Pending; its run_at was moved to the retry time, so apalis
-        // will not fetch it before then (durable backoff).
-        Finish::Retry { error, .. } => Err(TaskError::RetryAfter(error.message.clone())),
-        Finish::Failed { error } => Err(TaskError::Abort(error.message.clone())),
-        Finish::Cancelled => Err(TaskError::Abort("cancelled".into())),
-    };
+    crate::metrics::job_attempt(kind, attempts);
     if let Err(e) = rt.writer.finish_job(id, finish).await {
         tracing::warn!(job_id = %id, error = %e, "could not record the job's outcome; it will run again");
-        return Err(TaskError::RetryAfter(e));
     }
-    response
 }
 
 /// Runs the handler with the kind's timeout, turning panics and timeouts
@@ -187,7 +145,7 @@ async fn attempt<H: JobHandler>(
 async fn execute<H: JobHandler>(
     handler: &H,
     rt: &Runtime,
-    job: launchpad_domain::jobs::JobRecord,
+    job: JobRecord,
 ) -> Result<serde_json::Value, Failure> {
     let payload: <H::Kind as JobKind>::Payload = serde_json::from_value(job.payload.clone())
         .map_err(|e| {

@@ -1,20 +1,33 @@
-//! Batches the `jobs` row transitions of many concurrent attempts: starts
-//! and finishes queue up while a flush runs and go out together in one
-//! transaction, so a busy worker writes a few statements per batch instead
-//! of two commits per job.
+//! Batches the outcomes of many concurrent attempts: finishes queue up while
+//! a flush runs and go out together in one transaction, so a busy worker
+//! writes one statement per batch instead of a commit per job.
+//!
+//! An outcome is the only record of an attempt's work, and until it is
+//! written the task stays locked by this worker, so a flush that fails is
+//! retried until it is written: with backoff while the database is
+//! unreachable; one job at a time when the batch itself is refused (a
+//! result Postgres cannot store fails that job, with the reason, instead of
+//! blocking the others).
+
+use std::time::Duration;
 
 use launchpad_domain::{
+    Error,
     ids::JobId,
-    jobs::run::{Finish, StartOutcome, apply},
+    jobs::{
+        JobError,
+        run::{Finish, finish},
+    },
 };
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
-type Reply<T> = oneshot::Sender<Result<T, String>>;
+type Reply = oneshot::Sender<()>;
 
-enum Op {
-    Start(JobId, Reply<StartOutcome>),
-    Finish(JobId, Finish, Reply<()>),
+struct Op {
+    id: JobId,
+    finish: Finish,
+    reply: Reply,
 }
 
 #[derive(Clone)]
@@ -23,6 +36,9 @@ pub struct StateWriter {
 }
 
 const MAX_BATCH: usize = 1024;
+/// Flushes run concurrently up to this many, so one slow commit does not
+/// stall every job of the process.
+const MAX_FLUSHES: usize = 2;
 
 impl StateWriter {
     pub fn start(db: PgPool) -> Self {
@@ -31,28 +47,16 @@ impl StateWriter {
         Self { tx }
     }
 
-    pub async fn start_job(&self, id: JobId) -> Result<StartOutcome, String> {
-        let (tx, rx) = oneshot::channel();
+    /// Records an attempt's outcome; returns once it is written.
+    pub async fn finish_job(&self, id: JobId, finish: Finish) -> Result<(), String> {
+        let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Op::Start(id, tx))
+            .send(Op { id, finish, reply })
             .await
             .map_err(|_| "state writer stopped".to_string())?;
-        rx.await.map_err(|_| "state writer stopped".to_string())?
-    }
-
-    pub async fn finish_job(&self, id: JobId, f: Finish) -> Result<(), String> {
-        let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Op::Finish(id, f, tx))
-            .await
-            .map_err(|_| "state writer stopped".to_string())?;
-        rx.await.map_err(|_| "state writer stopped".to_string())?
+        rx.await.map_err(|_| "state writer stopped".to_string())
     }
 }
-
-/// Flushes run concurrently up to this many, so one slow commit does not
-/// stall every job of the process.
-const MAX_FLUSHES: usize = 2;
 
 async fn run(db: PgPool, mut rx: mpsc::Receiver<Op>) {
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_FLUSHES));
@@ -80,48 +84,51 @@ async fn run(db: PgPool, mut rx: mpsc::Receiver<Op>) {
     }
 }
 
+async fn write(db: &PgPool, items: &[(JobId, Finish)]) -> Result<(), Error> {
+    let mut tx = db.begin().await?;
+    finish(&mut tx, items).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn flush(db: &PgPool, ops: Vec<Op>) {
-    let mut starts = Vec::new();
-    let mut start_replies = Vec::new();
-    let mut finishes = Vec::new();
-    let mut finish_replies = Vec::new();
+    let mut items: Vec<(JobId, Finish)> = ops.iter().map(|o| (o.id, o.finish.clone())).collect();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match write(db, &items).await {
+            Ok(()) => break,
+            Err(e @ Error::Unavailable(_)) => {
+                tracing::warn!(error = %e, jobs = items.len(), "could not record job outcomes; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) if items.len() > 1 => {
+                tracing::warn!(error = %e, jobs = items.len(), "a batch of job outcomes was refused; writing them one by one");
+                for op in ops {
+                    Box::pin(flush(db, vec![op])).await;
+                }
+                return;
+            }
+            Err(e) => {
+                let (id, f) = &items[0];
+                if matches!(f, Finish::Failed { error } if error.code == "outcome_not_recorded") {
+                    // Even the plain failure was refused: leave the task to
+                    // the orphan rescue of the next process start.
+                    tracing::error!(job_id = %id, error = %e, "could not record the job's outcome");
+                    break;
+                }
+                tracing::warn!(job_id = %id, error = %e, "the job's outcome was refused; failing the job");
+                items[0].1 = Finish::Failed {
+                    error: JobError::new(
+                        "outcome_not_recorded",
+                        format!("the attempt's outcome could not be stored: {e}"),
+                        false,
+                    ),
+                };
+            }
+        }
+    }
     for op in ops {
-        match op {
-            Op::Start(id, r) => {
-                starts.push(id);
-                start_replies.push(r);
-            }
-            Op::Finish(id, f, r) => {
-                finishes.push((id, f));
-                finish_replies.push(r);
-            }
-        }
-    }
-    let result = async {
-        let mut tx = db.begin().await?;
-        let started = apply(&mut tx, &finishes, &starts).await?;
-        tx.commit().await?;
-        Ok::<_, launchpad_domain::Error>(started)
-    }
-    .await;
-    match result {
-        Ok(started) => {
-            for ((_, outcome), reply) in started.into_iter().zip(start_replies) {
-                let _ = reply.send(Ok(outcome));
-            }
-            for reply in finish_replies {
-                let _ = reply.send(Ok(()));
-            }
-        }
-        Err(e) => {
-            let msg = e.to_string();
-            tracing::warn!(error = %msg, "could not write job states");
-            for reply in start_replies {
-                let _ = reply.send(Err(msg.clone()));
-            }
-            for reply in finish_replies {
-                let _ = reply.send(Err(msg.clone()));
-            }
-        }
+        let _ = op.reply.send(());
     }
 }

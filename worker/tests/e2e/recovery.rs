@@ -119,3 +119,40 @@ async fn enqueue_while_postgres_is_down_is_a_503_and_writes_nothing() {
     })
     .await;
 }
+
+/// A restarted container often keeps its host name and pid, so a new worker
+/// process can have its dead predecessor's worker names: its first
+/// registration frees the tasks still held under them (a later heartbeat
+/// must not: those are its own).
+#[tokio::test]
+async fn a_worker_restarted_under_the_same_name_frees_its_predecessors_tasks() {
+    use launchpad_domain::jobs::transport;
+    let db = test_support::TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    let me = vec![("diagnostic@host:1".to_string(), "diagnostic".to_string())];
+    transport::register(&mut conn, &me, true).await.unwrap();
+    let id = ulid::Ulid::generate().to_string();
+    sqlx::query(
+        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, lock_by, lock_at)
+         VALUES ($1, 'diagnostic', convert_to('{}', 'UTF8'), 'Running', 1, 3, now(), 'diagnostic@host:1', now())",
+    )
+    .bind(&id)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let state = || {
+        sqlx::query_as::<_, (String, Option<String>)>(
+            "SELECT status, lock_by FROM apalis.jobs WHERE id = $1",
+        )
+        .bind(id.clone())
+        .fetch_one(&db.pool)
+    };
+    assert_eq!(transport::register(&mut conn, &me, false).await.unwrap(), 0);
+    assert_eq!(
+        state().await.unwrap().0,
+        "Running",
+        "a heartbeat keeps its own tasks"
+    );
+    assert_eq!(transport::register(&mut conn, &me, true).await.unwrap(), 1);
+    assert_eq!(state().await.unwrap(), ("Pending".to_string(), None));
+}
