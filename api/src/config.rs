@@ -111,7 +111,7 @@ impl Settings {
             )?
             .max(1),
             db_max_connections: config::parsed_or("LAUNCHPAD_DB_MAX_CONNECTIONS", 16u32)?.max(2),
-            commit_lanes: config::parsed_or("LAUNCHPAD_API_COMMIT_LANES", 4usize)?.clamp(1, 64),
+            commit_lanes: config::parsed_or("LAUNCHPAD_API_COMMIT_LANES", 2usize)?.clamp(1, 64),
             diagnostic_jobs: config::flag("LAUNCHPAD_DIAGNOSTIC_JOBS")?,
             webhooks_allow_insecure: config::flag("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE")?,
             mail_from: Sender::from_env()?,
