@@ -5,7 +5,8 @@
 //! SMTP server (`SmtpSink`, aiosmtpd, `--no-store`: it only logs each
 //! message's arrival time) with the relay rate `LAUNCHPAD_SMTP_RATE_PER_SEC`
 //! = `rate` (500). Other mail settings are the defaults (10 pooled SMTP
-//! connections; `email_send` concurrency 32, or `concurrency`).
+//! connections, or `LAUNCHPAD_SMTP_POOL_SIZE`; `email_send` concurrency 128
+//! — the worker's default — or `concurrency`).
 //!
 //! Each run, on a fresh database: the tenant (customer, CoP, event, people
 //! as members with registrations) generated set-based, `ANALYZE`, the API
@@ -275,10 +276,11 @@ fn row(measure: &str, value: String, goal: &str) {
 pub async fn suite() {
     let n = arg(1, 10_000);
     let rate = arg(2, 500);
-    let concurrency = arg(3, 32);
+    let concurrency = arg(3, 128);
+    let pool = std::env::var("LAUNCHPAD_SMTP_POOL_SIZE").unwrap_or_else(|_| "10".into());
     println!(
         "suite: email  (median of {RUNS} runs; reschedule of an event with {n} registrants; 1 worker process, \
-         relay rate {rate}/s, 10 SMTP connections, email_send concurrency {concurrency}; aiosmtpd sink; \
+         relay rate {rate}/s, {pool} SMTP connections, email_send concurrency {concurrency}; aiosmtpd sink; \
          Postgres on this machine; {} cores)",
         num_cpus()
     );
