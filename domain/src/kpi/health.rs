@@ -171,17 +171,24 @@ pub async fn portfolio(
             format!("more than {MAX_COPS} CoPs are in scope: choose a customer_id"),
         ));
     }
-    // The daily rows of every CoP's period, in one statement.
+    // The daily rows of every CoP's period, in one statement: one primary-key
+    // range read per CoP (the LATERAL subquery, kept apart by `OFFSET 0`; as a
+    // plain join the planner hash-joined over a scan of all of `kpi_metrics`,
+    // ~110 ms at 438,000 rows against ~12 ms). Unordered: `combine` does not
+    // depend on the rows' order.
     let period = Days::new(u64::from(PERIOD_DAYS));
     let (ids, ends): (Vec<uuid::Uuid>, Vec<NaiveDate>) =
         cops.iter().filter_map(|c| c.6.map(|d| (c.0.0, d))).unzip();
     let starts: Vec<NaiveDate> = ends.iter().map(|d| *d - period).collect();
     let names: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
     let rows: Vec<MetricRow> = sqlx::query_as(
-        "SELECT k.cop_id, k.metric, k.date, k.value, k.computed_at
+        "SELECT p.cop_id, k.metric, k.date, k.value, k.computed_at
          FROM unnest($1::uuid[], $2::date[], $3::date[]) AS p(cop_id, after, until)
-         JOIN kpi_metrics k ON k.cop_id = p.cop_id AND k.metric = ANY($4) AND k.date > p.after AND k.date <= p.until
-         ORDER BY k.cop_id, k.metric, k.date",
+         CROSS JOIN LATERAL (
+             SELECT k.metric, k.date, k.value, k.computed_at FROM kpi_metrics k
+             WHERE k.cop_id = p.cop_id AND k.metric = ANY($4) AND k.date > p.after AND k.date <= p.until
+             OFFSET 0
+         ) k",
     )
     .bind(&ids)
     .bind(&starts)
