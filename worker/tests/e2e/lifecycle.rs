@@ -553,3 +553,53 @@ async fn an_enqueue_wakes_an_idle_worker_without_polling() {
             .await;
     }
 }
+
+/// An idle feeder sleeps until its kind's next delayed or retried task is
+/// due: the earliest `run_at` over every priority, ignoring other kinds and
+/// tasks that cannot run again.
+#[tokio::test]
+async fn next_due_is_the_earliest_runnable_task_of_the_kind_across_priorities() {
+    use launchpad_domain::jobs::run;
+    let db = test_support::TestDb::new().await;
+    let mut conn = db.pool.acquire().await.unwrap();
+    assert_eq!(run::next_due(&mut conn, "diagnostic").await.unwrap(), None);
+    // (kind, status, attempts, max_attempts, priority, seconds from now)
+    let tasks = [
+        ("diagnostic", "Pending", 0, 3, 5, 300),
+        ("diagnostic", "Pending", 0, 3, 0, 120),
+        ("diagnostic", "Failed", 1, 3, 2, 60),
+        // Not runnable again, another kind, or already running: ignored.
+        ("diagnostic", "Failed", 3, 3, 1, 10),
+        ("webhook_deliver", "Pending", 0, 3, 0, 5),
+        ("diagnostic", "Running", 1, 3, 0, 1),
+    ];
+    for (kind, status, attempts, max, priority, secs) in tasks {
+        sqlx::query(
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
+             VALUES ($1, $2, convert_to('{}', 'UTF8'), $3, $4, $5, now() + make_interval(secs => $6), $7)",
+        )
+        .bind(ulid::Ulid::generate().to_string())
+        .bind(kind)
+        .bind(status)
+        .bind(attempts)
+        .bind(max)
+        .bind(f64::from(secs))
+        .bind(priority)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+    let next = run::next_due(&mut conn, "diagnostic")
+        .await
+        .unwrap()
+        .expect("a task is waiting");
+    assert!(
+        (55.0..=60.5).contains(&next.as_secs_f64()),
+        "the retry in 60 s (priority 2) comes first: {next:?}"
+    );
+    let next = run::next_due(&mut conn, "webhook_deliver")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next.as_secs_f64() <= 5.0, "{next:?}");
+}
