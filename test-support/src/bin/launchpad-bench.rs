@@ -401,70 +401,46 @@ async fn jobs_suite() {
     println!();
     println!("| measure                                   | median      | goal        |");
     println!("|-------------------------------------------|-------------|-------------|");
-    let row = |label: &str, value: f64, unit: &str, goal: &str| {
+    let col = |v: &[(f64, f64, f64)], i: usize| {
+        median(v.iter().map(|e| [e.0, e.1, e.2][i]).collect::<Vec<_>>())
+    };
+    let rows = [
+        (
+            "drain 20k jobs, 1 worker process",
+            median(d1.clone()),
+            "/s",
+            "≥ 5000 /s",
+        ),
+        (
+            "drain 20k jobs, 2 worker processes",
+            median(d2.clone()),
+            "/s",
+            "",
+        ),
+        (
+            "HTTP enqueue, 16 clients, 10 s",
+            col(&enq, 0),
+            "/s",
+            "≥ 2500 /s",
+        ),
+        ("  latency p50", col(&enq, 1), "ms", ""),
+        ("  latency p99", col(&enq, 2), "ms", "< 25 ms"),
+        ("pickup latency p50 (idle worker)", col(&pick, 0), "ms", ""),
+        ("pickup latency p95", col(&pick, 1), "ms", "< 10 ms"),
+        ("pickup latency p99", col(&pick, 2), "ms", ""),
+        ("peak RSS, idle worker", rss_w, "MB", "< 60 MB"),
+        ("peak RSS, idle API", rss_a, "MB", "< 60 MB"),
+    ];
+    for (label, value, unit, goal) in rows {
         // A part not run (`jobs enqueue` runs one part) shows a dash.
-        let value = if value.is_nan() {
-            "—".to_string()
-        } else if unit == "/s" {
-            format!("{value:.0}")
-        } else if unit == "MB" {
-            format!("{value:.1}")
-        } else {
-            format!("{value:.2}")
+        let value = match unit {
+            _ if value.is_nan() => "—".to_string(),
+            "/s" => format!("{value:.0}"),
+            "MB" => format!("{value:.1}"),
+            _ => format!("{value:.2}"),
         };
         println!("| {label:<41} | {value:>7} {unit:<3} | {goal:<11} |");
-    };
-    let med = |v: Vec<f64>| median(v);
-    row(
-        "drain 20k jobs, 1 worker process",
-        med(d1.clone()),
-        "/s",
-        "≥ 5000 /s",
-    );
-    row(
-        "drain 20k jobs, 2 worker processes",
-        med(d2.clone()),
-        "/s",
-        "",
-    );
-    row(
-        "HTTP enqueue, 16 clients, 10 s",
-        med(enq.iter().map(|e| e.0).collect()),
-        "/s",
-        "≥ 2500 /s",
-    );
-    row(
-        "  latency p50",
-        med(enq.iter().map(|e| e.1).collect()),
-        "ms",
-        "",
-    );
-    row(
-        "  latency p99",
-        med(enq.iter().map(|e| e.2).collect()),
-        "ms",
-        "< 25 ms",
-    );
-    row(
-        "pickup latency p50 (idle worker)",
-        med(pick.iter().map(|e| e.0).collect()),
-        "ms",
-        "",
-    );
-    row(
-        "pickup latency p95",
-        med(pick.iter().map(|e| e.1).collect()),
-        "ms",
-        "< 10 ms",
-    );
-    row(
-        "pickup latency p99",
-        med(pick.iter().map(|e| e.2).collect()),
-        "ms",
-        "",
-    );
-    row("peak RSS, idle worker", rss_w, "MB", "< 60 MB");
-    row("peak RSS, idle API", rss_a, "MB", "< 60 MB");
+    }
     println!();
     println!("runs: drain1 {d1:.0?} drain2 {d2:.0?}");
 }
