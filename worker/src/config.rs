@@ -5,6 +5,7 @@ use std::{collections::HashMap, net::SocketAddr, time::Duration};
 use launchpad_domain::{
     config::{self, ConfigError, LogFormat},
     email::Sender,
+    jobs::Concurrency,
 };
 
 use crate::mail::{MailSettings, check_smtp_url};
@@ -139,27 +140,13 @@ impl WorkerSettings {
         })
     }
 
-    pub fn concurrency_for(&self, kind: &str) -> usize {
-        use launchpad_domain::jobs::{
-            JobKind,
-            kinds::{EmailSend, KpiRollup},
-        };
+    /// A kind's concurrency: its `LAUNCHPAD_WORKER_CONCURRENCY_<KIND>`, else
+    /// what the kind declares relative to the default.
+    pub fn concurrency_for(&self, kind: &str, declared: Concurrency) -> usize {
         self.concurrency_per_kind
             .get(kind)
             .copied()
-            .unwrap_or(if kind == KpiRollup::NAME {
-                // Each rollup is a few heavy set-based statements: more at
-                // once only makes them contend for the same cores.
-                self.concurrency.min(4)
-            } else if kind == EmailSend::NAME {
-                // A send mostly waits (the relay's rate limit, a pooled SMTP
-                // connection, the server's replies, its commit): with the
-                // default 32 one worker process reached ~320 messages/s of
-                // a 500/s relay rate; four times as many reach it.
-                self.concurrency * 4
-            } else {
-                self.concurrency
-            })
+            .unwrap_or_else(|| declared.of(self.concurrency))
     }
 
     /// The cron expression for a periodic kind: the configured one, else its default.

@@ -21,6 +21,29 @@ pub use backoff::RetryPolicy;
 pub use enqueue::{EnqueueCtx, NewJob, enqueue, enqueue_one};
 pub use repo::{JobFilter, JobRecord};
 
+/// How many attempts of a kind one worker process runs at once, relative to
+/// the worker's default concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    Default,
+    /// The default, capped: heavy jobs that would only contend for the same
+    /// cores.
+    AtMost(usize),
+    /// A multiple of the default: jobs that mostly wait on something else.
+    Times(usize),
+}
+
+impl Concurrency {
+    pub fn of(self, default: usize) -> usize {
+        match self {
+            Self::Default => default,
+            Self::AtMost(n) => default.min(n),
+            Self::Times(n) => default.saturating_mul(n),
+        }
+        .max(1)
+    }
+}
+
 /// A kind of job, declared once in [`kinds`]. The `NAME` is stable: it is the
 /// apalis queue name, the `kind` column and the API's `kind` value.
 pub trait JobKind: Send + Sync + 'static {
@@ -36,6 +59,9 @@ pub trait JobKind: Send + Sync + 'static {
     const PRIORITY: i32 = 0;
     const RETRY: RetryPolicy =
         RetryPolicy::exponential(Duration::from_secs(2), Duration::from_secs(15 * 60));
+    /// Attempts one worker process runs at once, relative to its default
+    /// (`LAUNCHPAD_WORKER_CONCURRENCY_<KIND>` overrides either).
+    const CONCURRENCY: Concurrency = Concurrency::Default;
 
     /// The resource the job is about (a survey id, an event id), for filtering.
     fn subject(_payload: &Self::Payload) -> Option<String> {
@@ -192,3 +218,20 @@ impl From<crate::error::Error> for Failure {
 /// When a job row changes, the worker notifies this channel with the job ids
 /// (comma separated) so that API processes can push SSE updates.
 pub const JOB_EVENTS_CHANNEL: &str = "launchpad_job_events";
+
+#[cfg(test)]
+mod tests {
+    use super::{Concurrency, JobKind, kinds};
+
+    #[test]
+    fn declared_concurrency_scales_the_workers_default() {
+        assert_eq!(Concurrency::Default.of(32), 32);
+        assert_eq!(Concurrency::AtMost(4).of(32), 4);
+        assert_eq!(Concurrency::AtMost(4).of(2), 2);
+        assert_eq!(Concurrency::Times(4).of(32), 128);
+        assert_eq!(Concurrency::Times(4).of(0), 1, "never zero");
+        assert_eq!(kinds::EmailSend::CONCURRENCY.of(32), 128);
+        assert_eq!(kinds::KpiRollup::CONCURRENCY.of(32), 4);
+        assert_eq!(kinds::WebhookDeliver::CONCURRENCY.of(32), 32);
+    }
+}

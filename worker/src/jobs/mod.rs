@@ -82,7 +82,7 @@ impl Registry {
         let queue_settings = QueueSettings {
             kind,
             worker: name.clone(),
-            concurrency: s.concurrency_for(kind),
+            concurrency: s.concurrency_for(kind, <H::Kind as JobKind>::CONCURRENCY),
             batch: s.batch_size,
             poll: s.poll_interval,
         };
