@@ -90,14 +90,7 @@ pub fn render(
     if method != Method::Publish
         && let Some(a) = attendee
     {
-        let mut att = Attendee::new(mailto(a.email))
-            .role(Role::ReqParticipant)
-            .partstat(PartStat::NeedsAction)
-            .rsvp(method == Method::Request);
-        if let Some(cn) = a.name.map(param_value).filter(|n| !n.is_empty()) {
-            att = att.cn(cn);
-        }
-        vevent.attendee(att);
+        vevent.attendee(attendee_of(method, a));
     }
 
     let mut cal = Calendar::empty();
@@ -107,6 +100,54 @@ pub fn render(
         .append_property(Property::new("METHOD", method.as_str()))
         .push(vevent.done());
     cal.done().to_string()
+}
+
+/// The recipient as `ATTENDEE`: `mailto:` with `CN`, `ROLE=REQ-PARTICIPANT`,
+/// `PARTSTAT=NEEDS-ACTION` and `RSVP` (true for a `REQUEST`).
+fn attendee_of(method: Method, a: &Party<'_>) -> Attendee {
+    let mut att = Attendee::new(mailto(a.email))
+        .role(Role::ReqParticipant)
+        .partstat(PartStat::NeedsAction)
+        .rsvp(method == Method::Request);
+    if let Some(cn) = a.name.map(param_value).filter(|n| !n.is_empty()) {
+        att = att.cn(cn);
+    }
+    att
+}
+
+/// Adds `attendee` to a calendar object [`render`]ed without one, so that
+/// one rendering serves every recipient of a fan-out: the result is exactly
+/// what `render` with that attendee gives (the `ATTENDEE` property is the
+/// event's last, folded the same way). `PUBLISH` objects and text that is
+/// not one of our objects are returned as they are.
+pub fn with_attendee(ics: &str, attendee: &Party<'_>) -> String {
+    let method = if ics.contains("\r\nMETHOD:REQUEST\r\n") {
+        Method::Request
+    } else if ics.contains("\r\nMETHOD:CANCEL\r\n") {
+        Method::Cancel
+    } else {
+        return ics.to_string();
+    };
+    let Some(end) = ics.rfind("END:VEVENT\r\n") else {
+        return ics.to_string();
+    };
+    // The property as `icalendar` writes (and folds) it, taken from an
+    // event holding nothing else (which it gives a DTSTAMP and a UID).
+    let mut alone = icalendar::Event::new();
+    alone.attendee(attendee_of(method, attendee));
+    let alone = alone.done().to_string();
+    let line = alone
+        .find("\r\nATTENDEE")
+        .and_then(|from| {
+            let to = alone.rfind("END:VEVENT")?;
+            alone.get(from + 2..to)
+        })
+        .unwrap_or_default();
+    let mut out = String::with_capacity(ics.len() + line.len());
+    out.push_str(&ics[..end]);
+    out.push_str(line);
+    out.push_str(&ics[end..]);
+    out
 }
 
 /// The description attendees read: the event's text, then the join URL.
@@ -291,6 +332,42 @@ mod tests {
         );
         assert!(publish.contains("METHOD:PUBLISH\r\n"));
         assert!(!publish.contains("ATTENDEE"));
+    }
+
+    #[test]
+    fn an_attendee_added_later_is_what_render_gives() {
+        let stamp = Utc.with_ymd_and_hms(2026, 11, 21, 10, 0, 0).unwrap();
+        let long = "Zoë ".repeat(30);
+        for method in [Method::Request, Method::Cancel] {
+            for att in [
+                Party {
+                    name: Some("Zoë \"Zed\" Ørsted, PhD\r\nBcc: evil@example.com"),
+                    email: "zoe@example.org",
+                },
+                Party {
+                    name: None,
+                    email: "ann@example.org",
+                },
+                Party {
+                    name: Some(&long),
+                    email: "a-very-long-address-for-folding@subdomain.example.org",
+                },
+            ] {
+                let shared = render(method, &facts(), &organizer(), None, stamp);
+                assert!(!shared.contains("ATTENDEE"));
+                assert_eq!(
+                    with_attendee(&shared, &att),
+                    render(method, &facts(), &organizer(), Some(&att), stamp),
+                    "{method:?} {att:?}"
+                );
+            }
+        }
+        let publish = render(Method::Publish, &facts(), &organizer(), None, stamp);
+        let att = Party {
+            name: None,
+            email: "ann@example.org",
+        };
+        assert_eq!(with_attendee(&publish, &att), publish);
     }
 
     #[test]

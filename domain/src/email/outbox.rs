@@ -2,6 +2,13 @@
 //! (with their `email_send` jobs) in the transaction of whatever caused
 //! them; the job claims its row, sends it and records the outcome.
 //!
+//! What the messages of one [`queue`] call say is stored once
+//! (`email_contents`): rendered with the recipient's name as a slot and the
+//! calendar object without an `ATTENDEE`. A row holds its recipient, and
+//! [`claim`] makes the content out to them — the same message as rendering
+//! it for them alone, so a fan-out to 10,000 people writes one copy of
+//! the bodies instead of 10,000.
+//!
 //! Never twice: a row is sent only by the job that moved it from `pending`
 //! to `sending` (under a lease), and a `sent` row is never claimed again.
 //! The one window left is a worker that dies after the server's `250` and
@@ -15,8 +22,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::templates::Rendered;
 use crate::{
-    calendar::ics::Method,
+    calendar::ics::{self, Method, Party},
     error::Result,
     ids::{CustomerId, UserId},
     jobs::{
@@ -64,22 +72,31 @@ pub struct IcsPart {
     pub text: String,
 }
 
-/// A message to write to the outbox.
+/// What every message of one [`queue`] call says, rendered once: with
+/// [`Vars::recipient_slot`](super::template::Vars::recipient_slot) for the
+/// recipient's name, and a calendar object rendered without an attendee
+/// (each recipient is added as `ATTENDEE` when sent).
+#[derive(Debug, Clone)]
+pub struct NewContent {
+    pub customer_id: CustomerId,
+    /// The template the content was rendered from (`event_invite`, ...).
+    pub template: &'static str,
+    pub rendered: Rendered,
+    pub ics: Option<IcsPart>,
+}
+
+/// A recipient of a message to write to the outbox.
 #[derive(Debug, Clone)]
 pub struct NewEmail {
     pub id: Uuid,
-    pub customer_id: CustomerId,
-    pub template: &'static str,
     pub thread_key: Option<String>,
     pub user_id: Option<UserId>,
     /// Writing a second row with the same key is a no-op.
     pub dedupe_key: Option<String>,
     pub to_address: String,
+    /// Header text ([`header_text`](super::header_text)); the slot is filled
+    /// with it, or with the address when absent.
     pub to_name: Option<String>,
-    pub subject: String,
-    pub body_text: String,
-    pub body_html: String,
-    pub ics: Option<IcsPart>,
     pub message_id: String,
     /// Recorded as `suppressed` with this reason instead of being sent.
     pub skip: Option<SkipReason>,
@@ -96,39 +113,55 @@ pub struct Queued {
     pub duplicates: usize,
 }
 
-/// Writes messages to the outbox and enqueues one `email_send` job per
-/// message to send, in the caller's transaction, with one statement per
-/// table. Addresses on the tenant's suppression list are written
-/// `suppressed` and get no job.
+/// Writes `content` once and one outbox row per recipient, and enqueues one
+/// `email_send` job per message to send, in the caller's transaction, with
+/// one statement per table. Addresses on the tenant's suppression list are
+/// written `suppressed` and get no job.
 pub async fn queue(
     conn: &mut PgConnection,
+    content: &NewContent,
     mut emails: Vec<NewEmail>,
     ctx: &EnqueueCtx,
 ) -> Result<Queued> {
     if emails.is_empty() {
         return Ok(Queued::default());
     }
-    let (customers, addresses): (Vec<Uuid>, Vec<String>) = emails
+    let customer = content.customer_id;
+    let addresses: Vec<String> = emails
         .iter()
         .filter(|e| e.skip.is_none())
-        .map(|e| (e.customer_id.0, e.to_address.to_lowercase()))
-        .unzip();
-    let suppressed: HashSet<(Uuid, String)> = sqlx::query_as(
-        "SELECT s.customer_id, s.address FROM email_suppressions s
-         JOIN unnest($1::uuid[], $2::text[]) AS q(customer_id, address)
-           ON s.customer_id = q.customer_id AND s.address = q.address",
+        .map(|e| e.to_address.to_lowercase())
+        .collect();
+    let suppressed: HashSet<String> = sqlx::query_scalar(
+        "SELECT address FROM email_suppressions WHERE customer_id = $1 AND address = ANY($2)",
     )
-    .bind(&customers)
+    .bind(customer)
     .bind(&addresses)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .collect();
     for e in emails.iter_mut().filter(|e| e.skip.is_none()) {
-        if suppressed.contains(&(e.customer_id.0, e.to_address.to_lowercase())) {
+        if suppressed.contains(&e.to_address.to_lowercase()) {
             e.skip = Some(SkipReason::AddressSuppressed);
         }
     }
+
+    let content_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO email_contents (id, customer_id, subject, body_text, body_html, ics, ics_method, ics_sequence)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(content_id)
+    .bind(customer)
+    .bind(&content.rendered.subject)
+    .bind(&content.rendered.text)
+    .bind(&content.rendered.html)
+    .bind(content.ics.as_ref().map(|i| &i.text))
+    .bind(content.ics.as_ref().map(|i| i.method.as_str()))
+    .bind(content.ics.as_ref().map(|i| i.sequence))
+    .execute(&mut *conn)
+    .await?;
 
     let n = emails.len();
     let mut cols = Columns::with_capacity(n);
@@ -136,33 +169,36 @@ pub async fn queue(
         cols.push(e);
     }
     let inserted: Vec<(Uuid, EmailStatus)> = sqlx::query_as(
-        "INSERT INTO email_outbox (id, customer_id, template, thread_key, user_id, dedupe_key, to_address, to_name,
-             subject, body_text, body_html, ics, ics_method, ics_sequence, message_id, status, skip_reason)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
-             $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[], $15::text[],
-             $16::text[], $17::text[])
+        "INSERT INTO email_outbox (id, content_id, customer_id, template, thread_key, user_id, dedupe_key,
+             to_address, to_name, message_id, status, skip_reason)
+         SELECT id, $1, $2, $3, thread_key, user_id, dedupe_key, to_address, to_name, message_id, status, skip_reason
+         FROM unnest($4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[],
+             $11::text[], $12::text[])
+             AS r(id, thread_key, user_id, dedupe_key, to_address, to_name, message_id, status, skip_reason)
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING id, status",
     )
+    .bind(content_id)
+    .bind(customer)
+    .bind(content.template)
     .bind(&cols.id)
-    .bind(&cols.customer_id)
-    .bind(&cols.template)
     .bind(&cols.thread_key)
     .bind(&cols.user_id)
     .bind(&cols.dedupe_key)
     .bind(&cols.to_address)
     .bind(&cols.to_name)
-    .bind(&cols.subject)
-    .bind(&cols.body_text)
-    .bind(&cols.body_html)
-    .bind(&cols.ics)
-    .bind(&cols.ics_method)
-    .bind(&cols.ics_sequence)
     .bind(&cols.message_id)
     .bind(&cols.status)
     .bind(&cols.skip_reason)
     .fetch_all(&mut *conn)
     .await?;
+    if inserted.is_empty() {
+        // Every message was written before (a fan-out run again).
+        sqlx::query("DELETE FROM email_contents WHERE id = $1")
+            .bind(content_id)
+            .execute(&mut *conn)
+            .await?;
+    }
 
     let mut out = Queued {
         duplicates: n - inserted.len(),
@@ -174,13 +210,13 @@ pub async fn queue(
         .map(|(id, _)| *id)
         .collect();
     out.suppressed = inserted.len() - pending.len();
+    let job_ctx = EnqueueCtx {
+        customer_id: Some(customer),
+        requested_by: ctx.requested_by,
+        callback_url: None,
+    };
     let mut jobs = Vec::with_capacity(pending.len());
     for e in emails.iter().filter(|e| pending.contains(&e.id)) {
-        let job_ctx = EnqueueCtx {
-            customer_id: Some(e.customer_id),
-            requested_by: ctx.requested_by,
-            callback_url: None,
-        };
         jobs.push(NewJob::of::<EmailSend>(
             &EmailSendPayload { outbox_id: e.id },
             &job_ctx,
@@ -194,19 +230,11 @@ pub async fn queue(
 /// Column arrays for the bulk insert.
 struct Columns {
     id: Vec<Uuid>,
-    customer_id: Vec<Uuid>,
-    template: Vec<&'static str>,
     thread_key: Vec<Option<String>>,
     user_id: Vec<Option<Uuid>>,
     dedupe_key: Vec<Option<String>>,
     to_address: Vec<String>,
     to_name: Vec<Option<String>>,
-    subject: Vec<String>,
-    body_text: Vec<String>,
-    body_html: Vec<String>,
-    ics: Vec<Option<String>>,
-    ics_method: Vec<Option<&'static str>>,
-    ics_sequence: Vec<Option<i32>>,
     message_id: Vec<String>,
     status: Vec<&'static str>,
     skip_reason: Vec<Option<&'static str>>,
@@ -216,19 +244,11 @@ impl Columns {
     fn with_capacity(n: usize) -> Self {
         Self {
             id: Vec::with_capacity(n),
-            customer_id: Vec::with_capacity(n),
-            template: Vec::with_capacity(n),
             thread_key: Vec::with_capacity(n),
             user_id: Vec::with_capacity(n),
             dedupe_key: Vec::with_capacity(n),
             to_address: Vec::with_capacity(n),
             to_name: Vec::with_capacity(n),
-            subject: Vec::with_capacity(n),
-            body_text: Vec::with_capacity(n),
-            body_html: Vec::with_capacity(n),
-            ics: Vec::with_capacity(n),
-            ics_method: Vec::with_capacity(n),
-            ics_sequence: Vec::with_capacity(n),
             message_id: Vec::with_capacity(n),
             status: Vec::with_capacity(n),
             skip_reason: Vec::with_capacity(n),
@@ -237,20 +257,11 @@ impl Columns {
 
     fn push(&mut self, e: &NewEmail) {
         self.id.push(e.id);
-        self.customer_id.push(e.customer_id.0);
-        self.template.push(e.template);
         self.thread_key.push(e.thread_key.clone());
         self.user_id.push(e.user_id.map(|u| u.0));
         self.dedupe_key.push(e.dedupe_key.clone());
         self.to_address.push(e.to_address.clone());
         self.to_name.push(e.to_name.clone());
-        self.subject.push(e.subject.clone());
-        self.body_text.push(e.body_text.clone());
-        self.body_html.push(e.body_html.clone());
-        self.ics.push(e.ics.as_ref().map(|i| i.text.clone()));
-        self.ics_method
-            .push(e.ics.as_ref().map(|i| i.method.as_str()));
-        self.ics_sequence.push(e.ics.as_ref().map(|i| i.sequence));
         self.message_id.push(e.message_id.clone());
         self.status.push(if e.skip.is_some() {
             EmailStatus::Suppressed.as_str()
@@ -261,7 +272,8 @@ impl Columns {
     }
 }
 
-/// A row as the sender sees it.
+/// A row as the sender sees it: its content made out to its recipient
+/// ([`OutboxEmail::personalise`]).
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxEmail {
     pub id: Uuid,
@@ -283,8 +295,32 @@ pub struct OutboxEmail {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, customer_id, template, thread_key, user_id, to_address, to_name, subject, body_text, \
-    body_html, ics, ics_method, message_id, status, attempts, smtp_response, created_at";
+impl OutboxEmail {
+    /// Fills in the recipient: their name (or address) in the slot of the
+    /// subject and bodies, and them as the calendar object's `ATTENDEE`.
+    pub fn personalise(mut self) -> Self {
+        let name = self.to_name.as_deref().unwrap_or(&self.to_address);
+        let r = Rendered {
+            subject: std::mem::take(&mut self.subject),
+            text: std::mem::take(&mut self.body_text),
+            html: std::mem::take(&mut self.body_html),
+        }
+        .personalise(name);
+        (self.subject, self.body_text, self.body_html) = (r.subject, r.text, r.html);
+        if let Some(ics) = &self.ics {
+            let attendee = Party {
+                name: self.to_name.as_deref(),
+                email: &self.to_address,
+            };
+            self.ics = Some(ics::with_attendee(ics, &attendee));
+        }
+        self
+    }
+}
+
+const COLUMNS: &str = "o.id, o.customer_id, o.template, o.thread_key, o.user_id, o.to_address, o.to_name, \
+    c.subject, c.body_text, c.body_html, c.ics, c.ics_method, o.message_id, o.status, o.attempts, o.smtp_response, \
+    o.created_at";
 
 /// The outcome of [`claim`].
 #[derive(Debug)]
@@ -361,16 +397,17 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
         return Ok(Claim::Skipped(reason));
     }
     let row: OutboxEmail = sqlx::query_as(sqlf!(
-        "UPDATE email_outbox SET status = 'sending', lease_until = now() + make_interval(secs => $2),
-             attempts = attempts + 1, updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE email_outbox o SET status = 'sending', lease_until = now() + make_interval(secs => $2),
+             attempts = o.attempts + 1, updated_at = now()
+         FROM email_contents c
+         WHERE o.id = $1 AND c.id = o.content_id RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(lease.as_secs_f64())
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Claim::Send(Box::new(row)))
+    Ok(Claim::Send(Box::new(row.personalise())))
 }
 
 /// Records the server's acceptance.
@@ -460,11 +497,12 @@ pub async fn latest_per_user(
 ) -> Result<Vec<LatestMessage>> {
     let ids: Vec<Uuid> = users.iter().map(|u| u.0).collect();
     Ok(sqlx::query_as(
-        "SELECT DISTINCT ON (user_id) user_id, status, skip_reason, ics_method, smtp_response, attempts,
-                created_at, updated_at, sent_at
-         FROM email_outbox
-         WHERE thread_key = $1 AND user_id = ANY($2)
-         ORDER BY user_id, seq DESC",
+        "SELECT o.user_id, o.status, o.skip_reason, c.ics_method, o.smtp_response, o.attempts,
+                o.created_at, o.updated_at, o.sent_at
+         FROM (SELECT DISTINCT ON (user_id) * FROM email_outbox
+               WHERE thread_key = $1 AND user_id = ANY($2)
+               ORDER BY user_id, seq DESC) o
+         JOIN email_contents c ON c.id = o.content_id",
     )
     .bind(thread_key)
     .bind(&ids)

@@ -20,6 +20,12 @@ pub enum Escape {
     None,
 }
 
+/// Stands for the recipient's name in content rendered once for many
+/// recipients ([`Vars::recipient_slot`]); filled in per recipient when the
+/// message is sent. A Unicode noncharacter, which no value may carry
+/// ([`Vars::set`] removes it), so only the slot itself is ever filled.
+pub const RECIPIENT: char = '\u{FDD0}';
+
 /// The variables of one rendering.
 #[derive(Debug, Clone, Default)]
 pub struct Vars(BTreeMap<&'static str, String>);
@@ -30,13 +36,23 @@ impl Vars {
     }
 
     pub fn set(&mut self, name: &'static str, value: impl Into<String>) -> &mut Self {
-        self.0.insert(name, value.into());
+        let mut value = value.into();
+        if value.contains(RECIPIENT) {
+            value.retain(|c| c != RECIPIENT);
+        }
+        self.0.insert(name, value);
         self
     }
 
     /// Sets `name` to the value, or to empty when absent.
     pub fn set_opt(&mut self, name: &'static str, value: Option<&str>) -> &mut Self {
-        self.0.insert(name, value.unwrap_or_default().to_string());
+        self.set(name, value.unwrap_or_default())
+    }
+
+    /// Makes `name` the recipient's name, to be filled in per recipient:
+    /// it renders as [`RECIPIENT`] (and counts as non-empty in sections).
+    pub fn recipient_slot(&mut self, name: &'static str) -> &mut Self {
+        self.0.insert(name, RECIPIENT.to_string());
         self
     }
 
@@ -158,6 +174,22 @@ mod tests {
     fn sections() {
         let t = "a{{#place}}[{{place}}]{{/place}}{{^place}}(none){{/place}}{{#url}}<{{#name}}n{{/name}}>{{/url}}b";
         assert_eq!(render(t, &vars(), Escape::None).unwrap(), "a(none)<n>b");
+    }
+
+    #[test]
+    fn only_the_slot_renders_as_the_slot() {
+        let mut v = Vars::new();
+        v.recipient_slot("name")
+            .set("place", format!("Room{RECIPIENT}4"));
+        assert_eq!(
+            render(
+                "{{#name}}Hi {{name}}{{/name}} in {{place}}",
+                &v,
+                Escape::Html
+            )
+            .unwrap(),
+            format!("Hi {RECIPIENT} in Room4")
+        );
     }
 
     #[test]

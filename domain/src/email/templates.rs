@@ -3,7 +3,7 @@
 
 use super::{
     header_text,
-    template::{Escape, TemplateError, Vars, render},
+    template::{Escape, RECIPIENT, TemplateError, Vars, escape_html, render},
 };
 
 /// A message's subject and bodies, before they become MIME.
@@ -12,6 +12,29 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+}
+
+impl Rendered {
+    /// A message rendered with [`Vars::recipient_slot`] made out to one
+    /// recipient: the slot becomes `recipient_name` (escaped in HTML). The
+    /// same as rendering with the name set, for names that are header text
+    /// ([`header_text`]: no control characters).
+    pub fn personalise(&self, recipient_name: &str) -> Rendered {
+        if !(self.subject.contains(RECIPIENT)
+            || self.text.contains(RECIPIENT)
+            || self.html.contains(RECIPIENT))
+        {
+            return self.clone();
+        }
+        let slot = RECIPIENT.encode_utf8(&mut [0; 4]).to_string();
+        let mut html_name = String::with_capacity(recipient_name.len());
+        escape_html(recipient_name, &mut html_name);
+        Rendered {
+            subject: header_text(&self.subject.replace(&slot, recipient_name), SUBJECT_MAX),
+            text: self.text.replace(&slot, recipient_name),
+            html: self.html.replace(&slot, &html_name),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -182,6 +205,30 @@ mod tests {
         );
         assert!(r.html.contains("Ann &lt;b&gt;") && r.html.contains("Acme &amp; Co"));
         assert!(!r.text.contains("{{") && !r.html.contains("{{"));
+    }
+
+    #[test]
+    fn rendering_once_then_personalising_is_rendering_per_recipient() {
+        for t in ALL {
+            let mut shared = vars(true);
+            shared.recipient_slot("recipient_name");
+            let once = t.render(&shared).unwrap();
+            assert!(once.text.contains(RECIPIENT));
+            for name in [
+                "Zoë <script>alert(1)</script>",
+                "Ann O'Neil & Co",
+                "bob@example.org",
+            ] {
+                let mut each = vars(true);
+                each.set("recipient_name", name);
+                assert_eq!(
+                    once.personalise(name),
+                    t.render(&each).unwrap(),
+                    "{}",
+                    t.name
+                );
+            }
+        }
     }
 
     #[test]

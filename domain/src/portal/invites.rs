@@ -27,7 +27,7 @@ use crate::{
     calendar::ics::{self, EventFacts, Method, Party},
     email::{
         self, Sender,
-        outbox::{EmailStatus, IcsPart, LatestMessage, NewEmail, SkipReason},
+        outbox::{EmailStatus, IcsPart, LatestMessage, NewContent, NewEmail, SkipReason},
         template::Vars,
         templates::{self, EmailTemplate},
     },
@@ -166,11 +166,11 @@ struct Recipient {
     registered: bool,
 }
 
-/// The messages of one fan-out run.
+/// The messages of one fan-out run: one content, one row per recipient.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub customer_id: CustomerId,
     pub method: Method,
+    pub content: NewContent,
     pub emails: Vec<NewEmail>,
 }
 
@@ -225,6 +225,22 @@ pub async fn plan(
         email: sender.address.as_str(),
     };
     let mut vars = event_vars(&event, &cop_name, sender);
+    vars.recipient_slot("recipient_name");
+    let rendered = template
+        .render(&vars)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
+    // Each recipient is added as ATTENDEE when their message is sent.
+    let ics = ics::render(method, &facts, &organizer, None, now);
+    let content = NewContent {
+        customer_id,
+        template: template.name,
+        rendered,
+        ics: Some(IcsPart {
+            method,
+            sequence: event.sequence,
+            text: ics,
+        }),
+    };
     let thread = thread_key(event.id);
     let mut emails = Vec::with_capacity(recipients.len());
     for r in recipients {
@@ -238,42 +254,20 @@ pub async fn plan(
             None
         };
         let name = email::header_text(&r.name, 200);
-        vars.set(
-            "recipient_name",
-            if name.is_empty() { address } else { &name },
-        );
-        let rendered = template
-            .render(&vars)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
-        let attendee = Party {
-            name: Some(&name).filter(|n| !n.is_empty()).map(String::as_str),
-            email: address,
-        };
-        let ics = ics::render(method, &facts, &organizer, Some(&attendee), now);
         emails.push(NewEmail {
             id,
-            customer_id,
-            template: template.name,
             thread_key: Some(thread.clone()),
             user_id: Some(r.user_id),
             dedupe_key: Some(format!("{job}:{}", r.user_id)),
             to_address: address.to_string(),
             to_name: Some(name).filter(|n| !n.is_empty()),
-            subject: rendered.subject,
-            body_text: rendered.text,
-            body_html: rendered.html,
-            ics: Some(IcsPart {
-                method,
-                sequence: event.sequence,
-                text: ics,
-            }),
             message_id: email::message_id(id, sender),
             skip,
         });
     }
     Ok(Some(Plan {
-        customer_id,
         method,
+        content,
         emails,
     }))
 }

@@ -12,7 +12,7 @@ use crate::{
     audit::{self, AuditEntry},
     email::{
         self, Sender,
-        outbox::{self, NewEmail, SkipReason},
+        outbox::{self, NewContent, NewEmail, SkipReason},
         template::Vars,
         templates,
     },
@@ -314,13 +314,13 @@ async fn on_endpoint_disabled(
         },
     )
     .await?;
-    let emails = disabled_notices(conn, d, sender).await?;
+    let (content, emails) = disabled_notices(conn, d, sender).await?;
     let ctx = EnqueueCtx {
         customer_id: Some(d.customer),
         requested_by: None,
         callback_url: None,
     };
-    outbox::queue(conn, emails, &ctx).await?;
+    outbox::queue(conn, &content, emails, &ctx).await?;
     Ok(())
 }
 
@@ -350,12 +350,12 @@ fn shown_url(url: &str) -> String {
     }
 }
 
-/// Renders the notice of a disable to each admin of the tenant.
+/// Renders the notice of a disable, once for every admin of the tenant.
 async fn disabled_notices(
     conn: &mut PgConnection,
     d: &Disabled<'_>,
     sender: &Sender,
-) -> Result<Vec<NewEmail>> {
+) -> Result<(NewContent, Vec<NewEmail>)> {
     let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
         .bind(d.customer)
         .fetch_one(&mut *conn)
@@ -376,7 +376,17 @@ async fn disabled_notices(
         .set("endpoint_id", d.endpoint.to_string())
         .set("reason", d.why)
         .set("disabled_at", d.at.format("%Y-%m-%d %H:%M UTC").to_string())
-        .set("organizer_name", sender.display_name());
+        .set("organizer_name", sender.display_name())
+        .recipient_slot("recipient_name");
+    let rendered = template
+        .render(&vars)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
+    let content = NewContent {
+        customer_id: d.customer,
+        template: template.name,
+        rendered,
+        ics: None,
+    };
     let mut emails = Vec::with_capacity(admins.len());
     for a in admins {
         let id = uuid::Uuid::now_v7();
@@ -389,17 +399,8 @@ async fn disabled_notices(
             None
         };
         let name = email::header_text(&a.name, 200);
-        vars.set(
-            "recipient_name",
-            if name.is_empty() { address } else { &name },
-        );
-        let rendered = template
-            .render(&vars)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
         emails.push(NewEmail {
             id,
-            customer_id: d.customer,
-            template: template.name,
             thread_key: None,
             user_id: Some(a.id),
             // One notice per person and disable, whatever retries happen.
@@ -411,15 +412,11 @@ async fn disabled_notices(
             )),
             to_address: address.to_string(),
             to_name: Some(name).filter(|n| !n.is_empty()),
-            subject: rendered.subject,
-            body_text: rendered.text,
-            body_html: rendered.html,
-            ics: None,
             message_id: email::message_id(id, sender),
             skip,
         });
     }
-    Ok(emails)
+    Ok((content, emails))
 }
 
 #[cfg(test)]

@@ -43,11 +43,11 @@ impl JobHandler for EventInvitesHandler {
             });
         };
         let enqueue_ctx = EnqueueCtx {
-            customer_id: Some(plan.customer_id),
+            customer_id: Some(plan.content.customer_id),
             requested_by: ctx.job.requested_by,
             callback_url: None,
         };
-        let queued = outbox::queue(&mut tx, plan.emails, &enqueue_ctx).await?;
+        let queued = outbox::queue(&mut tx, &plan.content, plan.emails, &enqueue_ctx).await?;
         tx.commit().await?;
         Ok(EventInvitesOutput {
             method: Some(plan.method.as_str().to_string()),
