@@ -11,10 +11,17 @@
 -- in the name and adds the ATTENDEE exactly as rendering it per recipient
 -- would; a unit test holds the two equal).
 --
--- The outbox's own tenant foreign key goes: a tenant's deletion reaches its
--- outbox rows through their content (customers -> email_contents ->
--- email_outbox, both ON DELETE CASCADE), so the outbox is indexed by
--- content instead of by (customer, created_at), which nothing read.
+-- Fewer indexes per row (9 -> 4), because a fan-out writes thousands:
+-- - the outbox's own tenant foreign key goes: a tenant's deletion reaches
+--   its outbox rows through their content (customers -> email_contents ->
+--   email_outbox, both ON DELETE CASCADE), so the outbox is indexed by
+--   content instead of by (customer, created_at), which nothing read;
+-- - one index (user_id, thread_key, seq) serves the latest message of a
+--   thread per user, superseding (a newer message of the thread to the same
+--   person) and the users foreign key, replacing three;
+-- - `seq` and `message_id` lose their unique indexes: an identity column is
+--   unique by construction, and a Message-ID is made of the row's id;
+-- - the partial index of unfinished rows goes: nothing read it.
 
 CREATE TABLE email_contents (
     id             uuid PRIMARY KEY,
@@ -56,3 +63,11 @@ ALTER TABLE email_outbox
     DROP COLUMN ics_sequence;
 DROP INDEX email_outbox_customer_created_idx;
 CREATE INDEX email_outbox_content_idx ON email_outbox (content_id);
+DROP INDEX email_outbox_user_idx;
+DROP INDEX email_outbox_thread_address_idx;
+DROP INDEX email_outbox_thread_user_idx;
+DROP INDEX email_outbox_unfinished_idx;
+ALTER TABLE email_outbox
+    DROP CONSTRAINT email_outbox_seq_key,
+    DROP CONSTRAINT email_outbox_message_id_key;
+CREATE INDEX email_outbox_user_thread_idx ON email_outbox (user_id, thread_key, seq DESC);

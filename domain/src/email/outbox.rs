@@ -28,7 +28,7 @@ use crate::{
     error::Result,
     ids::{CustomerId, UserId},
     jobs::{
-        EnqueueCtx, NewJob, enqueue,
+        EnqueueCtx, NewJob, enqueue_bulk,
         kinds::{EmailSend, EmailSendPayload},
     },
     portal::text_enum,
@@ -59,7 +59,7 @@ text_enum! {
         NoAddress = "no_address",
         /// The recipient's address is not a valid e-mail address.
         InvalidAddress = "invalid_address",
-        /// A newer message of the same thread to the same address exists.
+        /// A newer message of the same thread to the same person exists.
         Superseded = "superseded",
     }
 }
@@ -223,7 +223,7 @@ pub async fn queue(
         ));
         out.pending.push(e.id);
     }
-    enqueue(conn, jobs).await?;
+    enqueue_bulk(conn, jobs).await?;
     Ok(out)
 }
 
@@ -339,7 +339,7 @@ pub enum Claim {
 
 /// Claims a row for sending: `pending` (or `sending` with an expired lease)
 /// becomes `sending` until `now + lease`, unless its address is suppressed
-/// or a newer message of its thread exists for the address.
+/// or a newer message of its thread exists for the same person.
 pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
     let mut tx = db.begin().await?;
     #[derive(FromRow)]
@@ -354,10 +354,9 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
                 extract(epoch FROM o.lease_until - now())::float8 AS lease_left,
                 EXISTS (SELECT 1 FROM email_suppressions s
                         WHERE s.customer_id = o.customer_id AND s.address = lower(o.to_address)) AS suppressed,
-                (o.thread_key IS NOT NULL AND EXISTS (
+                (o.thread_key IS NOT NULL AND o.user_id IS NOT NULL AND EXISTS (
                     SELECT 1 FROM email_outbox n
-                    WHERE n.thread_key = o.thread_key AND lower(n.to_address) = lower(o.to_address)
-                      AND n.seq > o.seq)) AS superseded
+                    WHERE n.user_id = o.user_id AND n.thread_key = o.thread_key AND n.seq > o.seq)) AS superseded
          FROM email_outbox o WHERE o.id = $1 FOR UPDATE OF o",
     )
     .bind(id)

@@ -1,7 +1,7 @@
 //! Enqueueing in the caller's transaction: the `jobs` rows and the apalis
 //! tasks commit (or roll back) together with the domain write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
 use chrono::{DateTime, Utc};
@@ -83,23 +83,88 @@ pub async fn enqueue_one(conn: &mut PgConnection, job: NewJob) -> Result<JobReco
 /// transaction, or after its commit when the caller runs inside
 /// [`wakeup::deferring`](super::wakeup::deferring).
 pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>> {
-    let (records, kinds) = enqueue_inner(conn, jobs).await?;
-    if !super::wakeup::defer(&kinds) {
-        super::wakeup::notify_in_tx(conn, &kinds).await?;
+    let (inserted, kinds) = insert(conn, &jobs, Returning::Records).await?;
+    let Inserted::Records(mut found) = inserted else {
+        unreachable!("records were asked for")
+    };
+    // Coalesced jobs resolve to the queued job holding their unique key.
+    let mut out = Vec::with_capacity(jobs.len());
+    for j in &jobs {
+        let rec = match found.remove(&j.id) {
+            Some(r) => Some(r),
+            None => {
+                repo::fetch_queued_by_unique_key(
+                    &mut *conn,
+                    j.kind,
+                    j.unique_key.as_deref().unwrap_or_default(),
+                )
+                .await?
+            }
+        };
+        out.push(rec.ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("job {} vanished during enqueue", j.id))
+        })?);
     }
-    Ok(records)
+    wake(conn, &kinds).await?;
+    Ok(out)
 }
 
-/// Writes the rows and tasks; returns the records and the kinds that got a
-/// task runnable now (they need a wake-up).
-async fn enqueue_inner(
-    conn: &mut PgConnection,
-    jobs: Vec<NewJob>,
-) -> Result<(Vec<JobRecord>, Vec<&'static str>)> {
-    if jobs.is_empty() {
-        return Ok((vec![], vec![]));
+/// [`enqueue`] for fan-outs of thousands of jobs whose caller needs only
+/// that they exist: the rows are not read back. Jobs must not have a
+/// `unique_key` (nothing is coalesced).
+pub async fn enqueue_bulk(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<()> {
+    if let Some(j) = jobs.iter().find(|j| j.unique_key.is_some()) {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "enqueue_bulk: job {} has a unique key",
+            j.id
+        )));
     }
+    let (_, kinds) = insert(conn, &jobs, Returning::Ids).await?;
+    wake(conn, &kinds).await
+}
+
+/// Wakes idle workers of `kinds`: now, in the transaction, or after its
+/// commit inside [`wakeup::deferring`](super::wakeup::deferring).
+async fn wake(conn: &mut PgConnection, kinds: &[&'static str]) -> Result<()> {
+    if !super::wakeup::defer(kinds) {
+        super::wakeup::notify_in_tx(conn, kinds).await?;
+    }
+    Ok(())
+}
+
+/// What [`insert`] reads back of the rows it inserted.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Returning {
+    Records,
+    Ids,
+}
+
+enum Inserted {
+    Records(HashMap<JobId, JobRecord>),
+    Ids(HashSet<JobId>),
+}
+
+impl Inserted {
+    fn contains(&self, id: &JobId) -> bool {
+        match self {
+            Inserted::Records(m) => m.contains_key(id),
+            Inserted::Ids(s) => s.contains(id),
+        }
+    }
+}
+
+/// Writes the rows and, for those inserted (not coalesced), the apalis
+/// tasks; returns what was inserted and the kinds that got a task runnable
+/// now (they need a wake-up).
+async fn insert(
+    conn: &mut PgConnection,
+    jobs: &[NewJob],
+    returning: Returning,
+) -> Result<(Inserted, Vec<&'static str>)> {
     let n = jobs.len();
+    if n == 0 {
+        return Ok((Inserted::Ids(HashSet::new()), vec![]));
+    }
     let mut ids = Vec::with_capacity(n);
     let mut customers = Vec::with_capacity(n);
     let mut kinds = Vec::with_capacity(n);
@@ -111,56 +176,74 @@ async fn enqueue_inner(
     let mut requested = Vec::with_capacity(n);
     let mut callbacks = Vec::with_capacity(n);
     let mut uniques = Vec::with_capacity(n);
-    for j in &jobs {
+    for j in jobs {
         ids.push(j.id.to_string());
         customers.push(j.customer_id.map(|c| c.0));
-        kinds.push(j.kind.to_string());
-        subjects.push(j.subject.clone());
-        payloads.push(j.payload.clone());
+        kinds.push(j.kind);
+        subjects.push(j.subject.as_deref());
+        payloads.push(&j.payload);
         max_attempts.push(j.max_attempts as i32);
         priorities.push(j.priority);
         run_ats.push(j.run_at);
         requested.push(j.requested_by.map(|u| u.0));
-        callbacks.push(j.callback_url.clone());
-        uniques.push(j.unique_key.clone());
+        callbacks.push(j.callback_url.as_deref());
+        uniques.push(j.unique_key.as_deref());
     }
-    let inserted: Vec<repo::JobRow> = sqlx::query_as(sqlf!(
+    let returned = match returning {
+        Returning::Records => repo::COLUMNS,
+        Returning::Ids => "id",
+    };
+    let sql = format!(
         "INSERT INTO jobs (id, customer_id, kind, subject, payload, max_attempts, priority, next_attempt_at,
                            requested_by, callback_url, unique_key)
          SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::int[],
                               $8::timestamptz[], $9::uuid[], $10::text[], $11::text[])
          ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL
          DO NOTHING
-         RETURNING {}",
-        repo::COLUMNS
-    ))
-    .bind(&ids)
-    .bind(&customers)
-    .bind(&kinds)
-    .bind(&subjects)
-    .bind(&payloads)
-    .bind(&max_attempts)
-    .bind(&priorities)
-    .bind(&run_ats)
-    .bind(&requested)
-    .bind(&callbacks)
-    .bind(&uniques)
-    .fetch_all(&mut *conn)
-    .await?;
+         RETURNING {returned}"
+    );
+    macro_rules! bound {
+        ($q:expr) => {
+            $q.bind(&ids)
+                .bind(&customers)
+                .bind(&kinds)
+                .bind(&subjects)
+                .bind(&payloads)
+                .bind(&max_attempts)
+                .bind(&priorities)
+                .bind(&run_ats)
+                .bind(&requested)
+                .bind(&callbacks)
+                .bind(&uniques)
+        };
+    }
+    let inserted = match returning {
+        Returning::Records => {
+            let rows: Vec<repo::JobRow> = bound!(sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())))
+                .fetch_all(&mut *conn)
+                .await?;
+            Inserted::Records(
+                rows.into_iter()
+                    .map(|r| {
+                        let r = JobRecord::from(r);
+                        (r.id, r)
+                    })
+                    .collect(),
+            )
+        }
+        Returning::Ids => {
+            let rows: Vec<JobId> = bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())))
+                .fetch_all(&mut *conn)
+                .await?;
+            Inserted::Ids(rows.into_iter().collect())
+        }
+    };
 
     // apalis tasks for the rows actually inserted, grouped by queue.
-    let mut found: std::collections::HashMap<JobId, JobRecord> = inserted
-        .into_iter()
-        .map(|r| {
-            let r = JobRecord::from(r);
-            (r.id, r)
-        })
-        .collect();
-    let inserted: std::collections::HashSet<JobId> = found.keys().copied().collect();
     let mut by_queue: BTreeMap<&'static str, Vec<apalis_postgres::PgTask>> = BTreeMap::new();
     let mut wake: Vec<&'static str> = Vec::new();
     let now = chrono::Utc::now();
-    for j in &jobs {
+    for j in jobs {
         if !inserted.contains(&j.id) {
             continue;
         }
@@ -184,23 +267,5 @@ async fn enqueue_inner(
                 e => Error::Internal(anyhow::anyhow!("enqueue: {e}")),
             })?;
     }
-
-    // Coalesced jobs resolve to the queued job holding their unique key.
-    let mut out = Vec::with_capacity(n);
-    for j in &jobs {
-        let rec = if inserted.contains(&j.id) {
-            found.remove(&j.id)
-        } else {
-            repo::fetch_queued_by_unique_key(
-                &mut *conn,
-                j.kind,
-                j.unique_key.as_deref().unwrap_or_default(),
-            )
-            .await?
-        };
-        out.push(rec.ok_or_else(|| {
-            Error::Internal(anyhow::anyhow!("job {} vanished during enqueue", j.id))
-        })?);
-    }
-    Ok((out, wake))
+    Ok((inserted, wake))
 }

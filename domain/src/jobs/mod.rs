@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use backoff::RetryPolicy;
-pub use enqueue::{EnqueueCtx, NewJob, enqueue, enqueue_one};
+pub use enqueue::{EnqueueCtx, NewJob, enqueue, enqueue_bulk, enqueue_one};
 pub use repo::{JobFilter, JobRecord};
 
 /// How many attempts of a kind one worker process runs at once, relative to

@@ -13,7 +13,7 @@ use crate::{
     error::Result,
     ids::CustomerId,
     jobs::{
-        EnqueueCtx, JobKind, JobRecord, JobStatus, NewJob, enqueue,
+        EnqueueCtx, JobKind, JobRecord, JobStatus, NewJob, enqueue_bulk,
         kinds::{WebhookDeliver, WebhookDeliverPayload},
         view::JobView,
     },
@@ -305,8 +305,7 @@ pub async fn enqueue_deliveries(conn: &mut PgConnection, deliveries: &[DeliveryI
             )
         })
         .collect();
-    enqueue(conn, jobs).await?;
-    Ok(())
+    enqueue_bulk(conn, jobs).await
 }
 
 /// The `job.*` events of jobs that just reached a terminal state, in the
