@@ -159,10 +159,52 @@ async fn admin_deletes_a_user_and_the_deletion_is_audited() {
         .user(&admin, "gone@acme.example", &["customer_member"], &[&acme])
         .await;
     let path = format!("/api/v1/users/{}", member.user_id);
+    // A job they requested and a message to them: both outlive the user,
+    // who is forgotten in them (their columns have no foreign key; a
+    // trigger on users does what ON DELETE SET NULL did).
+    let job_id = ulid::Ulid::generate().to_string();
+    let member_uuid: uuid::Uuid = member.user_id.parse().unwrap();
+    let acme_uuid: uuid::Uuid = acme.parse().unwrap();
+    sqlx::query("INSERT INTO jobs (id, customer_id, kind, payload, max_attempts, requested_by) VALUES ($1, $2, 'diagnostic', '{}', 1, $3)")
+        .bind(&job_id)
+        .bind(acme_uuid)
+        .bind(member_uuid)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let content = uuid::Uuid::now_v7();
+    sqlx::query("INSERT INTO email_contents (id, customer_id, subject, body_text, body_html) VALUES ($1, $2, 's', 't', 'h')")
+        .bind(content)
+        .bind(acme_uuid)
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO email_outbox (id, content_id, customer_id, template, user_id, to_address, message_id)
+         VALUES ($1, $1, $2, 'event_invite', $3, 'gone@acme.example', '<x@launchpad.local>')",
+    )
+    .bind(content)
+    .bind(acme_uuid)
+    .bind(member_uuid)
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
 
     let r = app.delete(&path, &admin.access).await;
     r.expect(204);
     app.get(&path, &admin.access).await.expect_problem(404);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM jobs WHERE id = '{job_id}' AND requested_by IS NULL"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM email_outbox WHERE user_id IS NULL")
+            .await,
+        1
+    );
     assert_eq!(
         app.count("SELECT count(*) FROM users WHERE email = 'gone@acme.example'")
             .await,
