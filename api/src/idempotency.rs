@@ -56,13 +56,15 @@ pub async fn begin(
 }
 
 impl IdempotencyGuard {
+    /// Stores the response `resp` builds (only when the request has a key:
+    /// most have none, and need not serialise their response twice).
     pub async fn complete(
         &mut self,
         conn: &mut PgConnection,
-        resp: &StoredResponse,
+        resp: impl FnOnce() -> StoredResponse,
     ) -> launchpad_domain::Result<()> {
         if let Some(key) = &self.key {
-            idempotency::complete(conn, &self.scope, key, resp).await?;
+            idempotency::complete(conn, &self.scope, key, &resp()).await?;
         }
         Ok(())
     }

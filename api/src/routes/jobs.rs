@@ -124,13 +124,13 @@ where
                 let job = work(&mut *conn).await?;
                 let view = JobView::from(job);
                 let location = job_location(view.id);
-                let stored = StoredResponse {
-                    status: 202,
-                    body: serde_json::to_value(poem_openapi::types::ToJSON::to_json(&view))
-                        .unwrap_or_default(),
-                    location: Some(location.clone()),
-                };
-                guard.complete(conn, &stored).await?;
+                guard
+                    .complete(conn, || StoredResponse {
+                        status: 202,
+                        body: poem_openapi::types::ToJSON::to_json(&view).unwrap_or_default(),
+                        location: Some(location.clone()),
+                    })
+                    .await?;
                 Ok((view, location, guard))
             })
         })

@@ -405,12 +405,13 @@ impl WebhooksApi {
         let mut tx = state.db.begin().await.map_err(DomainError::from)?;
         let (ep, secret) = endpoints::create(&mut tx, &auth.0, input).await?;
         let view = WebhookEndpointView::of(ep, Some(secret));
-        let stored = StoredResponse {
-            status: 201,
-            body: poem_openapi::types::ToJSON::to_json(&view).unwrap_or_default(),
-            location: Some(format!("{ENDPOINTS_PATH}/{}", view.id)),
-        };
-        guard.complete(&mut tx, &stored).await?;
+        guard
+            .complete(&mut tx, || StoredResponse {
+                status: 201,
+                body: poem_openapi::types::ToJSON::to_json(&view).unwrap_or_default(),
+                location: Some(format!("{ENDPOINTS_PATH}/{}", view.id)),
+            })
+            .await?;
         tx.commit().await.map_err(DomainError::from)?;
         guard.committed();
         Ok(Created::Created(Json(view)))
