@@ -16,6 +16,13 @@
 //! the batch enqueued are sent after its commit ([`wakeup::Notifier`]), one
 //! per kind.
 //!
+//! Requests that only enqueue jobs ([`GroupCommit::enqueue`]) share more
+//! than the commit: a batch writes all their jobs with one
+//! [`enqueue`](crate::jobs::enqueue) — one statement for the `jobs` rows and
+//! one `push_tasks` per kind — instead of two statements and a savepoint
+//! per request. Should that shared write fail, the batch is run again with
+//! each request's enqueue in its own savepoint, so a bad job fails alone.
+//!
 //! Under no load a request waits for nobody (its lane starts at once); under
 //! load, batches grow with the queue, up to [`GroupCommit::MAX_BATCH`]
 //! (kept under Postgres' 64 cached subtransactions per transaction).
@@ -31,17 +38,42 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     error::{Error, Result},
-    jobs::wakeup,
+    jobs::{JobRecord, NewJob, enqueue, wakeup},
 };
 
 /// One request's work: runs in the lane's transaction; `true` when it
 /// succeeded (its writes are to be kept).
 type Work = Box<dyn for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, bool> + Send>;
 
+/// Where a request finds its own result once its batch is done.
+type Slot<T> = Arc<Mutex<Option<Result<T>>>>;
+
+enum Task {
+    Work(Work),
+    /// Jobs to enqueue, written together with the batch's other enqueues.
+    Enqueue(Vec<NewJob>, Slot<Vec<JobRecord>>),
+}
+
 struct Entry {
-    work: Work,
+    task: Task,
     /// The batch's outcome: `Ok` once committed.
     done: oneshot::Sender<Result<()>>,
+}
+
+fn put<T>(slot: &Slot<T>, r: Result<T>) {
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+}
+
+/// A work that runs `jobs`' enqueue alone and puts its records in `slot`.
+fn enqueue_work(jobs: Vec<NewJob>, slot: Slot<Vec<JobRecord>>) -> Work {
+    Box::new(move |conn| {
+        Box::pin(async move {
+            let r = enqueue(conn, jobs).await;
+            let ok = r.is_ok();
+            put(&slot, r);
+            ok
+        })
+    })
 }
 
 #[derive(Clone)]
@@ -72,7 +104,7 @@ impl GroupCommit {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut PgConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
     {
-        let slot: Arc<Mutex<Option<Result<T>>>> = Arc::new(Mutex::new(None));
+        let slot: Slot<T> = Arc::new(Mutex::new(None));
         let out = slot.clone();
         let work: Work = Box::new(move |conn| {
             Box::pin(async move {
@@ -81,13 +113,26 @@ impl GroupCommit {
                     .await
                     .unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("request panicked"))));
                 let ok = r.is_ok();
-                *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                put(&out, r);
                 ok
             })
         });
+        self.submit(Task::Work(work), slot).await
+    }
+
+    /// Enqueues `jobs` (as [`enqueue`](crate::jobs::enqueue) does) in a
+    /// transaction shared with other requests, with one statement for the
+    /// jobs of every enqueue in the batch; returns the records once that
+    /// transaction committed.
+    pub async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>> {
+        let slot: Slot<Vec<JobRecord>> = Arc::new(Mutex::new(None));
+        self.submit(Task::Enqueue(jobs, slot.clone()), slot).await
+    }
+
+    async fn submit<T>(&self, task: Task, slot: Slot<T>) -> Result<T> {
         let (done, committed) = oneshot::channel();
         self.tx
-            .send(Entry { work, done })
+            .send(Entry { task, done })
             .await
             .map_err(|_| Error::Unavailable("the commit group stopped".into()))?;
         let committed = committed
@@ -138,23 +183,115 @@ fn batch_error(e: &Error) -> Error {
     }
 }
 
-/// Runs every entry's work (taking it out of the entry) in one transaction.
+/// Runs the batch in one transaction: first the enqueues of every
+/// [`Task::Enqueue`] together, then each work in the savepoint `lp_group`.
+/// When the shared enqueue fails, the batch runs again with each enqueue as
+/// a work of its own.
+async fn run_batch(db: &PgPool, batch: &mut [Entry]) -> Result<()> {
+    match try_batch(db, batch, true).await {
+        Err(Retry::Apart) => match try_batch(db, batch, false).await {
+            Err(Retry::Apart) => unreachable!("enqueues run apart do not ask to run apart"),
+            Err(Retry::Failed(e)) => Err(e),
+            Ok(()) => Ok(()),
+        },
+        Err(Retry::Failed(e)) => Err(e),
+        Ok(()) => Ok(()),
+    }
+}
+
+enum Retry {
+    /// The shared enqueue failed: run each enqueue in its own savepoint.
+    Apart,
+    Failed(Error),
+}
+
+impl From<sqlx::Error> for Retry {
+    fn from(e: sqlx::Error) -> Self {
+        Retry::Failed(e.into())
+    }
+}
+
+/// One try of [`run_batch`]; with `together`, the enqueues share one
+/// statement per table.
 ///
 /// Each work runs in the savepoint `lp_group`: kept, it is released and a
 /// new one set in the same round trip; failed, the transaction is rolled
 /// back to it (which keeps it set for the next work).
-async fn run_batch(db: &PgPool, batch: &mut [Entry]) -> Result<()> {
-    let mut conn = db.acquire().await?;
+async fn try_batch(db: &PgPool, batch: &mut [Entry], together: bool) -> Result<(), Retry> {
+    let mut conn = db.acquire().await.map_err(|e| Retry::Failed(e.into()))?;
     let mut tx = conn.begin().await?;
     let alone = batch.len() == 1;
-    if !alone {
+
+    if together {
+        // Every enqueue's jobs, in one list (and how many each brought).
+        let mut jobs = Vec::new();
+        let mut counts = Vec::new();
+        for e in batch.iter_mut() {
+            if let Task::Enqueue(own, _) = &mut e.task {
+                counts.push(own.len());
+                jobs.append(own);
+            }
+        }
+        if !counts.is_empty() {
+            match enqueue::enqueue_all(&mut tx, &jobs).await {
+                Ok(records) => {
+                    let mut records = records.into_iter();
+                    let mut counts = counts.into_iter();
+                    for e in batch.iter_mut() {
+                        if let Task::Enqueue(_, slot) = &e.task {
+                            let n = counts.next().unwrap_or(0);
+                            put(slot, Ok(records.by_ref().take(n).collect()));
+                        }
+                    }
+                }
+                Err(e) if alone => {
+                    if let Task::Enqueue(_, slot) = &batch[0].task {
+                        put(slot, Err(e));
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "a shared enqueue failed; enqueueing apart");
+                    // Give each entry its jobs back, in order.
+                    let mut rest = jobs;
+                    for (e, n) in batch
+                        .iter_mut()
+                        .rev()
+                        .filter_map(|e| match &mut e.task {
+                            Task::Enqueue(own, _) => Some(own),
+                            Task::Work(_) => None,
+                        })
+                        .zip(counts.into_iter().rev())
+                    {
+                        *e = rest.split_off(rest.len() - n);
+                    }
+                    return Err(Retry::Apart);
+                }
+            }
+        }
+    }
+
+    // The works (with, when apart, each enqueue as a work of its own).
+    let mut works: Vec<Work> = Vec::with_capacity(batch.len());
+    for e in batch.iter_mut() {
+        let task = std::mem::replace(
+            &mut e.task,
+            Task::Work(Box::new(|_| Box::pin(async { false }))),
+        );
+        match task {
+            Task::Work(w) => works.push(w),
+            Task::Enqueue(jobs, slot) if !together => works.push(enqueue_work(jobs, slot)),
+            // Already written together.
+            Task::Enqueue(jobs, slot) => e.task = Task::Enqueue(jobs, slot),
+        }
+    }
+    let last = works.len().saturating_sub(1);
+    if !alone && !works.is_empty() {
         sqlx::raw_sql("SAVEPOINT lp_group")
             .execute(&mut *tx)
             .await?;
     }
-    let last = batch.len() - 1;
-    for (i, e) in batch.iter_mut().enumerate() {
-        let work = std::mem::replace(&mut e.work, Box::new(|_| Box::pin(async { false })));
+    for (i, work) in works.into_iter().enumerate() {
         let keep = work(&mut tx).await;
         if alone {
             if !keep {

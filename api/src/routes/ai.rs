@@ -9,7 +9,7 @@ use launchpad_domain::{
     },
     ids::{CopId, CustomerId, JobId, SurveyId},
     jobs::{
-        EnqueueCtx, NewJob, enqueue_one,
+        EnqueueCtx, NewJob,
         kinds::{AiCopAdvice, AiCopAdvicePayload, AiSurveySummary, AiSurveySummaryPayload},
     },
 };
@@ -23,7 +23,7 @@ use poem_openapi::{
 
 use super::{
     Page, Tag,
-    jobs::{JobAccepted, JobOptions, accept_job, check_callback},
+    jobs::{JobAccepted, JobOptions, JobRequest, accept_new_job, check_callback},
     limit_param,
 };
 use crate::{
@@ -197,18 +197,16 @@ impl AiApi {
             callback_url,
         };
         let path = format!("/api/v1/surveys/{}/ai/summary", survey_id.0);
-        accept_job(
+        accept_new_job(
             &state,
-            &auth.0,
-            Some(customer),
-            idempotency_key.0.as_deref(),
-            &path,
-            &body,
-            move |conn| {
-                Box::pin(async move {
-                    enqueue_one(conn, NewJob::of::<AiSurveySummary>(&payload, &ctx)).await
-                })
+            &JobRequest {
+                caller: &auth.0,
+                tenant: Some(customer),
+                idempotency_key: idempotency_key.0.as_deref(),
+                path: &path,
+                body: &body,
             },
+            NewJob::of::<AiSurveySummary>(&payload, &ctx),
         )
         .await
     }
@@ -272,18 +270,16 @@ impl AiApi {
             callback_url,
         };
         let path = format!("/api/v1/cops/{}/ai/advice", cop_id.0);
-        accept_job(
+        accept_new_job(
             &state,
-            &auth.0,
-            Some(customer),
-            idempotency_key.0.as_deref(),
-            &path,
-            &body,
-            move |conn| {
-                Box::pin(async move {
-                    enqueue_one(conn, NewJob::of::<AiCopAdvice>(&payload, &ctx)).await
-                })
+            &JobRequest {
+                caller: &auth.0,
+                tenant: Some(customer),
+                idempotency_key: idempotency_key.0.as_deref(),
+                path: &path,
+                body: &body,
             },
+            NewJob::of::<AiCopAdvice>(&payload, &ctx),
         )
         .await
     }

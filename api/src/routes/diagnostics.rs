@@ -4,7 +4,7 @@
 use launchpad_domain::{
     ids::CustomerId,
     jobs::{
-        EnqueueCtx, NewJob, enqueue_one,
+        EnqueueCtx, NewJob,
         kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticPayload},
     },
     values,
@@ -14,7 +14,7 @@ use poem_openapi::{Object, OpenApi, param::Header, types::Example};
 
 use super::{
     Tag,
-    jobs::{JobAccepted, accept_job},
+    jobs::{JobAccepted, JobRequest, accept_new_job},
     webhooks::check_target,
 };
 use crate::{
@@ -104,18 +104,16 @@ impl DiagnosticsApi {
             requested_by: Some(auth.0.user_id),
             callback_url,
         };
-        accept_job(
+        accept_new_job(
             &state,
-            &auth.0,
-            b.customer_id,
-            idempotency_key.0.as_deref(),
-            "/api/v1/diagnostics/jobs",
-            &body.raw,
-            move |conn| {
-                Box::pin(async move {
-                    enqueue_one(conn, NewJob::of::<Diagnostic>(&payload, &ctx)).await
-                })
+            &JobRequest {
+                caller: &auth.0,
+                tenant: b.customer_id,
+                idempotency_key: idempotency_key.0.as_deref(),
+                path: "/api/v1/diagnostics/jobs",
+                body: &body.raw,
             },
+            NewJob::of::<Diagnostic>(&payload, &ctx),
         )
         .await
     }

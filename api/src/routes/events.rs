@@ -22,7 +22,7 @@ use poem_openapi::{
 
 use super::{
     Created, NoContent, Page, Tag,
-    jobs::{JobAccepted, JobOptions, accept_job, check_callback},
+    jobs::{JobAccepted, JobOptions, JobRequest, accept_job, check_callback},
     limit_param,
 };
 use crate::{
@@ -551,11 +551,13 @@ impl EventsApi {
         };
         accept_job(
             &state,
-            &auth.0,
-            Some(tenant),
-            idempotency_key.0.as_deref(),
-            &format!("/api/v1/events/{event}/invites"),
-            &fingerprint,
+            &JobRequest {
+                caller: &auth.0,
+                tenant: Some(tenant),
+                idempotency_key: idempotency_key.0.as_deref(),
+                path: &format!("/api/v1/events/{event}/invites"),
+                body: &fingerprint,
+            },
             move |conn| {
                 Box::pin(async move {
                     invites::enqueue_resend(conn, &caller, event, callback_url).await

@@ -9,7 +9,7 @@ use launchpad_domain::{
     Error as DomainError,
     idempotency::StoredResponse,
     ids::{CustomerId, JobId},
-    jobs::{JobFilter, JobRecord, JobStatus, kinds, repo},
+    jobs::{JobFilter, JobRecord, JobStatus, NewJob, enqueue_one, kinds, repo},
     tenancy::{Caller, Scope},
 };
 use poem::web::Data;
@@ -84,15 +84,22 @@ pub fn job_location(id: JobId) -> String {
     format!("/api/v1/jobs/{id}")
 }
 
+/// A job-creating request, as [`accept_job`] and [`accept_new_job`] need it.
+pub struct JobRequest<'a> {
+    pub caller: &'a Caller,
+    /// The tenant it acts on (scopes its `Idempotency-Key`).
+    pub tenant: Option<CustomerId>,
+    pub idempotency_key: Option<&'a str>,
+    /// The path and body that fingerprint it for the idempotency key.
+    pub path: &'a str,
+    pub body: &'a serde_json::Value,
+}
+
 /// Runs `work` (which enqueues a job in the given transaction, together with
 /// any domain write) under the request's `Idempotency-Key`, and answers 202.
 pub async fn accept_job<F>(
     state: &AppState,
-    caller: &Caller,
-    tenant: Option<CustomerId>,
-    idempotency_key: Option<&str>,
-    path: &str,
-    body: &serde_json::Value,
+    req: &JobRequest<'_>,
     work: F,
 ) -> ApiResult<JobAccepted>
 where
@@ -102,12 +109,12 @@ where
 {
     let guard = match idempotency::begin(
         &state.db,
-        caller,
-        tenant.map(|t| t.to_string()),
-        idempotency_key,
+        req.caller,
+        req.tenant.map(|t| t.to_string()),
+        req.idempotency_key,
         "POST",
-        path,
-        body,
+        req.path,
+        req.body,
     )
     .await?
     {
@@ -136,6 +143,32 @@ where
         })
         .await?;
     guard.committed();
+    Ok(JobAccepted::Accepted(Json(view), location, 1))
+}
+
+/// [`accept_job`] for a request whose whole transaction is enqueueing
+/// `job`: without an `Idempotency-Key` (nothing else to write with it), the
+/// job joins the other enqueues of its commit batch in one statement
+/// ([`GroupCommit::enqueue`](launchpad_domain::group_commit::GroupCommit::enqueue)).
+pub async fn accept_new_job(
+    state: &AppState,
+    req: &JobRequest<'_>,
+    job: NewJob,
+) -> ApiResult<JobAccepted> {
+    if req.idempotency_key.is_some() {
+        return accept_job(state, req, move |conn| {
+            Box::pin(async move { enqueue_one(conn, job).await })
+        })
+        .await;
+    }
+    let job = state
+        .commits
+        .enqueue(vec![job])
+        .await?
+        .pop()
+        .ok_or_else(|| DomainError::Internal(anyhow::anyhow!("enqueue returned no job")))?;
+    let view = JobView::from(job);
+    let location = job_location(view.id);
     Ok(JobAccepted::Accepted(Json(view), location, 1))
 }
 

@@ -20,7 +20,7 @@ use poem_openapi::{
 
 use super::{
     Tag,
-    jobs::{JobAccepted, accept_job, check_callback},
+    jobs::{JobAccepted, JobRequest, accept_job, check_callback},
 };
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
@@ -248,11 +248,13 @@ impl KpisApi {
         let caller = auth.0.clone();
         accept_job(
             &state,
-            &auth.0,
-            Some(customer),
-            idempotency_key.0.as_deref(),
-            &format!("/api/v1/cops/{cop}/kpis/rollups"),
-            &body.raw,
+            &JobRequest {
+                caller: &auth.0,
+                tenant: Some(customer),
+                idempotency_key: idempotency_key.0.as_deref(),
+                path: &format!("/api/v1/cops/{cop}/kpis/rollups"),
+                body: &body.raw,
+            },
             move |conn| {
                 Box::pin(
                     async move { rollup::request(conn, &caller, cop, range, callback_url).await },

@@ -5,7 +5,15 @@
 
 use std::time::Duration;
 
-use launchpad_domain::{Error, group_commit::GroupCommit, jobs::wakeup::Notifier};
+use launchpad_domain::{
+    Error,
+    group_commit::GroupCommit,
+    jobs::{
+        EnqueueCtx, JobRecord, NewJob,
+        kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticPayload},
+        wakeup::Notifier,
+    },
+};
 use sqlx::PgPool;
 use test_support::{TestApp, TestDb};
 
@@ -119,6 +127,105 @@ async fn a_failed_shared_commit_fails_every_request_and_writes_nothing() {
     // The lane goes on serving.
     assert_eq!(insert(&g, 9, false).await.unwrap().unwrap(), 9);
     assert_eq!(values(&db.pool).await, vec![9]);
+}
+
+fn diagnostic(label: &str) -> NewJob {
+    NewJob::of::<Diagnostic>(
+        &DiagnosticPayload {
+            behaviour: DiagnosticBehaviour::Succeed,
+            fail_times: 0,
+            sleep_ms: 0,
+            label: Some(label.into()),
+        },
+        &EnqueueCtx::default(),
+    )
+}
+
+fn enqueue(
+    g: &GroupCommit,
+    jobs: Vec<NewJob>,
+) -> tokio::task::JoinHandle<launchpad_domain::Result<Vec<JobRecord>>> {
+    let g = g.clone();
+    tokio::spawn(async move { g.enqueue(jobs).await })
+}
+
+/// (labels of the `jobs` rows, apalis tasks), sorted.
+async fn written(db: &PgPool) -> (Vec<String>, i64) {
+    let labels: Vec<String> = sqlx::query_scalar("SELECT payload->>'label' FROM jobs ORDER BY 1")
+        .fetch_all(db)
+        .await
+        .unwrap();
+    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    (labels, tasks)
+}
+
+#[tokio::test]
+async fn enqueues_of_a_batch_are_written_together_and_each_gets_its_own_jobs() {
+    let db = TestDb::new().await;
+    setup(&db.pool, "CREATE TABLE gc_probe (v int PRIMARY KEY)").await;
+    let g = GroupCommit::start(db.pool.clone(), 1, Notifier::start(&db.pool));
+    let held = hold_lane(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let a = enqueue(&g, vec![diagnostic("a1"), diagnostic("a2")]);
+    let work = insert(&g, 1, false);
+    let b = enqueue(&g, vec![diagnostic("b1")]);
+    // The same unique key twice in one batch: one job, returned to both.
+    let u1 = enqueue(&g, vec![diagnostic("u").unique("k")]);
+    let u2 = enqueue(&g, vec![diagnostic("u-again").unique("k")]);
+    held.await.unwrap().unwrap();
+    let labels = |r: Vec<JobRecord>| -> Vec<String> {
+        r.into_iter()
+            .map(|j| j.payload["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(labels(a.await.unwrap().unwrap()), ["a1", "a2"]);
+    assert_eq!(labels(b.await.unwrap().unwrap()), ["b1"]);
+    let (u1, u2) = (u1.await.unwrap().unwrap(), u2.await.unwrap().unwrap());
+    assert_eq!(u1[0].id, u2[0].id, "coalesced by the unique key");
+    assert_eq!(work.await.unwrap().unwrap(), 1);
+    assert_eq!(values(&db.pool).await, vec![1]);
+    assert_eq!(
+        written(&db.pool).await,
+        (vec!["a1".into(), "a2".into(), "b1".into(), "u".into()], 4)
+    );
+}
+
+#[tokio::test]
+async fn a_bad_job_in_a_shared_enqueue_fails_alone() {
+    let db = TestDb::new().await;
+    setup(&db.pool, "CREATE TABLE gc_probe (v int PRIMARY KEY)").await;
+    let g = GroupCommit::start(db.pool.clone(), 1, Notifier::start(&db.pool));
+    let held = hold_lane(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let good = enqueue(&g, vec![diagnostic("good")]);
+    // Violates jobs_max_attempts_check: the shared INSERT fails, and the
+    // batch runs again with each enqueue apart.
+    let mut bad_job = diagnostic("bad");
+    bad_job.max_attempts = 0;
+    let bad = enqueue(&g, vec![diagnostic("bad-sibling"), bad_job]);
+    let work = insert(&g, 2, false);
+    let also_good = enqueue(&g, vec![diagnostic("also-good")]);
+    held.await.unwrap().unwrap();
+    assert_eq!(good.await.unwrap().unwrap().len(), 1);
+    assert_eq!(also_good.await.unwrap().unwrap().len(), 1);
+    assert_eq!(work.await.unwrap().unwrap(), 2);
+    let bad = bad.await.unwrap();
+    assert!(bad.is_err(), "{bad:?}");
+    assert_eq!(
+        written(&db.pool).await,
+        (vec!["also-good".into(), "good".into()], 2),
+        "the bad request's jobs (both) are not written"
+    );
+    assert_eq!(values(&db.pool).await, vec![2]);
+
+    // Alone, it fails the same way.
+    let mut bad_job = diagnostic("bad");
+    bad_job.max_attempts = 0;
+    assert!(g.enqueue(vec![bad_job]).await.is_err());
+    assert_eq!(written(&db.pool).await.1, 2);
 }
 
 #[tokio::test]

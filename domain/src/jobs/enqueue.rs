@@ -83,13 +83,18 @@ pub async fn enqueue_one(conn: &mut PgConnection, job: NewJob) -> Result<JobReco
 /// transaction, or after its commit when the caller runs inside
 /// [`wakeup::deferring`](super::wakeup::deferring).
 pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<JobRecord>> {
-    let (inserted, kinds) = insert(conn, &jobs, Returning::Records).await?;
+    enqueue_all(conn, &jobs).await
+}
+
+/// [`enqueue`] from a slice.
+pub async fn enqueue_all(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<JobRecord>> {
+    let (inserted, kinds) = insert(conn, jobs, Returning::Records).await?;
     let Inserted::Records(mut found) = inserted else {
         unreachable!("records were asked for")
     };
     // Coalesced jobs resolve to the queued job holding their unique key.
     let mut out = Vec::with_capacity(jobs.len());
-    for j in &jobs {
+    for j in jobs {
         let rec = match found.remove(&j.id) {
             Some(r) => Some(r),
             None => {
