@@ -188,15 +188,15 @@ fn batch_error(e: &Error) -> Error {
 /// When the shared enqueue fails, the batch runs again with each enqueue as
 /// a work of its own.
 async fn run_batch(db: &PgPool, batch: &mut [Entry]) -> Result<()> {
-    match try_batch(db, batch, true).await {
-        Err(Retry::Apart) => match try_batch(db, batch, false).await {
-            Err(Retry::Apart) => unreachable!("enqueues run apart do not ask to run apart"),
-            Err(Retry::Failed(e)) => Err(e),
-            Ok(()) => Ok(()),
-        },
-        Err(Retry::Failed(e)) => Err(e),
-        Ok(()) => Ok(()),
-    }
+    let r = match try_batch(db, batch, true).await {
+        Err(Retry::Apart) => try_batch(db, batch, false).await,
+        r => r,
+    };
+    r.map_err(|r| match r {
+        Retry::Failed(e) => e,
+        // Enqueues run apart never ask for it.
+        Retry::Apart => Error::Internal(anyhow::anyhow!("a batch asked twice to run apart")),
+    })
 }
 
 enum Retry {
