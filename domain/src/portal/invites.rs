@@ -5,9 +5,10 @@
 //! registration (an invitation to that person), an unregistration (a CANCEL
 //! to that person), a change of time or place (an update to everyone), a
 //! cancellation (a CANCEL to everyone), or a re-send. The job ([`plan`], run
-//! by the worker) renders one message per recipient from the event's state
-//! *when it runs* and writes them to the e-mail outbox with their
-//! `email_send` jobs, in one transaction.
+//! by the worker) renders the message once from the event's state *when it
+//! runs* (the recipient filled in when each is sent) and writes it to the
+//! e-mail outbox with one row and one `email_send` job per recipient, in
+//! one transaction.
 //!
 //! Jobs coalesce: while one is queued for the same event (or the same
 //! event and person), another enqueue returns it, which is right because
