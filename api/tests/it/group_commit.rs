@@ -191,6 +191,9 @@ async fn enqueues_of_a_batch_are_written_together_and_each_gets_its_own_jobs() {
         written(&db.pool).await,
         (vec!["a1".into(), "a2".into(), "b1".into(), "u".into()], 4)
     );
+    // Nothing to enqueue is no job, not an error, and the lane goes on.
+    assert!(g.enqueue(vec![]).await.unwrap().is_empty());
+    assert_eq!(g.enqueue(vec![diagnostic("after")]).await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -27,6 +27,8 @@ impl Rendered {
             return self.clone();
         }
         let slot = RECIPIENT.encode_utf8(&mut [0; 4]).to_string();
+        // As `Vars::set` would have it.
+        let recipient_name = &recipient_name.replace(RECIPIENT, "");
         let mut html_name = String::with_capacity(recipient_name.len());
         escape_html(recipient_name, &mut html_name);
         Rendered {

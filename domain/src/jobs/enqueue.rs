@@ -168,7 +168,11 @@ async fn insert(
 ) -> Result<(Inserted, Vec<&'static str>)> {
     let n = jobs.len();
     if n == 0 {
-        return Ok((Inserted::Ids(HashSet::new()), vec![]));
+        let nothing = match returning {
+            Returning::Records => Inserted::Records(HashMap::new()),
+            Returning::Ids => Inserted::Ids(HashSet::new()),
+        };
+        return Ok((nothing, vec![]));
     }
     let mut ids = Vec::with_capacity(n);
     let mut customers = Vec::with_capacity(n);
