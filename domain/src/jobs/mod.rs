@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(Concurrency::AtMost(4).of(2), 2);
         assert_eq!(Concurrency::Times(4).of(32), 128);
         assert_eq!(Concurrency::Times(4).of(0), 1, "never zero");
-        assert_eq!(kinds::EmailSend::CONCURRENCY.of(32), 128);
+        assert_eq!(kinds::EmailSend::CONCURRENCY.of(32), 256);
         assert_eq!(kinds::KpiRollup::CONCURRENCY.of(32), 4);
         assert_eq!(kinds::WebhookDeliver::CONCURRENCY.of(32), 32);
     }

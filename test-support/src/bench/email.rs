@@ -5,7 +5,7 @@
 //! SMTP server (`SmtpSink`, aiosmtpd, `--no-store`: it only logs each
 //! message's arrival time) with the relay rate `LAUNCHPAD_SMTP_RATE_PER_SEC`
 //! = `rate` (500). Other mail settings are the defaults (10 pooled SMTP
-//! connections, or `LAUNCHPAD_SMTP_POOL_SIZE`; `email_send` concurrency 128
+//! connections, or `LAUNCHPAD_SMTP_POOL_SIZE`; `email_send` concurrency 256
 //! — the worker's default — or `concurrency`).
 //!
 //! Each run, on a fresh database: the tenant (customer, CoP, event, people
@@ -276,7 +276,7 @@ fn row(measure: &str, value: String, goal: &str) {
 pub async fn suite() {
     let n = arg(1, 10_000);
     let rate = arg(2, 500);
-    let concurrency = arg(3, 128);
+    let concurrency = arg(3, 256);
     let pool = std::env::var("LAUNCHPAD_SMTP_POOL_SIZE").unwrap_or_else(|_| "10".into());
     println!(
         "suite: email  (median of {RUNS} runs; reschedule of an event with {n} registrants; 1 worker process, \
