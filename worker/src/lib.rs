@@ -11,7 +11,10 @@ pub mod runtime;
 
 use std::sync::Arc;
 
-use launchpad_domain::db;
+use launchpad_domain::{
+    db,
+    jobs::{JobKind, kinds::EmailSend},
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -99,6 +102,17 @@ pub async fn run(
         registered: registered_tx,
     };
     let heartbeat = tokio::spawn(heartbeat.run(stop.clone()));
+    // The relay's rate is shared by every process that sends mail.
+    if let Some((own, _)) = reg.workers.iter().find(|(_, k)| k == EmailSend::NAME) {
+        tokio::spawn(mail::share_rate(
+            transport.clone(),
+            rt.services.clone(),
+            own.clone(),
+            settings.heartbeat,
+            settings.heartbeat * settings.missed_heartbeats as u32,
+            stop.clone(),
+        ));
+    }
     let crons = jobs::cron_entries(&settings).map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
         instance = %instance,

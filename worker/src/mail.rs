@@ -1,12 +1,20 @@
 //! The mail provider: SMTP through lettre over rustls (no OpenSSL), a pooled
 //! async transport per relay, and a rate limiter per relay (governor) so a
-//! fan-out of thousands never goes faster than the relay allows.
+//! fan-out of thousands never goes faster than the relay allows — shared by
+//! the worker processes that send ([`share_rate`]).
 //!
 //! Messages are built from outbox rows with lettre's typed headers (RFC 2047
 //! encoding of non-ASCII names and subjects, quoting of display names);
 //! CR/LF in names and subjects are neutralised before that.
 
-use std::{num::NonZeroU32, time::Duration};
+use std::{
+    num::NonZeroU32,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use launchpad_domain::email::{Sender, header_text, outbox::OutboxEmail, templates::SUBJECT_MAX};
@@ -71,7 +79,26 @@ pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     sender: Sender,
     from: Mailbox,
-    limiter: DefaultDirectRateLimiter,
+    /// The relay's rate (`LAUNCHPAD_SMTP_RATE_PER_SEC`), shared by every
+    /// worker process that sends.
+    rate: NonZeroU32,
+    /// How many processes share it ([`Mailer::share_with`]).
+    processes: AtomicU32,
+    /// This process's share of the rate.
+    limiter: RwLock<Arc<DefaultDirectRateLimiter>>,
+}
+
+/// One process's share of the relay's `rate` when `processes` send: never
+/// more than `rate / processes` (and at least one message per second).
+pub fn share_of(rate: NonZeroU32, processes: u32) -> NonZeroU32 {
+    NonZeroU32::new(rate.get() / processes.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+/// A limiter of `rate` messages per second with bursts of a tenth of a
+/// second: any one-second window carries at most 1.1 × the rate.
+fn limiter(rate: NonZeroU32) -> DefaultDirectRateLimiter {
+    let burst = NonZeroU32::new((rate.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
+    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst))
 }
 
 impl Mailer {
@@ -87,14 +114,13 @@ impl Mailer {
             .as_str()
             .parse()
             .map_err(|e| format!("LAUNCHPAD_MAIL_FROM: {e}"))?;
-        // A burst of a tenth of a second: any one-second window carries at
-        // most 1.1 × the rate.
-        let burst = NonZeroU32::new((s.rate_per_sec.get() / 10).max(1)).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             transport,
             sender: s.from.clone(),
             from: Mailbox::new(s.from.name.clone(), address),
-            limiter: RateLimiter::direct(Quota::per_second(s.rate_per_sec).allow_burst(burst)),
+            rate: s.rate_per_sec,
+            processes: AtomicU32::new(1),
+            limiter: RwLock::new(Arc::new(limiter(s.rate_per_sec))),
         })
     }
 
@@ -103,9 +129,31 @@ impl Mailer {
         &self.sender
     }
 
-    /// Waits for the relay's rate limit to allow one more message.
+    /// Waits for this process's share of the relay's rate limit to allow
+    /// one more message.
     pub async fn until_ready(&self) {
-        self.limiter.until_ready().await;
+        let limiter = self
+            .limiter
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        limiter.until_ready().await;
+    }
+
+    /// `processes` worker processes (this one included) send to the relay:
+    /// from now on this one sends at most its share of the rate.
+    pub fn share_with(&self, processes: u32) {
+        let processes = processes.max(1);
+        if self.processes.swap(processes, Ordering::Relaxed) == processes {
+            return;
+        }
+        let share = share_of(self.rate, processes);
+        tracing::info!(
+            processes,
+            messages_per_sec = share.get(),
+            "sharing the SMTP relay's rate limit"
+        );
+        *self.limiter.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(limiter(share));
     }
 
     /// The MIME message of an outbox row: `multipart/alternative` (text,
@@ -204,9 +252,52 @@ fn is_hard_bounce(code: &str, text: &str) -> bool {
     }
 }
 
+/// Keeps this process's share of the relay's rate: every `every`, counts
+/// the worker processes running `email_send` (heard from within
+/// `alive_within`) and shares the rate with them, until `stop`.
+pub async fn share_rate(
+    db: sqlx::PgPool,
+    services: Arc<crate::runtime::Services>,
+    own_worker: String,
+    every: Duration,
+    alive_within: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use launchpad_domain::jobs::{JobKind, kinds::EmailSend, transport};
+    loop {
+        let counted = async {
+            let mut conn = db.acquire().await?;
+            transport::processes_running(&mut conn, EmailSend::NAME, &own_worker, alive_within)
+                .await
+        };
+        match counted.await {
+            Ok(n) => services.mail.share_with(n),
+            Err(e) => tracing::warn!(error = %e, "could not count the processes sending mail"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn processes_share_the_relay_rate() {
+        let rate = NonZeroU32::new(500).unwrap();
+        assert_eq!(share_of(rate, 1).get(), 500);
+        assert_eq!(share_of(rate, 2).get(), 250);
+        assert_eq!(
+            share_of(rate, 3).get(),
+            166,
+            "rounded down: never over the rate"
+        );
+        assert_eq!(share_of(rate, 0).get(), 500);
+        assert_eq!(share_of(NonZeroU32::new(2).unwrap(), 5).get(), 1);
+    }
 
     #[test]
     fn hard_bounces() {

@@ -89,6 +89,28 @@ pub async fn rescue_orphans(conn: &mut PgConnection, dead_for: Duration) -> Resu
     Ok(n)
 }
 
+/// How many worker processes run `kind`: this one (`own` is its worker of
+/// that kind) and the others heard from within `alive_within`.
+pub async fn processes_running(
+    conn: &mut PgConnection,
+    kind: &str,
+    own: &str,
+    alive_within: Duration,
+) -> Result<u32> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM apalis.workers
+         WHERE worker_type = $1 AND storage_name = $2 AND id <> $3
+           AND last_seen > now() - make_interval(secs => $4)",
+    )
+    .bind(kind)
+    .bind(STORAGE)
+    .bind(own)
+    .bind(alive_within.as_secs_f64())
+    .fetch_one(conn)
+    .await?;
+    Ok(u32::try_from(others).unwrap_or(u32::MAX - 1) + 1)
+}
+
 /// Forgets workers silent for `older_than` that hold no task.
 pub async fn prune_workers(conn: &mut PgConnection, older_than: Duration) -> Result<u64> {
     let n = sqlx::query(

@@ -1009,3 +1009,62 @@ async fn invalid_addresses_are_refused_at_registration_and_missing_ones_skipped(
     );
     assert_eq!(m.sink.count(), 0);
 }
+
+#[tokio::test]
+async fn worker_processes_share_the_relay_rate() {
+    let m = Mail::new().await;
+    let event = m.event(json!({})).await;
+    let event_id = event["id"].as_str().unwrap();
+    let n = 30;
+    let mut people = vec![];
+    for i in 0..n {
+        people.push(
+            m.person(&format!("share{i}@example.org"), &format!("Person {i}"))
+                .await,
+        );
+    }
+    // Two processes, one relay of 10 messages/s: 5/s each once they see
+    // each other (they count the live email_send workers every heartbeat).
+    let rate = [("LAUNCHPAD_SMTP_RATE_PER_SEC", "10")];
+    let _a = m.worker(&rate);
+    let _b = m.worker(&rate);
+    let pool = m.h.app.db.pool.clone();
+    eventually(
+        Duration::from_secs(30),
+        "both workers to be registered",
+        || async {
+            let live: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM apalis.workers
+                 WHERE worker_type = 'email_send' AND last_seen > now() - interval '3 seconds'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (live == 2).then_some(())
+        },
+    )
+    .await;
+    // One more heartbeat for both to have counted.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for p in &people {
+        m.register(event_id, p).await.expect(201);
+    }
+    eventually(WAIT, "every invitation to arrive", || async {
+        (m.sink.count() >= n).then_some(())
+    })
+    .await;
+    let mut times: Vec<f64> = m.sink.log().into_iter().map(|(t, _, _)| t).collect();
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    assert_eq!(times.len(), n);
+    // The relay's rate holds for the two together: no one-second window
+    // carries more than 1.1 × 10 plus each process's burst of one.
+    let busiest = times
+        .iter()
+        .map(|&t0| times.iter().filter(|&&t| t >= t0 && t < t0 + 1.0).count())
+        .max()
+        .unwrap();
+    assert!(
+        busiest <= 13,
+        "{busiest} messages in one second from two processes sharing 10/s: {times:?}"
+    );
+}
