@@ -473,6 +473,47 @@ pub async fn mark_failed(db: &PgPool, id: Uuid, smtp_response: &str, suppress: b
     Ok(())
 }
 
+/// The smallest UUIDv7 of the millisecond `at`: every v7 id made before
+/// `at` sorts below it (outbox and content ids are v7, so their primary
+/// keys order them by creation).
+pub fn v7_floor(at: DateTime<Utc>) -> Uuid {
+    let ms = at.timestamp_millis().max(0) as u64;
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    b[6] = 0x70;
+    b[8] = 0x80;
+    Uuid::from_bytes(b)
+}
+
+/// Deletes (a slice of at most 10,000 each) finished messages — `sent`,
+/// `failed`, `suppressed` — written before `older_than`, and contents of
+/// that age no message uses any more. Returns (messages, contents) deleted.
+/// Suppressions outlive the message that caused them.
+pub async fn prune(db: &PgPool, older_than: DateTime<Utc>) -> Result<(u64, u64)> {
+    let bound = v7_floor(older_than);
+    let messages = sqlx::query(
+        "DELETE FROM email_outbox WHERE id IN (
+             SELECT id FROM email_outbox
+             WHERE id < $1 AND status IN ('sent', 'failed', 'suppressed')
+             ORDER BY id LIMIT 10000)",
+    )
+    .bind(bound)
+    .execute(db)
+    .await?
+    .rows_affected();
+    let contents = sqlx::query(
+        "DELETE FROM email_contents WHERE id IN (
+             SELECT c.id FROM email_contents c
+             WHERE c.id < $1 AND NOT EXISTS (SELECT 1 FROM email_outbox o WHERE o.content_id = c.id)
+             ORDER BY c.id LIMIT 10000)",
+    )
+    .bind(bound)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok((messages, contents))
+}
+
 /// SMTP replies can be long (multi-line); the column keeps 2000 characters.
 fn clip(s: &str) -> String {
     let s = s.trim();
@@ -515,4 +556,30 @@ pub async fn latest_per_user(
     .bind(&ids)
     .fetch_all(conn)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn v7_floor_orders_ids_by_time() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 4, 10, 0, 0).unwrap();
+        let floor = v7_floor(at);
+        assert_eq!(floor.get_version_num(), 7);
+        let ts = |t: DateTime<Utc>| {
+            uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                t.timestamp() as u64,
+                t.timestamp_subsec_nanos(),
+            )
+        };
+        let before = Uuid::new_v7(ts(at - chrono::Duration::milliseconds(1)));
+        let same = Uuid::new_v7(ts(at));
+        let after = Uuid::new_v7(ts(at + chrono::Duration::milliseconds(1)));
+        assert!(before < floor, "{before} < {floor}");
+        assert!(same >= floor && after > floor);
+    }
 }

@@ -68,6 +68,9 @@ pub struct PruneJobsOutput {
     /// Webhook messages (with their deliveries and attempts).
     #[serde(default)]
     pub webhook_messages_deleted: u64,
+    /// Finished e-mail outbox rows.
+    #[serde(default)]
+    pub email_messages_deleted: u64,
 }
 
 impl JobKind for PruneJobs {

@@ -1,5 +1,6 @@
 //! `prune_jobs`: deletes finished job records, transport rows, settled
-//! webhook messages and expired idempotency keys past the retention period.
+//! webhook messages, finished e-mail outbox rows and expired idempotency
+//! keys past the retention period.
 
 use chrono::Utc;
 use launchpad_domain::jobs::{
@@ -21,6 +22,7 @@ impl JobHandler for Prune {
             jobs_deleted: 0,
             tasks_deleted: 0,
             webhook_messages_deleted: 0,
+            email_messages_deleted: 0,
         };
         // In slices, so one run never holds long locks.
         loop {
@@ -36,6 +38,15 @@ impl JobHandler for Prune {
             let n = launchpad_domain::webhooks::events::prune(&ctx.db, cutoff).await?;
             out.webhook_messages_deleted += n;
             if n == 0 {
+                break;
+            }
+            ctx.checkpoint().await?;
+        }
+        loop {
+            let (messages, contents) =
+                launchpad_domain::email::outbox::prune(&ctx.db, cutoff).await?;
+            out.email_messages_deleted += messages;
+            if messages == 0 && contents == 0 {
                 break;
             }
             ctx.checkpoint().await?;

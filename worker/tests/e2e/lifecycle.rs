@@ -603,3 +603,123 @@ async fn next_due_is_the_earliest_runnable_task_of_the_kind_across_priorities() 
         .unwrap();
     assert!(next.as_secs_f64() <= 5.0, "{next:?}");
 }
+
+/// `prune_jobs` deletes what finished before the retention period and keeps
+/// the rest: job records, and e-mail outbox rows with their content.
+#[tokio::test]
+async fn prune_deletes_only_what_finished_before_the_retention() {
+    use launchpad_domain::jobs::{
+        EnqueueCtx, NewJob, enqueue_one,
+        kinds::{PruneJobs, PruneJobsPayload},
+    };
+    let h = Harness::new().await;
+    let db = &h.app.db.pool;
+    let customer: uuid::Uuid = h
+        .app
+        .create_customer(&h.admin, "acme")
+        .await
+        .parse()
+        .unwrap();
+    let exec = |sql: &'static str| async move {
+        sqlx::query(sql).execute(db).await.unwrap();
+    };
+    // Jobs: finished 40 days ago (pruned), finished now and queued 40 days
+    // ago (kept).
+    exec("INSERT INTO jobs (id, kind, payload, max_attempts, status, created_at, finished_at) VALUES
+          ('01J000000000000000000000A1', 'diagnostic', '{}', 1, 'succeeded', now() - interval '40 days', now() - interval '40 days'),
+          ('01J000000000000000000000B1', 'diagnostic', '{}', 1, 'succeeded', now(), now()),
+          ('01J000000000000000000000C1', 'diagnostic', '{}', 1, 'queued', now() - interval '40 days', NULL)").await;
+    // E-mail: ids are UUIDv7, so their age is in them.
+    let v7 = |days_ago: i64, n: u16| {
+        let t = Utc::now() - chrono::Duration::days(days_ago);
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            t.timestamp() as u64,
+            0,
+        ));
+        let mut b = *id.as_bytes();
+        b[14..].copy_from_slice(&n.to_be_bytes());
+        uuid::Uuid::from_bytes(b)
+    };
+    let (old_content, new_content) = (v7(40, 1), v7(0, 2));
+    for c in [old_content, new_content] {
+        sqlx::query("INSERT INTO email_contents (id, customer_id, subject, body_text, body_html) VALUES ($1, $2, 's', 't', 'h')")
+            .bind(c)
+            .bind(customer)
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    let rows = [
+        (v7(40, 3), old_content, "sent", None), // pruned
+        (v7(40, 4), old_content, "suppressed", Some("no_address")), // pruned
+        (v7(40, 5), new_content, "pending", None), // unfinished: kept
+        (v7(0, 6), new_content, "sent", None),  // recent: kept
+    ];
+    for (id, content, status, skip) in rows {
+        sqlx::query(
+            "INSERT INTO email_outbox (id, content_id, customer_id, template, to_address, message_id, status,
+                 skip_reason, sent_at)
+             VALUES ($1, $2, $3, 'event_invite', 'a@example.org', '<' || $1 || '@x.example>', $4, $5,
+                 CASE WHEN $4 = 'sent' THEN now() END)",
+        )
+        .bind(id)
+        .bind(content)
+        .bind(customer)
+        .bind(status)
+        .bind(skip)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+
+    let mut tx = db.begin().await.unwrap();
+    let job = enqueue_one(
+        &mut tx,
+        NewJob::of::<PruneJobs>(
+            &PruneJobsPayload { retention_days: 30 },
+            &EnqueueCtx::default(),
+        ),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let _w = h.worker();
+    let j = h
+        .wait_status(&job.id.to_string(), "succeeded", Duration::from_secs(30))
+        .await;
+    assert_eq!(j["result"]["jobs_deleted"], 1, "{j}");
+    assert_eq!(j["result"]["email_messages_deleted"], 2, "{j}");
+
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM jobs WHERE id LIKE '01J00000000000000000000%' ORDER BY id",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        ids,
+        ["01J000000000000000000000B1", "01J000000000000000000000C1"]
+    );
+    let outbox: Vec<(uuid::Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM email_outbox ORDER BY id")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    assert_eq!(
+        outbox,
+        [
+            (rows[2].0, "pending".to_string()),
+            (rows[3].0, "sent".to_string())
+        ]
+    );
+    let contents: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM email_contents ORDER BY id")
+        .fetch_all(db)
+        .await
+        .unwrap();
+    assert_eq!(
+        contents,
+        [new_content],
+        "the old content is used by no message any more"
+    );
+}
