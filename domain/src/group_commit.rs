@@ -282,7 +282,7 @@ async fn try_batch(db: &PgPool, batch: &mut [Entry], together: bool) -> Result<(
             Task::Work(w) => works.push(w),
             Task::Enqueue(jobs, slot) if !together => works.push(enqueue_work(jobs, slot)),
             // Already written together.
-            Task::Enqueue(jobs, slot) => e.task = Task::Enqueue(jobs, slot),
+            enqueued => e.task = enqueued,
         }
     }
     let last = works.len().saturating_sub(1);

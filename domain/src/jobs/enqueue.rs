@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use apalis_core::task::{builder::TaskBuilder, task_id::TaskId};
 use chrono::{DateTime, Utc};
-use sqlx::PgConnection;
+use sqlx::{FromRow, PgConnection, postgres::PgRow};
 
 use super::{JobKind, JobRecord, repo};
 use crate::{
@@ -88,10 +88,14 @@ pub async fn enqueue(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<Vec<J
 
 /// [`enqueue`] from a slice.
 pub async fn enqueue_all(conn: &mut PgConnection, jobs: &[NewJob]) -> Result<Vec<JobRecord>> {
-    let (inserted, kinds) = insert(conn, jobs, Returning::Records).await?;
-    let Inserted::Records(mut found) = inserted else {
-        unreachable!("records were asked for")
-    };
+    let (rows, kinds) = insert::<repo::JobRow>(conn, jobs).await?;
+    let mut found: HashMap<JobId, JobRecord> = rows
+        .into_iter()
+        .map(|r| {
+            let r = JobRecord::from(r);
+            (r.id, r)
+        })
+        .collect();
     // Coalesced jobs resolve to the queued job holding their unique key.
     let mut out = Vec::with_capacity(jobs.len());
     for j in jobs {
@@ -124,7 +128,7 @@ pub async fn enqueue_bulk(conn: &mut PgConnection, jobs: Vec<NewJob>) -> Result<
             j.id
         )));
     }
-    let (_, kinds) = insert(conn, &jobs, Returning::Ids).await?;
+    let (_, kinds) = insert::<InsertedId>(conn, &jobs).await?;
     wake(conn, &kinds).await
 }
 
@@ -137,42 +141,43 @@ async fn wake(conn: &mut PgConnection, kinds: &[&'static str]) -> Result<()> {
     Ok(())
 }
 
-/// What [`insert`] reads back of the rows it inserted.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Returning {
-    Records,
-    Ids,
+/// What [`insert`] reads back of each row it inserted.
+trait Returned: for<'r> FromRow<'r, PgRow> + Send + Unpin {
+    /// The `RETURNING` list.
+    const COLUMNS: &'static str;
+    fn job_id(&self) -> JobId;
 }
 
-enum Inserted {
-    Records(HashMap<JobId, JobRecord>),
-    Ids(HashSet<JobId>),
+impl Returned for repo::JobRow {
+    const COLUMNS: &'static str = repo::COLUMNS;
+    fn job_id(&self) -> JobId {
+        self.id()
+    }
 }
 
-impl Inserted {
-    fn contains(&self, id: &JobId) -> bool {
-        match self {
-            Inserted::Records(m) => m.contains_key(id),
-            Inserted::Ids(s) => s.contains(id),
-        }
+/// Only the id (a bulk enqueue reads nothing else back).
+#[derive(FromRow)]
+struct InsertedId {
+    id: JobId,
+}
+
+impl Returned for InsertedId {
+    const COLUMNS: &'static str = "id";
+    fn job_id(&self) -> JobId {
+        self.id
     }
 }
 
 /// Writes the rows and, for those inserted (not coalesced), the apalis
-/// tasks; returns what was inserted and the kinds that got a task runnable
-/// now (they need a wake-up).
-async fn insert(
+/// tasks; returns the inserted rows as `R` and the kinds that got a task
+/// runnable now (they need a wake-up).
+async fn insert<R: Returned>(
     conn: &mut PgConnection,
     jobs: &[NewJob],
-    returning: Returning,
-) -> Result<(Inserted, Vec<&'static str>)> {
+) -> Result<(Vec<R>, Vec<&'static str>)> {
     let n = jobs.len();
     if n == 0 {
-        let nothing = match returning {
-            Returning::Records => Inserted::Records(HashMap::new()),
-            Returning::Ids => Inserted::Ids(HashSet::new()),
-        };
-        return Ok((nothing, vec![]));
+        return Ok((vec![], vec![]));
     }
     let mut ids = Vec::with_capacity(n);
     let mut customers = Vec::with_capacity(n);
@@ -198,55 +203,30 @@ async fn insert(
         callbacks.push(j.callback_url.as_deref());
         uniques.push(j.unique_key.as_deref());
     }
-    let returned = match returning {
-        Returning::Records => repo::COLUMNS,
-        Returning::Ids => "id",
-    };
-    let sql = format!(
+    let rows: Vec<R> = sqlx::query_as(sqlf!(
         "INSERT INTO jobs (id, customer_id, kind, subject, payload, max_attempts, priority, next_attempt_at,
                            requested_by, callback_url, unique_key)
          SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int[], $7::int[],
                               $8::timestamptz[], $9::uuid[], $10::text[], $11::text[])
          ON CONFLICT (kind, unique_key) WHERE unique_key IS NOT NULL
          DO NOTHING
-         RETURNING {returned}"
-    );
-    macro_rules! bound {
-        ($q:expr) => {
-            $q.bind(&ids)
-                .bind(&customers)
-                .bind(&kinds)
-                .bind(&subjects)
-                .bind(&payloads)
-                .bind(&max_attempts)
-                .bind(&priorities)
-                .bind(&run_ats)
-                .bind(&requested)
-                .bind(&callbacks)
-                .bind(&uniques)
-        };
-    }
-    let inserted = match returning {
-        Returning::Records => {
-            let rows: Vec<repo::JobRow> = bound!(sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())))
-                .fetch_all(&mut *conn)
-                .await?;
-            Inserted::Records(
-                rows.into_iter()
-                    .map(|r| {
-                        let r = JobRecord::from(r);
-                        (r.id, r)
-                    })
-                    .collect(),
-            )
-        }
-        Returning::Ids => {
-            let rows: Vec<JobId> = bound!(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.as_str())))
-                .fetch_all(&mut *conn)
-                .await?;
-            Inserted::Ids(rows.into_iter().collect())
-        }
-    };
+         RETURNING {}",
+        R::COLUMNS
+    ))
+    .bind(&ids)
+    .bind(&customers)
+    .bind(&kinds)
+    .bind(&subjects)
+    .bind(&payloads)
+    .bind(&max_attempts)
+    .bind(&priorities)
+    .bind(&run_ats)
+    .bind(&requested)
+    .bind(&callbacks)
+    .bind(&uniques)
+    .fetch_all(&mut *conn)
+    .await?;
+    let inserted: HashSet<JobId> = rows.iter().map(R::job_id).collect();
 
     // apalis tasks for the rows actually inserted, grouped by queue.
     let mut by_queue: BTreeMap<&'static str, Vec<apalis_postgres::PgTask>> = BTreeMap::new();
@@ -276,5 +256,5 @@ async fn insert(
                 e => Error::Internal(anyhow::anyhow!("enqueue: {e}")),
             })?;
     }
-    Ok((inserted, wake))
+    Ok((rows, wake))
 }

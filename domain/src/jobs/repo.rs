@@ -64,6 +64,12 @@ pub struct JobRow {
     updated_at: DateTime<Utc>,
 }
 
+impl JobRow {
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+}
+
 impl From<JobRow> for JobRecord {
     fn from(r: JobRow) -> Self {
         Self {
