@@ -39,8 +39,14 @@ pub fn default_env(database_url: &str) -> Vec<(String, String)> {
         ("LAUNCHPAD_WORKER_POLL_MS".into(), "250".into()),
         ("LAUNCHPAD_WORKER_SHUTDOWN_GRACE_SECS".into(), "10".into()),
         ("LAUNCHPAD_WORKER_METRICS_ADDR".into(), "127.0.0.1:0".into()),
-        // Several tests run at once against one server (max_connections 100).
+        // Several tests run at once against one server (max_connections 100),
+        // some with two or three workers: a worker takes at most 8 + 5
+        // connections (plus its LISTEN connection) instead of 20 + 10.
         ("LAUNCHPAD_WORKER_DB_MAX_CONNECTIONS".into(), "8".into()),
+        (
+            "LAUNCHPAD_WORKER_DB_TRANSPORT_CONNECTIONS".into(),
+            "5".into(),
+        ),
         (
             "RUST_LOG".into(),
             std::env::var("TEST_WORKER_LOG").unwrap_or_else(|_| "warn".into()),
