@@ -14,7 +14,7 @@ use crate::{
     config::Settings,
     job_events::JobEvents,
     middleware::Edge,
-    problem::Problem,
+    problem::{PathParams, Problem},
     rate_limit::RateLimits,
     routes,
     state::{AppState, SharedState},
@@ -63,6 +63,10 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
     })
 }
 
+fn path_params<A: poem_openapi::OpenApi>(_: A) -> PathParams {
+    PathParams::of::<A>()
+}
+
 /// The whole application: spec, docs, API routes and the edge middleware.
 pub fn build(state: SharedState) -> impl Endpoint {
     let api = openapi();
@@ -101,5 +105,5 @@ pub fn build(state: SharedState) -> impl Endpoint {
             .into_response_with(None)
         }))
         .data(state);
-    Edge::new(route, max_body)
+    Edge::new(route, max_body, path_params(routes::all()))
 }

@@ -19,6 +19,7 @@ pub mod routes;
 pub mod security;
 pub mod seed;
 pub mod state;
+pub mod types;
 
 use std::net::SocketAddr;
 

@@ -12,20 +12,22 @@ use tracing::Instrument;
 
 use crate::{
     metrics,
-    problem::{Problem, error_to_response},
+    problem::{PathParams, Problem, error_to_response},
     request_context::{self, RequestContext},
 };
 
 pub struct Edge<E> {
     inner: E,
     max_body_bytes: usize,
+    path_params: PathParams,
 }
 
 impl<E> Edge<E> {
-    pub fn new(inner: E, max_body_bytes: usize) -> Self {
+    pub fn new(inner: E, max_body_bytes: usize, path_params: PathParams) -> Self {
         Self {
             inner,
             max_body_bytes,
+            path_params,
         }
     }
 }
@@ -78,7 +80,7 @@ impl<E: Endpoint> Endpoint for Edge<E> {
                     Ok(r) => r.into_response(),
                     Err(e) => {
                         let route = e.data::<OperationId>().map(|o| o.0);
-                        let mut r = error_to_response(e);
+                        let mut r = error_to_response(e, &self.path_params);
                         if let Some(route) = route {
                             r.set_data(OperationId(route));
                         }

@@ -1,6 +1,6 @@
 //! RFC 9457 problem details: the one place where errors become HTTP.
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::collections::HashMap;
 
 use launchpad_domain::error::{Error as DomainError, FieldError};
 use poem::{Response, http::StatusCode};
@@ -270,45 +270,50 @@ fn summary(errors: &[FieldError]) -> String {
 
 /// Each operation's path parameter names, in path order: poem-openapi names
 /// a path parameter that fails to parse `param0`, `param1`… by position.
-static PATH_PARAMS: LazyLock<HashMap<String, Vec<String>>> = LazyLock::new(|| {
-    let spec: serde_json::Value =
-        serde_json::from_str(&crate::app::openapi().spec()).unwrap_or_default();
-    let mut out = HashMap::new();
-    for (path, item) in spec["paths"].as_object().into_iter().flatten() {
-        let names: Vec<String> = path
-            .split('{')
-            .skip(1)
-            .filter_map(|s| s.split('}').next())
-            .map(String::from)
-            .collect();
-        for op in item.as_object().into_iter().flat_map(|o| o.values()) {
-            if let Some(id) = op["operationId"].as_str() {
-                out.insert(id.to_string(), names.clone());
+#[derive(Debug, Default, Clone)]
+pub struct PathParams(HashMap<&'static str, Vec<String>>);
+
+impl PathParams {
+    /// Reads the names from the operations of an API.
+    pub fn of<A: poem_openapi::OpenApi>() -> Self {
+        let mut names = HashMap::new();
+        for path in A::meta().into_iter().flat_map(|api| api.paths) {
+            let params: Vec<String> = path
+                .path
+                .split('{')
+                .skip(1)
+                .filter_map(|s| s.split('}').next())
+                .map(String::from)
+                .collect();
+            for op in path.operations {
+                if let Some(id) = op.operation_id {
+                    names.insert(id, params.clone());
+                }
             }
         }
+        Self(names)
     }
-    out
-});
 
-/// The documented name of a path parameter that failed to parse.
-fn path_param_name(err: &poem::Error, internal: &str) -> String {
-    let index = internal
-        .strip_prefix("param")
-        .and_then(|i| i.parse::<usize>().ok());
-    let operation = err.data::<poem_openapi::OperationId>().map(|o| o.0);
-    index
-        .zip(operation)
-        .and_then(|(i, op)| PATH_PARAMS.get(op).and_then(|names| names.get(i)).cloned())
-        .unwrap_or_else(|| internal.to_string())
+    /// The documented name of a path parameter that failed to parse.
+    fn name(&self, err: &poem::Error, internal: &str) -> String {
+        let index = internal
+            .strip_prefix("param")
+            .and_then(|i| i.parse::<usize>().ok());
+        let operation = err.data::<poem_openapi::OperationId>().map(|o| o.0);
+        index
+            .zip(operation)
+            .and_then(|(i, op)| self.0.get(op).and_then(|names| names.get(i)).cloned())
+            .unwrap_or_else(|| internal.to_string())
+    }
 }
 
 /// Converts any error escaping an endpoint (extractors, routing, auth) into a problem.
-pub fn error_to_response(err: poem::Error) -> Response {
+pub fn error_to_response(err: poem::Error, path_params: &PathParams) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
     if let Some(e) = err.downcast_ref::<poem_openapi::error::ParsePathError>() {
-        let name = path_param_name(&err, e.name);
+        let name = path_params.name(&err, e.name);
         let msg = format!("failed to parse path `{name}`: {}", e.reason);
         return Problem::new(
             StatusCode::BAD_REQUEST,

@@ -21,11 +21,8 @@ use poem_openapi::{
     types::Example,
 };
 
-use super::{
-    Page, Tag,
-    jobs::{JobAccepted, JobOptions, JobRequest, accept_new_job, check_callback},
-    limit_param,
-};
+use super::jobs::{JobAccepted, JobOptions, JobRequest, accept_new_job, check_callback};
+use crate::types::{Page, Tag, limit_param};
 use crate::{
     body::{JsonBody, OptionalJsonBody},
     problem::{ApiError, ApiResult},

@@ -18,7 +18,7 @@ use poem_openapi::{
     payload::Json,
 };
 
-use super::Tag;
+use crate::types::Tag;
 use crate::{problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct AnalyticsApi;

@@ -8,7 +8,7 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json, types::Example};
 
-use super::{NoContent, Tag};
+use crate::types::{NoContent, Tag};
 use crate::{
     body::JsonBody, problem::ApiResult, request_context, security::BearerAuth, state::SharedState,
 };

@@ -6,7 +6,7 @@ use launchpad_domain::lms::certificates::{self, CertificateStatus, Verification}
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use super::Tag;
+use crate::types::Tag;
 use crate::{problem::ApiResult, request_context, state::SharedState};
 
 pub struct CertificatesApi;

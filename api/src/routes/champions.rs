@@ -13,7 +13,7 @@ use poem_openapi::{
     types::Example,
 };
 
-use super::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag, limit_param};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct ChampionsApi;

@@ -13,10 +13,10 @@ use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Header, types::Example};
 
 use super::{
-    Tag,
     jobs::{JobAccepted, JobRequest, accept_new_job},
     webhooks::check_target,
 };
+use crate::types::Tag;
 use crate::{
     body::JsonBody,
     problem::{ApiError, ApiResult},

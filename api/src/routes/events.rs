@@ -20,11 +20,8 @@ use poem_openapi::{
     types::{Example, MaybeUndefined},
 };
 
-use super::{
-    Created, NoContent, Page, Tag,
-    jobs::{JobAccepted, JobOptions, JobRequest, accept_job, check_callback},
-    limit_param,
-};
+use super::jobs::{JobAccepted, JobOptions, JobRequest, accept_job, check_callback};
+use crate::types::{Created, NoContent, Page, Tag, limit_param};
 use crate::{
     body::{JsonBody, OptionalJsonBody},
     problem::ApiResult,

@@ -23,7 +23,7 @@ use sqlx::PgConnection;
 
 pub use launchpad_domain::jobs::view::{JobErrorView, JobView};
 
-use super::{Page, Tag, limit_param};
+use crate::types::{Page, Tag, limit_param};
 use crate::{
     idempotency::{self, Begin},
     problem::{ApiError, ApiResult},

@@ -18,10 +18,8 @@ use poem_openapi::{
     types::Example,
 };
 
-use super::{
-    Tag,
-    jobs::{JobAccepted, JobRequest, accept_job, check_callback},
-};
+use super::jobs::{JobAccepted, JobRequest, accept_job, check_callback};
+use crate::types::Tag;
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct KpisApi;

@@ -7,7 +7,7 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use super::Tag;
+use crate::types::Tag;
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct ProgressApi;

@@ -8,7 +8,7 @@ use poem_openapi::{
     payload::{Json, PlainText},
 };
 
-use super::Tag;
+use crate::types::Tag;
 use crate::{
     problem::{ApiError, Problem},
     state::SharedState,

@@ -282,6 +282,14 @@ async fn bad_path_and_query_parameters_name_the_parameter() {
             r.text
         );
     }
+    // The second of two path parameters is named too.
+    let r = app
+        .get(
+            &format!("/api/v1/cops/{}/members/not-a-uuid", uuid::Uuid::now_v7()),
+            &t,
+        )
+        .await;
+    assert_pointers(&r, 400, &["/user_id"]);
     let r = app.get("/api/v1/customers?limit=abc", &t).await;
     assert_pointers(&r, 400, &["/limit"]);
     let r = app.get("/api/v1/users?limit=0", &t).await;
