@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use launchpad_domain::{
     db,
-    jobs::{JobKind, kinds::EmailSend},
+    jobs::{
+        JobKind,
+        kinds::{AiSurveySummary, EmailSend},
+    },
 };
 use tokio_util::sync::CancellationToken;
 
@@ -75,10 +78,7 @@ pub async fn run(
             )?,
             webhook_settings: settings.webhooks.clone(),
             mail: mail::Mailer::new(&settings.mail).map_err(|e| anyhow::anyhow!(e))?,
-            ai: llm::Ai {
-                settings: settings.ai.clone(),
-                llm: llm::LlmProvider::from_settings(&settings.ai)?.map(Arc::new),
-            },
+            ai: llm::Ai::from_settings(&settings.ai)?,
         }),
     });
     let instance = instance_name();
@@ -113,6 +113,19 @@ pub async fn run(
             stop.clone(),
         ));
     }
+    // So are the AI provider's limits, by every process that runs AI jobs.
+    if let Some(limits) = &rt.services.ai.limits
+        && let Some((own, _)) = reg.workers.iter().find(|(_, k)| k == AiSurveySummary::NAME)
+    {
+        tokio::spawn(llm::share_limits(
+            transport.clone(),
+            limits.clone(),
+            own.clone(),
+            settings.heartbeat,
+            settings.heartbeat * settings.missed_heartbeats as u32,
+            stop.clone(),
+        ));
+    }
     let crons = jobs::cron_entries(&settings).map_err(|e| anyhow::anyhow!(e))?;
     tracing::info!(
         instance = %instance,
@@ -120,7 +133,7 @@ pub async fn run(
         cron = ?crons.iter().map(|c| c.kind).collect::<Vec<_>>(),
         metrics = %metrics_addr,
         smtp = %settings.mail.relay_for_logs(),
-        ai_provider = rt.services.ai.llm.as_ref().map_or("extractive", |l| l.name),
+        ai_provider = rt.services.ai.pipeline.provider_name(),
         "launchpad-worker started"
     );
     for entry in crons {

@@ -1,7 +1,10 @@
-//! The AI provider: chat completions through async-openai against any
+//! The AI provider: the worker's implementation of the pipeline's
+//! [`LlmProvider`] — chat completions through async-openai against any
 //! OpenAI-compatible endpoint (OpenAI, Azure OpenAI, vLLM, Ollama…), with
-//! strict JSON-schema output, per-provider rate limits, and failures
-//! classified for the job runtime.
+//! strict JSON-schema output, the provider's request and token limits
+//! shared by the worker processes ([`Limits`], [`share_limits`]), and
+//! failures classified for the job runtime. Without a configured provider
+//! the pipeline runs each feature's offline method.
 //!
 //! Retries: async-openai's default executor retries 429/5xx in process
 //! (with sleeps). This client replaces it with a tower service that retries
@@ -14,7 +17,10 @@
 
 use std::{
     num::NonZeroU32,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU32, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -34,19 +40,19 @@ use futures::future::BoxFuture;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use launchpad_domain::{
     ai::{
-        repo::{self, UsageRecord},
-        schema::{StructuredAnswer, parse_answer},
+        pipeline::{self, JobRun, Progress},
+        provider::{Answer, ChatRequest, Completion, LlmProvider},
         summary::Prompt,
-        text::estimate_tokens,
         types::TokenUsage,
     },
     config::{self, ConfigError},
     ids::CustomerId,
-    jobs::{Failure, JobRecord},
+    jobs::Failure,
 };
 use reqwest_ai as reqwest;
-use sqlx::PgPool;
 use tokio::sync::Semaphore;
+
+use crate::runtime::JobContext;
 
 /// AI settings, read once from the environment.
 #[derive(Clone)]
@@ -130,21 +136,233 @@ impl AiSettings {
     }
 }
 
+impl AiSettings {
+    /// The pipeline's settings.
+    pub fn pipeline(&self) -> pipeline::Settings {
+        pipeline::Settings {
+            chunk_tokens: self.chunk_tokens,
+            max_answer_chars: self.max_answer_chars,
+            concurrency: self.concurrency,
+            // A request waits for rate limits and a permit after reserving,
+            // then runs for at most the request timeout.
+            reservation_ttl: self.request_timeout * 2 + Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the worker's AI jobs share: the pipeline (with the provider, if
+/// one is configured) and the provider's limits this process keeps.
+pub struct Ai {
+    pub pipeline: pipeline::Ai,
+    pub limits: Option<Arc<Limits>>,
+}
+
+impl Ai {
+    pub fn from_settings(s: &AiSettings) -> anyhow::Result<Self> {
+        let provider = OpenAiProvider::from_settings(s)?.map(Arc::new);
+        Ok(Self {
+            limits: provider.as_ref().map(|p| p.limits.clone()),
+            pipeline: pipeline::Ai {
+                settings: s.pipeline(),
+                provider: provider.map(|p| p as Arc<dyn LlmProvider>),
+            },
+        })
+    }
+}
+
+/// The pipeline's view of a running AI job of `customer`.
+pub fn job_run(ctx: &JobContext, customer: CustomerId, refresh: bool) -> JobRun<'_> {
+    JobRun {
+        db: &ctx.db,
+        job_id: ctx.job.id,
+        attempt: ctx.job.attempts,
+        customer,
+        refresh,
+        progress: ctx,
+    }
+}
+
+/// The job's progress checkpoints, for the pipeline.
+impl Progress for JobContext {
+    fn progress<'a>(&'a self, pct: u8, message: &'a str) -> BoxFuture<'a, Result<(), Failure>> {
+        Box::pin(JobContext::progress(self, pct, message))
+    }
+}
+
+/// The provider's request and token limits per minute (`LAUNCHPAD_AI_RPM`,
+/// `LAUNCHPAD_AI_TPM`), shared by every worker process that calls it: each
+/// keeps `limit / processes` ([`Limits::share_with`]).
+///
+/// A share `s` per minute is kept with bursts of `b` (a sixtieth of `s`,
+/// at least one request; for tokens at least one request's estimate) and a
+/// refill of `s − b` per minute: no window of a minute carries more than
+/// `s`, and no window of `t` seconds more than `b + (s − b)·t/60`.
+pub struct Limits {
+    rpm: u32,
+    tpm: u32,
+    /// Tokens one request can count for (its estimate is clamped to this).
+    min_token_burst: u32,
+    processes: AtomicU32,
+    current: RwLock<Arc<Limiters>>,
+}
+
+struct Limiters {
+    requests: Option<DefaultDirectRateLimiter>,
+    tokens: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
+}
+
+/// One process's share of `limit` when `processes` share it (rounded down,
+/// at least 1); `None` for no limit.
+pub fn share_of(limit: u32, processes: u32) -> Option<NonZeroU32> {
+    if limit == 0 {
+        return None;
+    }
+    NonZeroU32::new(limit / processes.max(1)).or(Some(NonZeroU32::MIN))
+}
+
+/// A limiter of `per_minute` cells: bursts of `per_minute / 60` (at least
+/// `min_burst`, at most `per_minute`), refilled at the rest of the minute's
+/// allowance. Returns it with its burst.
+pub fn per_minute(
+    per_minute: NonZeroU32,
+    min_burst: u32,
+) -> (DefaultDirectRateLimiter, NonZeroU32) {
+    let n = per_minute.get();
+    let burst = (n / 60).max(min_burst).clamp(1, n);
+    let refill = (n - burst).max(1);
+    let period = Duration::from_secs(60) / refill;
+    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_minute(per_minute))
+        .allow_burst(burst);
+    (RateLimiter::direct(quota), burst)
+}
+
+impl Limits {
+    pub fn new(rpm: u32, tpm: u32, min_token_burst: u32) -> Self {
+        let l = Self {
+            rpm,
+            tpm,
+            min_token_burst,
+            processes: AtomicU32::new(1),
+            current: RwLock::new(Arc::new(Limiters {
+                requests: None,
+                tokens: None,
+            })),
+        };
+        *l.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(l.limiters(1));
+        l
+    }
+
+    fn limiters(&self, processes: u32) -> Limiters {
+        Limiters {
+            requests: share_of(self.rpm, processes).map(|n| per_minute(n, 1).0),
+            tokens: share_of(self.tpm, processes).map(|n| per_minute(n, self.min_token_burst)),
+        }
+    }
+
+    /// `processes` worker processes (this one included) call the provider:
+    /// from now on this one keeps to its share of the limits.
+    pub fn share_with(&self, processes: u32) {
+        let processes = processes.max(1);
+        if self.processes.swap(processes, Ordering::Relaxed) == processes {
+            return;
+        }
+        tracing::info!(
+            processes,
+            requests_per_minute = share_of(self.rpm, processes).map(NonZeroU32::get),
+            tokens_per_minute = share_of(self.tpm, processes).map(NonZeroU32::get),
+            "sharing the AI provider's limits"
+        );
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(self.limiters(processes));
+    }
+
+    /// Waits until this process's share allows one more request of
+    /// `tokens` estimated tokens.
+    async fn until_ready(&self, tokens: i64) {
+        let l = self
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(r) = &l.requests {
+            r.until_ready().await;
+        }
+        if let Some((t, burst)) = &l.tokens {
+            let n = u32::try_from(tokens)
+                .unwrap_or(u32::MAX)
+                .clamp(1, burst.get());
+            // `n` never exceeds the burst, so this only waits.
+            let _ = t
+                .until_n_ready(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+                .await;
+        }
+    }
+}
+
+/// Keeps this process's share of the provider's limits: counts the worker
+/// processes running AI jobs (`own_worker` is this one's worker of an AI
+/// kind) every `every`, until `stop`.
+pub async fn share_limits(
+    db: sqlx::PgPool,
+    limits: Arc<Limits>,
+    own_worker: String,
+    every: Duration,
+    alive_within: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use launchpad_domain::jobs::{JobKind, kinds::AiSurveySummary};
+    crate::mail::share_among_processes(
+        db,
+        AiSurveySummary::NAME,
+        own_worker,
+        every,
+        alive_within,
+        stop,
+        move |n| limits.share_with(n),
+    )
+    .await;
+}
+
 /// How an OpenAI-compatible provider is reached.
-pub struct LlmProvider {
+pub struct OpenAiProvider {
     client: Client<Box<dyn Config>>,
     /// `openai`, `azure_openai` or `openai_compatible` (any other base URL).
-    pub name: &'static str,
-    pub model: String,
+    name: &'static str,
+    model: String,
     base_url: String,
     max_output_tokens: u32,
     permits: Semaphore,
-    rpm: Option<DefaultDirectRateLimiter>,
-    tpm: Option<(DefaultDirectRateLimiter, NonZeroU32)>,
+    limits: Arc<Limits>,
 }
 
-impl LlmProvider {
-    /// The configured provider, or `None` for the extractive fallback.
+impl LlmProvider for OpenAiProvider {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn max_output_tokens(&self) -> u32 {
+        self.max_output_tokens
+    }
+
+    fn complete<'a>(&'a self, r: ChatRequest<'a>) -> BoxFuture<'a, Result<Completion, Failure>> {
+        Box::pin(async move {
+            self.limits.until_ready(self.estimate(r.prompt)).await;
+            let _permit = self.permits.acquire().await.map_err(|_| {
+                self.failure(LlmError::Unreachable("the worker is shutting down".into()))
+            })?;
+            self.send(r).await.map_err(|e| self.failure(e))
+        })
+    }
+}
+
+impl OpenAiProvider {
+    /// The configured provider, or `None` (the offline methods).
     pub fn from_settings(s: &AiSettings) -> anyhow::Result<Option<Self>> {
         if !s.provider_configured() {
             return Ok(None);
@@ -193,6 +411,8 @@ impl LlmProvider {
         let client = Client::with_config(config).with_http_service(Classify {
             inner: ReqwestService::new(http),
         });
+        // One request's estimate can reach a chunk, the instructions and the output limit.
+        let biggest_request = s.chunk_tokens + s.max_output_tokens as usize + 2_000;
         Ok(Some(Self {
             client,
             name,
@@ -200,41 +420,17 @@ impl LlmProvider {
             base_url,
             max_output_tokens: s.max_output_tokens,
             permits: Semaphore::new(s.concurrency),
-            rpm: NonZeroU32::new(s.rpm).map(|n| RateLimiter::direct(Quota::per_minute(n))),
-            tpm: NonZeroU32::new(s.tpm).map(|n| (RateLimiter::direct(Quota::per_minute(n)), n)),
+            limits: Arc::new(Limits::new(
+                s.rpm,
+                s.tpm,
+                u32::try_from(biggest_request).unwrap_or(u32::MAX),
+            )),
         }))
     }
 
-    /// One chat completion whose answer must follow `schema` (strict).
-    /// Waits for the rate limits rather than failing on them.
-    pub async fn complete(
-        &self,
-        schema_name: &str,
-        schema: serde_json::Value,
-        prompt: &Prompt,
-    ) -> Result<Completion, LlmError> {
-        let estimate = estimate_tokens(&prompt.system)
-            + estimate_tokens(&prompt.user)
-            + self.max_output_tokens as usize;
-        if let Some(l) = &self.rpm {
-            l.until_ready().await;
-        }
-        if let Some((l, cap)) = &self.tpm {
-            let n = NonZeroU32::new(
-                u32::try_from(estimate)
-                    .unwrap_or(u32::MAX)
-                    .clamp(1, cap.get()),
-            )
-            .unwrap_or(*cap);
-            // `n` never exceeds the burst capacity, so this only waits.
-            let _ = l.until_n_ready(n).await;
-        }
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| LlmError::Unreachable("the worker is shutting down".into()))?;
-        let request = self.request(schema_name, schema, prompt)?;
+    /// One chat completion whose answer must follow the request's schema (strict).
+    async fn send(&self, r: ChatRequest<'_>) -> Result<Completion, LlmError> {
+        let request = self.request(r.schema_name, r.schema.clone(), r.prompt)?;
         let started = std::time::Instant::now();
         let result = self.client.chat().create(request).await;
         metrics::histogram!("launchpad_ai_request_duration_seconds", "provider" => self.name)
@@ -264,6 +460,10 @@ impl LlmProvider {
                 )
             })
             .unwrap_or_default();
+        metrics::counter!("launchpad_ai_tokens_total", "type" => "prompt")
+            .increment(usage.prompt_tokens.max(0) as u64);
+        metrics::counter!("launchpad_ai_tokens_total", "type" => "completion")
+            .increment(usage.completion_tokens.max(0) as u64);
         let Some(choice) = response.choices.into_iter().next() else {
             return Ok(Completion {
                 usage,
@@ -320,7 +520,7 @@ impl LlmProvider {
     }
 
     /// A failure for the job runtime, naming the provider.
-    pub fn failure(&self, e: LlmError) -> Failure {
+    fn failure(&self, e: LlmError) -> Failure {
         match e {
             LlmError::RateLimited {
                 retry_after,
@@ -370,24 +570,6 @@ impl LlmProvider {
 /// A provider's `Retry-After` is honoured between 1 s and 1 h.
 fn bound_retry_after(d: Duration) -> Duration {
     d.clamp(Duration::from_secs(1), Duration::from_secs(3600))
-}
-
-/// A chat completion: the tokens it cost and what the model answered.
-#[derive(Debug)]
-pub struct Completion {
-    pub usage: TokenUsage,
-    pub answer: Answer,
-}
-
-#[derive(Debug)]
-pub enum Answer {
-    Content(String),
-    Refusal(String),
-    /// Cut off at the output token limit.
-    Truncated,
-    /// Stopped by the provider's content filter.
-    Filtered,
-    Empty,
 }
 
 /// Why a request did not produce a completion.
@@ -544,165 +726,4 @@ fn classify(e: OpenAIError) -> LlmError {
         },
         other => LlmError::BadResponse(shorten(&other.to_string())),
     }
-}
-
-/// One job attempt's use of the provider: checks the tenant's monthly
-/// budget before every request, tallies tokens, and records them at the end
-/// (whatever the outcome: failed attempts cost tokens too).
-pub struct LlmSession<'a> {
-    pub llm: &'a LlmProvider,
-    db: &'a PgPool,
-    customer: CustomerId,
-    limit: Option<i64>,
-    used_before: i64,
-    tally: Mutex<(TokenUsage, i64)>,
-}
-
-impl<'a> LlmSession<'a> {
-    /// Starts a session; fails with `budget_exceeded` at once when the
-    /// tenant's monthly budget is spent.
-    pub async fn start(
-        llm: &'a LlmProvider,
-        db: &'a PgPool,
-        customer: CustomerId,
-    ) -> Result<LlmSession<'a>, Failure> {
-        let mut conn = db.acquire().await?;
-        let limit = repo::budget_limit(&mut conn, customer).await?;
-        let used_before = match limit {
-            Some(_) => repo::tokens_this_month(&mut conn, customer, chrono::Utc::now()).await?,
-            None => 0,
-        };
-        let s = Self {
-            llm,
-            db,
-            customer,
-            limit,
-            used_before,
-            tally: Mutex::new((TokenUsage::default(), 0)),
-        };
-        s.check_budget()?;
-        Ok(s)
-    }
-
-    fn check_budget(&self) -> Result<(), Failure> {
-        let Some(limit) = self.limit else {
-            return Ok(());
-        };
-        let used = self.used_before + self.usage().total_tokens;
-        if used >= limit {
-            return Err(Failure::permanent(
-                "budget_exceeded",
-                format!(
-                    "the tenant's monthly AI token budget is spent: {used} of {limit} tokens used this month (UTC); \
-                     an admin can raise it with PUT /api/v1/customers/{}/ai/budget",
-                    self.customer
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    pub fn usage(&self) -> TokenUsage {
-        self.tally.lock().expect("tally lock").0
-    }
-
-    pub fn requests(&self) -> i64 {
-        self.tally.lock().expect("tally lock").1
-    }
-
-    /// Asks the model for a `T` (strict schema `schema_name`), parsing and
-    /// checking the answer. A refusal or an answer that does not fit the
-    /// schema is a permanent failure naming the reason.
-    pub async fn ask<T: StructuredAnswer>(
-        &self,
-        schema_name: &str,
-        prompt: &Prompt,
-    ) -> Result<T, Failure> {
-        self.check_budget()?;
-        let completion = self
-            .llm
-            .complete(schema_name, T::schema(), prompt)
-            .await
-            .map_err(|e| self.llm.failure(e))?;
-        {
-            let mut t = self.tally.lock().expect("tally lock");
-            t.0.add(completion.usage);
-            t.1 += 1;
-        }
-        let invalid = |m: String| Failure::permanent("ai_invalid_answer", m);
-        match completion.answer {
-            Answer::Content(c) => parse_answer::<T>(&c).map_err(invalid),
-            Answer::Refusal(r) => Err(Failure::permanent(
-                "ai_refused",
-                format!("the model refused: {}", shorten(&r)),
-            )),
-            Answer::Truncated => Err(invalid(format!(
-                "the answer was cut off at the output limit of {} tokens (LAUNCHPAD_AI_MAX_OUTPUT_TOKENS)",
-                self.llm.max_output_tokens
-            ))),
-            Answer::Filtered => Err(invalid(
-                "the provider's content filter stopped the answer".into(),
-            )),
-            Answer::Empty => Err(invalid("the answer has no content".into())),
-        }
-    }
-
-    /// Records the attempt's usage (nothing when no request was made).
-    pub async fn record(&self, job: &JobRecord) -> Result<(), Failure> {
-        let requests = self.requests();
-        if requests == 0 {
-            return Ok(());
-        }
-        record_usage(
-            self.db,
-            job,
-            self.customer,
-            self.llm.name,
-            &self.llm.model,
-            requests,
-            self.usage(),
-            false,
-        )
-        .await
-    }
-}
-
-/// Records one attempt's usage row.
-#[allow(clippy::too_many_arguments)]
-pub async fn record_usage(
-    db: &PgPool,
-    job: &JobRecord,
-    customer: CustomerId,
-    provider: &str,
-    model: &str,
-    requests: i64,
-    usage: TokenUsage,
-    cache_hit: bool,
-) -> Result<(), Failure> {
-    metrics::counter!("launchpad_ai_tokens_total", "type" => "prompt")
-        .increment(usage.prompt_tokens.max(0) as u64);
-    metrics::counter!("launchpad_ai_tokens_total", "type" => "completion")
-        .increment(usage.completion_tokens.max(0) as u64);
-    repo::record_usage(
-        db,
-        &UsageRecord {
-            job_id: &job.id.to_string(),
-            attempt: job.attempts,
-            customer,
-            kind: &job.kind,
-            provider,
-            model,
-            requests,
-            usage,
-            cache_hit,
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-/// What the worker's AI jobs share: settings and the provider, if any.
-pub struct Ai {
-    pub settings: AiSettings,
-    pub llm: Option<Arc<LlmProvider>>,
 }

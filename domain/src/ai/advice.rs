@@ -4,11 +4,25 @@
 
 use std::collections::HashSet;
 
+use chrono::Utc;
+use sqlx::PgConnection;
+
 use super::{
+    EXTRACTIVE_PROVIDER,
     context::{AssetFact, CopContext, MemberFact},
+    pipeline::{AiResult, AiTask, Method, ModelRun, Settings},
+    repo,
     summary::Prompt,
     text::{delimit, one_line, prompt_json},
-    types::{AdviceItem, ChampionSuggestion, ContentHighlight, CopAdviceAnswer, RefItem, Roadmap},
+    types::{
+        AdviceItem, ChampionSuggestion, ContentHighlight, CopAdvice, CopAdviceAnswer, RefItem,
+        Roadmap, TokenUsage,
+    },
+};
+use crate::{
+    error::Result,
+    ids::{CopId, JobId},
+    jobs::{Failure, JobKind, kinds::AiCopAdvice},
 };
 
 /// Changes whenever the prompt or the answer schema change (cache keys include it).
@@ -142,6 +156,83 @@ pub fn ground(answer: CopAdviceAnswer, ctx: &CopContext) -> (Advice, usize) {
         },
         dropped,
     )
+}
+
+/// CoP advice as a user of the AI pipeline: one request over the CoP's
+/// context, grounded against it; offline, the rule-based advisor.
+pub struct CopAdviceTask {
+    pub cop_id: CopId,
+    pub context: CopContext,
+}
+
+impl CopAdviceTask {
+    fn result(&self, a: Advice, method: (&str, &str, &str), dropped: usize) -> CopAdvice {
+        let (provider, model, version) = method;
+        CopAdvice {
+            cop_id: self.cop_id,
+            next_sessions: a.next_sessions,
+            content_to_highlight: a.content_to_highlight,
+            champions_to_recognize: a.champions_to_recognize,
+            roadmap: a.roadmap,
+            context: self.context.stats(),
+            provider: provider.into(),
+            model: model.into(),
+            prompt_version: version.into(),
+            usage: TokenUsage::default(),
+            requests: 0,
+            dropped_items: dropped as i64,
+            cache_hit: false,
+            generated_at: Utc::now(),
+        }
+    }
+}
+
+impl AiResult for CopAdvice {
+    fn from_cache(self) -> Self {
+        Self {
+            cache_hit: true,
+            usage: TokenUsage::default(),
+            requests: 0,
+            ..self
+        }
+    }
+}
+
+impl AiTask for CopAdviceTask {
+    type Output = CopAdvice;
+    const KIND: &'static str = AiCopAdvice::NAME;
+    const PROMPT_VERSION: &'static str = PROMPT_VERSION;
+    const OFFLINE: Method = Method {
+        model: "rules",
+        version: RULES_VERSION,
+    };
+
+    fn input_hash(&self, _: &Settings) -> String {
+        self.context.hash()
+    }
+
+    fn offline(&self) -> CopAdvice {
+        let method = (EXTRACTIVE_PROVIDER, Self::OFFLINE.model, RULES_VERSION);
+        self.result(rules(&self.context), method, 0)
+    }
+
+    async fn with_model(&self, run: &ModelRun<'_>) -> Result<CopAdvice, Failure> {
+        let answer: CopAdviceAnswer = run.ask("cop_advice", &prompt(&self.context)).await?;
+        let (a, dropped) = ground(answer, &self.context);
+        Ok(CopAdvice {
+            usage: run.usage(),
+            requests: run.requests(),
+            ..self.result(
+                a,
+                (run.provider_name(), run.model(), PROMPT_VERSION),
+                dropped,
+            )
+        })
+    }
+
+    async fn save(&self, conn: &mut PgConnection, job: JobId, result: &CopAdvice) -> Result<()> {
+        repo::save_advice(conn, job, result).await
+    }
 }
 
 fn item(title: impl Into<String>, reason: impl Into<String>) -> AdviceItem {

@@ -239,13 +239,21 @@ pub struct UsageRecord<'a> {
     pub cache_hit: bool,
 }
 
-/// Records an attempt's usage once (a re-delivered attempt does not count twice).
-pub async fn record_usage(db: &PgPool, r: &UsageRecord<'_>) -> Result<()> {
+/// Records an attempt's usage once (a re-delivered attempt does not count
+/// twice), adding `unsettled` tokens (those no request settled against a
+/// budget reservation: see [`super::budget`]) to the tenant's month.
+pub async fn record_usage(db: &PgPool, r: &UsageRecord<'_>, unsettled: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO ai_usage (job_id, attempt, customer_id, kind, provider, model, requests,
-                               prompt_tokens, completion_tokens, cached_tokens, cache_hit)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (job_id, attempt) DO NOTHING",
+        "WITH u AS (
+             INSERT INTO ai_usage (job_id, attempt, customer_id, kind, provider, model, requests,
+                                   prompt_tokens, completion_tokens, cached_tokens, cache_hit)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (job_id, attempt) DO NOTHING
+             RETURNING customer_id, at
+         )
+         INSERT INTO ai_token_months AS t (customer_id, month, used_tokens)
+         SELECT customer_id, date_trunc('month', at AT TIME ZONE 'UTC')::date, $12 FROM u WHERE $12 > 0
+         ON CONFLICT (customer_id, month) DO UPDATE SET used_tokens = t.used_tokens + EXCLUDED.used_tokens",
     )
     .bind(r.job_id)
     .bind(r.attempt)
@@ -258,6 +266,7 @@ pub async fn record_usage(db: &PgPool, r: &UsageRecord<'_>) -> Result<()> {
     .bind(r.usage.completion_tokens)
     .bind(r.usage.cached_tokens)
     .bind(r.cache_hit)
+    .bind(unsettled.max(0))
     .execute(db)
     .await?;
     Ok(())
@@ -287,22 +296,21 @@ pub fn parse_month(s: &str) -> Result<NaiveDate, String> {
     NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(err)
 }
 
-/// Prompt + completion tokens the tenant spent in the UTC month of `now`.
+/// Prompt + completion tokens the tenant spent in the UTC month of `now`
+/// (as budgets count them: see [`super::budget`]).
 pub async fn tokens_this_month(
     conn: &mut PgConnection,
     customer: CustomerId,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    let (from, to) = month_bounds(now.date_naive());
-    Ok(sqlx::query_scalar(
-        "SELECT coalesce(sum(prompt_tokens + completion_tokens), 0)::bigint FROM ai_usage
-         WHERE customer_id = $1 AND at >= $2 AND at < $3",
+    let used: Option<i64> = sqlx::query_scalar(
+        "SELECT used_tokens FROM ai_token_months WHERE customer_id = $1 AND month = $2",
     )
     .bind(customer)
-    .bind(from)
-    .bind(to)
-    .fetch_one(conn)
-    .await?)
+    .bind(super::budget::month_of(now))
+    .fetch_optional(conn)
+    .await?;
+    Ok(used.unwrap_or(0))
 }
 
 /// The tenant's monthly token limit, if it has one.

@@ -3,16 +3,34 @@
 //! when the partial summaries themselves exceed the budget); then quotes
 //! verified and sentiment counted.
 
-use std::{collections::HashSet, ops::Range};
+use std::{
+    collections::HashSet,
+    ops::Range,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
+use chrono::Utc;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
 
 use super::{
+    EXTRACTIVE_MODEL, EXTRACTIVE_PROVIDER,
+    context::SurveyForSummary,
+    extractive,
+    pipeline::{AiResult, AiTask, Method, ModelRun, Settings},
+    repo,
     text::{
         QuoteChecker, cap_chars, chunk_by_budget, delimit, estimate_tokens, one_line, prompt_json,
     },
-    types::{MergedSummaryAnswer, Sentiment, SummaryItem},
+    types::{
+        ChunkSummaryAnswer, MergedSummaryAnswer, Sentiment, SummaryItem, SurveySummary, TokenUsage,
+    },
+};
+use crate::{
+    error::Result,
+    ids::JobId,
+    jobs::{Failure, JobKind, kinds::AiSurveySummary},
 };
 
 /// Changes whenever the prompts or the answer schema change (cache keys include it).
@@ -310,6 +328,203 @@ impl SentimentTally {
             negative,
             neutral: total as i64 - positive - negative,
         }
+    }
+}
+
+/// Cache kind of one map step (a chunk's partial summary).
+const CHUNK_CACHE_KIND: &str = "ai_survey_summary.chunk";
+
+/// The survey summary as a user of the AI pipeline: map (one request per
+/// chunk of answers), reduce as a tree until one summary is left, quotes
+/// verified at every step; offline, the extractive method.
+pub struct SurveySummaryTask {
+    survey: SurveyForSummary,
+    prepared: Prepared,
+}
+
+impl SurveySummaryTask {
+    pub fn new(mut survey: SurveyForSummary, settings: &Settings) -> Self {
+        let answers = std::mem::take(&mut survey.answers);
+        let prepared = Prepared::new(
+            &survey.title,
+            &survey.text_questions,
+            answers,
+            settings.max_answer_chars,
+        );
+        Self { survey, prepared }
+    }
+
+    /// The fields every result shares (as the offline method fills them).
+    fn base(&self) -> SurveySummary {
+        SurveySummary {
+            survey_id: self.survey.survey_id,
+            working_well: vec![],
+            opportunities: vec![],
+            top_actions: vec![],
+            sentiment: Sentiment::default(),
+            response_count: self.survey.response_count,
+            text_answer_count: self.prepared.answers.len() as i64,
+            truncated_answers: self.prepared.truncated as i64,
+            provider: EXTRACTIVE_PROVIDER.into(),
+            model: EXTRACTIVE_MODEL.into(),
+            prompt_version: extractive::METHOD_VERSION.into(),
+            usage: TokenUsage::default(),
+            requests: 0,
+            chunks: 0,
+            dropped_quotes: 0,
+            cache_hit: false,
+            empty_reason: None,
+            generated_at: Utc::now(),
+        }
+    }
+}
+
+impl AiResult for SurveySummary {
+    fn from_cache(self) -> Self {
+        Self {
+            cache_hit: true,
+            usage: TokenUsage::default(),
+            requests: 0,
+            ..self
+        }
+    }
+}
+
+impl AiTask for SurveySummaryTask {
+    type Output = SurveySummary;
+    const KIND: &'static str = AiSurveySummary::NAME;
+    const PROMPT_VERSION: &'static str = PROMPT_VERSION;
+    const OFFLINE: Method = Method {
+        model: EXTRACTIVE_MODEL,
+        version: extractive::METHOD_VERSION,
+    };
+
+    fn input_hash(&self, settings: &Settings) -> String {
+        self.prepared.input_hash(settings.chunk_tokens)
+    }
+
+    fn trivial(&self) -> Option<SurveySummary> {
+        self.prepared.answers.is_empty().then(|| SurveySummary {
+            empty_reason: Some(if self.survey.text_questions.is_empty() {
+                "the survey has no free-text questions".into()
+            } else {
+                "no response answered a free-text question".into()
+            }),
+            ..self.base()
+        })
+    }
+
+    fn offline(&self) -> SurveySummary {
+        let texts: Vec<&str> = self
+            .prepared
+            .answers
+            .iter()
+            .map(|a| a.text.as_str())
+            .collect();
+        let e = extractive::summarise(&texts);
+        SurveySummary {
+            working_well: e.working_well,
+            opportunities: e.opportunities,
+            top_actions: e.top_actions,
+            sentiment: e.sentiment,
+            chunks: 1,
+            ..self.base()
+        }
+    }
+
+    async fn with_model(&self, run: &ModelRun<'_>) -> Result<SurveySummary, Failure> {
+        let prepared = &self.prepared;
+        let checker = prepared.quote_checker();
+        let chunks = prepared.chunks(run.settings.chunk_tokens);
+        let parts = chunks.len();
+        run.progress(
+            5,
+            &format!(
+                "summarising {} answers in {parts} chunks",
+                prepared.answers.len()
+            ),
+        )
+        .await?;
+        let prompts: Vec<Prompt> = chunks
+            .iter()
+            .enumerate()
+            .map(|(i, range)| map_prompt(prepared, range.clone(), i, parts))
+            .collect();
+        let answers: Vec<ChunkSummaryAnswer> = run
+            .map(
+                "survey_chunk_summary",
+                Some((CHUNK_CACHE_KIND, PROMPT_VERSION)),
+                &prompts,
+                "summarised chunk",
+            )
+            .await?;
+        let mut tally = SentimentTally::default();
+        let dropped = AtomicUsize::new(0);
+        let mut partials = Vec::with_capacity(parts);
+        for (range, a) in chunks.into_iter().zip(answers) {
+            tally.add(
+                &prepared.answers[range.clone()],
+                &a.positive_ids,
+                &a.negative_ids,
+            );
+            let (mut partial, d) = clean_summary(
+                MergedSummaryAnswer {
+                    working_well: a.working_well,
+                    opportunities: a.opportunities,
+                    top_actions: a.top_actions,
+                },
+                &checker,
+            );
+            partial.answers = range.len();
+            dropped.fetch_add(d, Ordering::Relaxed);
+            partials.push(partial);
+        }
+        let (checker, dropped) = (&checker, &dropped);
+        let merged = run
+            .reduce(
+                partials,
+                |level| reduce_groups(level, run.settings.chunk_tokens),
+                |members: Vec<Partial>| async move {
+                    let merged: MergedSummaryAnswer = run
+                        .ask("survey_merged_summary", &reduce_prompt(prepared, &members))
+                        .await?;
+                    let (mut p, d) = clean_summary(merged, checker);
+                    p.answers = members.iter().map(|m| m.answers).sum();
+                    dropped.fetch_add(d, Ordering::Relaxed);
+                    Ok(p)
+                },
+            )
+            .await?
+            .map(Partial::into_merged)
+            .unwrap_or(MergedSummaryAnswer {
+                working_well: vec![],
+                opportunities: vec![],
+                top_actions: vec![],
+            });
+        Ok(SurveySummary {
+            working_well: merged.working_well,
+            opportunities: merged.opportunities,
+            top_actions: merged.top_actions,
+            sentiment: tally.finish(prepared.answers.len()),
+            provider: run.provider_name().into(),
+            model: run.model().into(),
+            prompt_version: PROMPT_VERSION.into(),
+            usage: run.usage(),
+            requests: run.requests(),
+            chunks: parts as i64,
+            dropped_quotes: dropped.load(Ordering::Relaxed) as i64,
+            generated_at: Utc::now(),
+            ..self.base()
+        })
+    }
+
+    async fn save(
+        &self,
+        conn: &mut PgConnection,
+        job: JobId,
+        result: &SurveySummary,
+    ) -> Result<()> {
+        repo::save_summary(conn, job, result).await
     }
 }
 
