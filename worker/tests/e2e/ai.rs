@@ -41,6 +41,36 @@ impl Ai {
         Self::setup(Some(llm), &env).await
     }
 
+    /// Another worker process with the same provider settings plus `extra_env`.
+    fn another_worker(&self, extra_env: &[(&str, &str)]) -> WorkerProcess {
+        let base = self.llm().base_url();
+        let mut env = vec![
+            ("OPENAI_BASE_URL", base.as_str()),
+            ("OPENAI_API_KEY", "test"),
+            ("LAUNCHPAD_AI_MODEL", "test-model"),
+        ];
+        env.extend_from_slice(extra_env);
+        self.h.worker_with(&env)
+    }
+
+    /// Waits until `n` worker processes run AI jobs and have counted each
+    /// other (they count every heartbeat of 1 s).
+    async fn processes_see_each_other(&self, n: i64) {
+        let pool = self.h.app.db.pool.clone();
+        eventually(WAIT, "the workers to be registered", || async {
+            let live: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM apalis.workers
+                 WHERE worker_type = 'ai_survey_summary' AND last_seen > now() - interval '3 seconds'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (live == n).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+
     /// Without any provider: the extractive method.
     async fn offline() -> Self {
         Self::setup(None, &[]).await
@@ -552,7 +582,12 @@ async fn rate_limited_then_ok_succeeds_after_a_durable_backoff_honouring_retry_a
 
 #[tokio::test]
 async fn five_thousand_answers_go_through_map_reduce() {
-    let t = Ai::with_llm(&[("LAUNCHPAD_AI_CHUNK_TOKENS", "4000")]).await;
+    // No token-rate limit: the test is about map-reduce, not the limiter.
+    let t = Ai::with_llm(&[
+        ("LAUNCHPAD_AI_CHUNK_TOKENS", "4000"),
+        ("LAUNCHPAD_AI_TPM", "0"),
+    ])
+    .await;
     t.llm().respond_with(|r| match r.schema_name().as_str() {
         "survey_chunk_summary" => chunk_reply(r),
         _ => merge_reply(r),
@@ -850,6 +885,166 @@ async fn an_exhausted_monthly_budget_fails_further_jobs_fast() {
         .expect(202);
     t.succeeded(&id).await;
     assert_eq!(t.llm().request_count(), 2);
+}
+
+/// What the pipeline reserves for a request: its prompt (4 bytes a token) plus the output limit.
+fn estimate(r: &Recorded) -> (u32, u32) {
+    let prompt = r.message("system").len().div_ceil(4) + r.message("user").len().div_ceil(4);
+    (
+        prompt as u32,
+        r.body["max_completion_tokens"].as_u64().unwrap() as u32,
+    )
+}
+
+#[tokio::test]
+async fn parallel_requests_in_two_workers_overshoot_a_budget_by_at_most_one_request() {
+    let env = [
+        ("LAUNCHPAD_AI_MAX_OUTPUT_TOKENS", "1000"),
+        ("LAUNCHPAD_AI_RPM", "0"),
+        ("LAUNCHPAD_AI_TPM", "0"),
+    ];
+    let t = Ai::with_llm(&env).await;
+    let _second = t.another_worker(&env);
+    // Every request costs exactly what was reserved for it, and takes long
+    // enough for the parallel ones to overlap.
+    t.llm().respond_with(|r| {
+        let (prompt, completion) = estimate(r);
+        chunk_reply(r).usage(prompt, completion, 0)
+    });
+    t.llm().set_delay(Duration::from_millis(300));
+    // Surveys whose prompts have the same length: one request each, of the same estimate.
+    let mut surveys = vec![];
+    for i in 0..13 {
+        surveys.push(
+            t.survey(&texts(&[&format!(
+                "Survey {i:02}: the sessions are great."
+            )]))
+            .await,
+        );
+    }
+    // Without a budget, one request: what each request costs.
+    t.succeeded(&t.summarise(&surveys[12]).await).await;
+    let cost = {
+        let (p, c) = estimate(&t.llm().requests()[0]);
+        (p + c) as i64
+    };
+    // A budget that fits the first request and N = 3 more, and half of one.
+    let n = 3;
+    t.app()
+        .put(
+            &format!("/api/v1/customers/{}/ai/budget", t.a),
+            &t.h.admin.access,
+            &json!({"monthly_token_limit": cost * (n + 1) + cost / 2}),
+        )
+        .await
+        .expect(200);
+    t.processes_see_each_other(2).await;
+    // 4N jobs at once.
+    let ids = futures::future::join_all(surveys[..12].iter().map(|s| t.summarise(s))).await;
+    let mut succeeded = 0;
+    for id in &ids {
+        let j = t.finished(id).await;
+        match j["status"].as_str() {
+            Some("succeeded") => succeeded += 1,
+            _ => assert_eq!(j["error"]["code"], "budget_exceeded", "{j:#}"),
+        }
+    }
+    let sent = t.llm().request_count() as i64 - 1;
+    for r in t.llm().requests() {
+        assert_eq!(
+            estimate(&r),
+            estimate(&t.llm().requests()[0]),
+            "same estimates"
+        );
+    }
+    assert!(
+        (n..=n + 1).contains(&sent),
+        "{sent} requests sent for a budget of {n} and a half (at most {})",
+        n + 1
+    );
+    assert_eq!(succeeded, sent);
+    // What the budget counts is what was spent; nothing stays reserved.
+    let (used, reserved): (i64, i64) = sqlx::query_as(
+        "SELECT used_tokens, reserved_tokens FROM ai_token_months WHERE customer_id = $1::uuid",
+    )
+    .bind(&t.a)
+    .fetch_one(&t.app().db.pool)
+    .await
+    .unwrap();
+    assert_eq!((used, reserved), (cost * (sent + 1), 0));
+    assert_eq!(
+        t.app()
+            .count("SELECT count(*) FROM ai_token_reservations")
+            .await,
+        0
+    );
+    let budget = t
+        .app()
+        .get(
+            &format!("/api/v1/customers/{}/ai/budget", t.a),
+            &t.exec.access,
+        )
+        .await;
+    assert_eq!(budget.body["used_this_month"], used);
+}
+
+#[tokio::test]
+async fn two_workers_share_the_providers_request_limit() {
+    // 600 requests a minute for the two processes together: 300 each, in
+    // bursts of 5 and a refill of 295 a minute.
+    let env = [("LAUNCHPAD_AI_RPM", "600"), ("LAUNCHPAD_AI_TPM", "0")];
+    let t = Ai::with_llm(&env).await;
+    let _second = t.another_worker(&env);
+    let arrivals: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>> = Default::default();
+    let log = arrivals.clone();
+    t.llm().respond_with(move |r| {
+        log.lock().unwrap().push(std::time::Instant::now());
+        chunk_reply(r)
+    });
+    let n = 60;
+    let mut surveys = vec![];
+    for i in 0..n {
+        surveys.push(
+            t.survey(&texts(&[&format!("Survey {i}: the sessions are great.")]))
+                .await,
+        );
+    }
+    t.processes_see_each_other(2).await;
+    let ids = futures::future::join_all(surveys.iter().map(|s| t.summarise(s))).await;
+    for id in &ids {
+        t.succeeded(id).await;
+    }
+    let mut times = arrivals.lock().unwrap().clone();
+    times.sort();
+    assert_eq!(times.len(), n);
+    // The limit holds for the two together: no window of `w` seconds
+    // carries more than a second's worth (10) plus `w` seconds at 10 a
+    // second — so no minute more than 600 — give or take one request
+    // whose HTTP arrival was delayed. Each process alone may send 600 a
+    // minute in bursts of 10: without the sharing the busiest second
+    // carries about 38.
+    for w in [1.0, 2.0, 3.0] {
+        let busiest = times
+            .iter()
+            .map(|&t0| {
+                times
+                    .iter()
+                    .filter(|&&t| t >= t0 && (t - t0).as_secs_f64() < w)
+                    .count()
+            })
+            .max()
+            .unwrap();
+        let allowed = (10.0 + 10.0 * w) as usize + 1;
+        assert!(
+            busiest <= allowed,
+            "{busiest} requests within {w} s from two processes sharing 600/min (allowed {allowed})"
+        );
+    }
+    let span = (times[n - 1] - times[0]).as_secs_f64();
+    assert!(
+        span >= 4.0,
+        "60 requests at 10 a second after a burst of 10: {span} s"
+    );
 }
 
 #[tokio::test]
