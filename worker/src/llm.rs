@@ -227,15 +227,19 @@ pub fn per_minute(
     per_minute: NonZeroU32,
     min_burst: u32,
 ) -> (DefaultDirectRateLimiter, NonZeroU32) {
+    let (quota, burst) = quota_per_minute(per_minute, min_burst);
+    (RateLimiter::direct(quota), burst)
+}
+
+fn quota_per_minute(per_minute: NonZeroU32, min_burst: u32) -> (Quota, NonZeroU32) {
     let n = per_minute.get();
     let burst = (n / 60).max(min_burst).clamp(1, n);
-    let refill = (n - burst).max(1);
-    let period = Duration::from_secs(60) / refill;
+    let period = Duration::from_secs(60) / (n - burst).max(1);
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(period)
         .unwrap_or_else(|| Quota::per_minute(per_minute))
         .allow_burst(burst);
-    (RateLimiter::direct(quota), burst)
+    (quota, burst)
 }
 
 impl Limits {
@@ -725,5 +729,81 @@ fn classify(e: OpenAIError) -> LlmError {
             message: m,
         },
         other => LlmError::BadResponse(shorten(&other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_share_the_providers_limits() {
+        assert_eq!(share_of(600, 1).map(NonZeroU32::get), Some(600));
+        assert_eq!(share_of(600, 2).map(NonZeroU32::get), Some(300));
+        assert_eq!(
+            share_of(500, 3).map(NonZeroU32::get),
+            Some(166),
+            "rounded down"
+        );
+        assert_eq!(share_of(600, 0).map(NonZeroU32::get), Some(600));
+        assert_eq!(share_of(2, 5).map(NonZeroU32::get), Some(1), "at least one");
+        assert_eq!(share_of(0, 2), None, "no limit");
+        let l = Limits::new(600, 0, 1);
+        l.share_with(2);
+        assert_eq!(l.processes.load(Ordering::Relaxed), 2);
+        assert!(l.current.read().unwrap().tokens.is_none());
+    }
+
+    /// Takes every cell the limiter allows, 10 ms at a time for three
+    /// minutes, `cost` cells at a time: the times of the grants.
+    fn greedy(per_minute: u32, min_burst: u32, cost: u32) -> Vec<Duration> {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let (quota, _) = quota_per_minute(NonZeroU32::new(per_minute).unwrap(), min_burst);
+        let l = RateLimiter::direct_with_clock(quota, clock.clone());
+        let cost = NonZeroU32::new(cost).unwrap();
+        let mut granted = vec![];
+        let step = Duration::from_millis(10);
+        for i in 0..18_000u32 {
+            while matches!(l.check_n(cost), Ok(Ok(()))) {
+                granted.push(step * i);
+            }
+            clock.advance(step);
+        }
+        granted
+    }
+
+    #[test]
+    fn no_minute_carries_more_than_the_limit() {
+        for (per_minute, min_burst, cost) in [
+            (600, 1, 1),
+            (300, 1, 1),
+            (7, 1, 1),
+            (1, 1, 1),
+            (100_000, 14_096, 4_000),
+        ] {
+            let granted = greedy(per_minute, min_burst, cost);
+            let minute = Duration::from_secs(60);
+            let busiest = granted
+                .iter()
+                .map(|&t0| {
+                    granted
+                        .iter()
+                        .filter(|&&t| t >= t0 && t - t0 < minute)
+                        .count()
+                })
+                .max()
+                .unwrap() as u32
+                * cost;
+            assert!(
+                busiest <= per_minute,
+                "{busiest} in a minute of a {per_minute}/min limit"
+            );
+            // And it is not much slower than the limit over three minutes.
+            let total = granted.len() as u32 * cost;
+            assert!(
+                total as f64 >= 0.9 * 3.0 * per_minute as f64 - cost as f64 - 1.0,
+                "{total} in three minutes of a {per_minute}/min limit"
+            );
+        }
     }
 }
