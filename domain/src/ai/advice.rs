@@ -28,7 +28,7 @@ use crate::{
 /// Changes whenever the prompt or the answer schema change (cache keys include it).
 pub const PROMPT_VERSION: &str = "cop-advice/v1";
 /// Version of the rule-based advisor.
-pub const RULES_VERSION: &str = "rules/v1";
+pub const RULES_VERSION: &str = "rules/v2";
 pub const CONTEXT_TAG: &str = "COP_CONTEXT_JSON";
 const MAX_ITEMS: usize = 3;
 const MAX_TITLE_CHARS: usize = 160;
@@ -188,7 +188,7 @@ impl CopAdviceTask {
 }
 
 impl AiResult for CopAdvice {
-    fn from_cache(self) -> Self {
+    fn served_from_cache(self) -> Self {
         Self {
             cache_hit: true,
             usage: TokenUsage::default(),
@@ -258,6 +258,11 @@ fn trend(ctx: &CopContext, metric: &str) -> Option<(f64, Option<f64>)> {
     Some((k.value?, k.previous_value))
 }
 
+/// `n` and the noun in the right number: "1 survey", "3 surveys".
+fn count(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn fmt_num(x: f64) -> String {
     if x.fract().abs() < 1e-9 {
         format!("{x:.0}")
@@ -293,8 +298,9 @@ pub fn rules(ctx: &CopContext) -> Advice {
                 best.title
             ),
             format!(
-                "“{}” drew {} attendees, the most of the last 90 days.",
-                best.title, best.attendees
+                "“{}” drew {}, the most of the last 90 days.",
+                best.title,
+                count(best.attendees, "attendee", "attendees")
             ),
         ));
     }
@@ -324,8 +330,10 @@ pub fn rules(ctx: &CopContext) -> Advice {
         sessions.push(item(
             format!("Deep dive on {topic}"),
             format!(
-                "“{}” ({topic}) got {} views and {} downloads in 90 days, and no session covered the topic.",
-                a.title, a.views_90d, a.downloads_90d
+                "“{}” ({topic}) got {} and {} in 90 days, and no session covered the topic.",
+                a.title,
+                count(a.views_90d, "view", "views"),
+                count(a.downloads_90d, "download", "downloads")
             ),
         ));
     }
@@ -364,8 +372,10 @@ pub fn rules(ctx: &CopContext) -> Advice {
         content.push(asset_highlight(
             a,
             format!(
-                "{} views, {} downloads and {} likes in the last 90 days.",
-                a.views_90d, a.downloads_90d, a.likes_90d
+                "{}, {} and {} in the last 90 days.",
+                count(a.views_90d, "view", "views"),
+                count(a.downloads_90d, "download", "downloads"),
+                count(a.likes_90d, "like", "likes")
             ),
         ));
     }
@@ -404,14 +414,21 @@ pub fn rules(ctx: &CopContext) -> Advice {
         .into_iter()
         .take(MAX_ITEMS)
         .map(|m| {
-            let mut parts = vec![format!("attended {} sessions", m.sessions_attended_90d)];
+            let mut parts = vec![format!(
+                "attended {}",
+                count(m.sessions_attended_90d, "session", "sessions")
+            )];
             if m.surveys_answered_90d > 0 {
-                parts.push(format!("answered {} surveys", m.surveys_answered_90d));
+                parts.push(format!(
+                    "answered {}",
+                    count(m.surveys_answered_90d, "survey", "surveys")
+                ));
             }
             if m.use_cases_submitted > 0 {
                 parts.push(format!(
-                    "submitted {} use cases ({} approved)",
-                    m.use_cases_submitted, m.use_cases_approved
+                    "submitted {} ({} approved)",
+                    count(m.use_cases_submitted, "use case", "use cases"),
+                    m.use_cases_approved
                 ));
             }
             champion(m, format!("In the last 90 days: {}.", parts.join(", ")))
@@ -649,6 +666,10 @@ mod tests {
             "current champions and inactive members are skipped"
         );
         assert_eq!(a.champions_to_recognize[0].name, "Member 1");
+        assert_eq!(
+            a.champions_to_recognize[0].reason,
+            "In the last 90 days: attended 5 sessions, answered 1 survey."
+        );
         assert_eq!(a.roadmap.q1[0].title, "Act on survey feedback");
         assert!(a.roadmap.q1[0].reason.contains("-10") && a.roadmap.q1[0].reason.contains("20"));
         for q in [&a.roadmap.q1, &a.roadmap.q2, &a.roadmap.q3, &a.roadmap.q4] {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use super::types::{Sentiment, SummaryItem};
 
 /// Version of the method (recorded as the result's `prompt_version`).
-pub const METHOD_VERSION: &str = "extractive/v1";
+pub const METHOD_VERSION: &str = "extractive/v2";
 
 /// What the extractive method produces.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,7 +240,7 @@ fn keys(runs: &[Vec<String>]) -> HashSet<String> {
     out
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Side {
     Works,
     Improve,
@@ -346,14 +346,22 @@ pub fn summarise(answers: &[&str]) -> Extract {
             })
             .map(|(r, _)| r.join(" "))
     };
+    // Answers that both praise and criticise ("great, but out of date").
+    let mut sides: Vec<HashSet<Side>> = vec![HashSet::new(); texts.len()];
+    for s in &all {
+        sides[s.text_index].insert(s.side);
+    }
+    let mixed = |i: usize| sides[i].contains(&Side::Works) && sides[i].contains(&Side::Improve);
+    // The whole answer when it is short and one-sided, else the sentence
+    // or clause that carries the point (a half-complaint is not quoted
+    // whole under "working well").
     let quote = |s: &Sentence<'_>| -> String {
         let whole = texts[s.text_index];
-        if whole.chars().count() <= 200 {
-            whole
+        if whole.chars().count() <= 200 && !mixed(s.text_index) {
+            whole.to_string()
         } else {
-            s.text
+            s.text.trim_end_matches([',', ';', ' ']).to_string()
         }
-        .to_string()
     };
 
     let points = |side: Side, max: usize| -> Vec<(String, Vec<&Sentence<'_>>)> {
@@ -432,15 +440,39 @@ pub fn summarise(answers: &[&str]) -> Extract {
         }
         out
     };
-    let item = |members: &[&Sentence<'_>], text: String, max_quotes: usize| -> SummaryItem {
+    // A point with quotes no other point used (one quote never serves two
+    // themes); none when every quote of its answers is taken.
+    let item = |members: &[&Sentence<'_>],
+                text: String,
+                max_quotes: usize,
+                used: &mut HashSet<String>|
+     -> Option<SummaryItem> {
         let mut quotes: Vec<String> = vec![];
         for s in members {
             let q = quote(s);
-            if quotes.len() < max_quotes && !quotes.contains(&q) {
+            if quotes.len() < max_quotes && !quotes.contains(&q) && !used.contains(&q) {
                 quotes.push(q);
             }
         }
-        SummaryItem { text, quotes }
+        used.extend(quotes.iter().cloned());
+        (!quotes.is_empty()).then_some(SummaryItem { text, quotes })
+    };
+    // A theme as the answers spell it when that keeps capitals inside a
+    // word ("MLOps"), else in lower case.
+    let surface = |label: &str, members: &[&Sentence<'_>]| -> String {
+        members
+            .iter()
+            .find_map(|s| {
+                let lower = s.text.to_lowercase();
+                let i = lower.find(label).filter(|_| lower.len() == s.text.len())?;
+                let found = s.text.get(i..i + label.len())?;
+                found
+                    .chars()
+                    .skip(1)
+                    .any(char::is_uppercase)
+                    .then(|| found.to_string())
+            })
+            .unwrap_or_else(|| label.to_string())
     };
     let count = |members: &[&Sentence<'_>]| -> usize {
         members
@@ -453,26 +485,22 @@ pub fn summarise(answers: &[&str]) -> Extract {
     };
     let works = points(Side::Works, 5);
     let improve = points(Side::Improve, 5);
-    let working_well = works
-        .iter()
-        .map(|(label, m)| {
-            item(
-                m,
-                format!("{} ({})", capitalise(label), answers_label(count(m))),
-                2,
-            )
-        })
-        .collect();
-    let opportunities = improve
-        .iter()
-        .map(|(label, m)| {
-            item(
-                m,
-                format!("{} ({})", capitalise(label), answers_label(count(m))),
-                2,
-            )
-        })
-        .collect();
+    let mut used = HashSet::new();
+    let mut theme_items = |points: &[(String, Vec<&Sentence<'_>>)]| -> Vec<SummaryItem> {
+        points
+            .iter()
+            .filter_map(|(label, m)| {
+                let text = format!(
+                    "{} ({})",
+                    capitalise(&surface(label, m)),
+                    answers_label(count(m))
+                );
+                item(m, text, 2, &mut used)
+            })
+            .collect()
+    };
+    let working_well = theme_items(&works);
+    let opportunities = theme_items(&improve);
     // Actions: the opportunities backed by a suggestion, most supported first.
     let mut actionable: Vec<(&String, Vec<&Sentence<'_>>, usize)> = improve
         .iter()
@@ -486,12 +514,14 @@ pub fn summarise(answers: &[&str]) -> Extract {
     let top_actions = actionable
         .iter()
         .take(3)
-        .map(|(label, m, n)| {
-            item(
-                m,
-                format!("Act on {label}: {} ask for a change", answers_label(*n)),
-                1,
-            )
+        .filter_map(|(label, m, n)| {
+            // An action quotes the request behind it, which its opportunity may quote too.
+            let text = format!(
+                "Act on {}: {} ask for a change",
+                surface(label, m),
+                answers_label(*n)
+            );
+            item(m, text, 1, &mut HashSet::new())
         })
         .collect();
     let n: usize = weight.iter().sum();
@@ -612,5 +642,38 @@ mod tests {
             e.working_well.is_empty() && e.opportunities.is_empty() && e.top_actions.is_empty()
         );
         assert_eq!(e.sentiment.neutral, 2);
+    }
+
+    #[test]
+    fn a_quote_serves_one_theme_and_half_complaints_are_quoted_by_their_clause() {
+        let answers = [
+            "The notebooks in the library are great, but some are out of date.",
+            "The notebooks are great for onboarding.",
+            "More hands-on labs, fewer slides.",
+            "Labs should come with a sandbox workspace.",
+            "Please share the slides before the session starts.",
+            "The MLOps session was exactly what we needed.",
+            "MLOps examples were great.",
+        ];
+        let e = summarise(&answers);
+        let quotes: Vec<&String> = e
+            .working_well
+            .iter()
+            .chain(&e.opportunities)
+            .flat_map(|i| &i.quotes)
+            .collect();
+        let distinct: HashSet<&&String> = quotes.iter().collect();
+        assert_eq!(distinct.len(), quotes.len(), "{e:#?}");
+        let praise: Vec<&String> = e.working_well.iter().flat_map(|i| &i.quotes).collect();
+        assert!(
+            praise.iter().all(|q| !q.contains("out of date")),
+            "{praise:?}"
+        );
+        assert!(
+            praise.contains(&&"The notebooks in the library are great".to_string()),
+            "{praise:?}"
+        );
+        let themes: Vec<&str> = e.working_well.iter().map(|i| i.text.as_str()).collect();
+        assert!(themes.contains(&"MLOps (2 answers)"), "{themes:?}");
     }
 }

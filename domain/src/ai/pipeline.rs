@@ -114,7 +114,7 @@ pub struct Method {
 pub trait AiResult: Serialize + DeserializeOwned + Send + Sync {
     /// The result as served from the cache: marked as a hit, with no
     /// tokens or requests of its own.
-    fn from_cache(self) -> Self;
+    fn served_from_cache(self) -> Self;
 }
 
 /// One AI feature.
@@ -189,7 +189,7 @@ async fn produce<T: AiTask>(ai: &Ai, job: &JobRun<'_>, task: &T) -> Result<T::Ou
         if let Some(p) = &ai.provider {
             record_usage::<T>(job, p.as_ref(), 0, TokenUsage::default(), true, 0).await?;
         }
-        return Ok(hit.from_cache());
+        return Ok(hit.served_from_cache());
     }
     let result = match &ai.provider {
         Some(p) => {

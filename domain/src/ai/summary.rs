@@ -380,7 +380,7 @@ impl SurveySummaryTask {
 }
 
 impl AiResult for SurveySummary {
-    fn from_cache(self) -> Self {
+    fn served_from_cache(self) -> Self {
         Self {
             cache_hit: true,
             usage: TokenUsage::default(),

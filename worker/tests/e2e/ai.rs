@@ -1461,18 +1461,21 @@ async fn without_a_provider_the_extractive_method_summarises_the_demo_survey_and
     .unwrap();
     assert!(answers.len() >= 20, "the demo survey has free text");
 
-    let r = t
-        .app()
-        .post(
-            &format!("/api/v1/surveys/{survey}/ai/summary"),
-            &exec.access,
-            &json!(null),
-        )
-        .await;
-    r.expect(202);
-    let result = t.succeeded(r.body["id"].as_str().unwrap()).await;
+    let summarise = || async {
+        let r = t
+            .app()
+            .post(
+                &format!("/api/v1/surveys/{survey}/ai/summary"),
+                &exec.access,
+                &json!(null),
+            )
+            .await;
+        r.expect(202);
+        t.succeeded(r.body["id"].as_str().unwrap()).await
+    };
+    let result = summarise().await;
     assert_eq!(result["provider"], "extractive");
-    assert_eq!(result["prompt_version"], "extractive/v1");
+    assert_eq!(result["prompt_version"], "extractive/v2");
     assert_eq!(
         (&result["requests"], &result["usage"]["total_tokens"]),
         (&json!(0), &json!(0))
@@ -1509,6 +1512,23 @@ async fn without_a_provider_the_extractive_method_summarises_the_demo_survey_and
             .contains("Labs"),
         "{result:#}"
     );
+    // A quote serves one point of the summary.
+    let quotes: Vec<String> = ["working_well", "opportunities"]
+        .iter()
+        .flat_map(|k| result[k].as_array().unwrap().clone())
+        .flat_map(|i| i["quotes"].as_array().unwrap().clone())
+        .map(|q| q.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        quotes.iter().collect::<BTreeSet<_>>().len(),
+        quotes.len(),
+        "{result:#}"
+    );
+    // The offline result is cached like the model's.
+    let cached = summarise().await;
+    assert_eq!(cached["cache_hit"], true);
+    assert_eq!(cached["generated_at"], result["generated_at"]);
+    assert_eq!(cached["working_well"], result["working_well"]);
 
     let r = t
         .app()
