@@ -8,6 +8,7 @@ pub mod llm;
 pub mod mail;
 pub mod metrics;
 pub mod runtime;
+pub mod share;
 
 use std::sync::Arc;
 

@@ -317,7 +317,7 @@ pub async fn share_limits(
     stop: tokio_util::sync::CancellationToken,
 ) {
     use launchpad_domain::jobs::{JobKind, kinds::AiSurveySummary};
-    crate::mail::share_among_processes(
+    crate::share::among_processes(
         db,
         AiSurveySummary::NAME,
         own_worker,

@@ -264,7 +264,7 @@ pub async fn share_rate(
     stop: tokio_util::sync::CancellationToken,
 ) {
     use launchpad_domain::jobs::{JobKind, kinds::EmailSend};
-    share_among_processes(
+    crate::share::among_processes(
         db,
         EmailSend::NAME,
         own_worker,
@@ -274,37 +274,6 @@ pub async fn share_rate(
         move |n| services.mail.share_with(n),
     )
     .await;
-}
-
-/// Every `every` until `stop`, counts the worker processes running `kind`
-/// (this one, whose worker of that kind is `own_worker`, and the others
-/// heard from within `alive_within`) and hands the count to `share`: how
-/// a limit of an outside service (the SMTP relay, the AI provider) is
-/// divided among the processes that use it.
-pub async fn share_among_processes(
-    db: sqlx::PgPool,
-    kind: &'static str,
-    own_worker: String,
-    every: Duration,
-    alive_within: Duration,
-    stop: tokio_util::sync::CancellationToken,
-    share: impl Fn(u32) + Send,
-) {
-    use launchpad_domain::jobs::transport;
-    loop {
-        let counted = async {
-            let mut conn = db.acquire().await?;
-            transport::processes_running(&mut conn, kind, &own_worker, alive_within).await
-        };
-        match counted.await {
-            Ok(n) => share(n),
-            Err(e) => tracing::warn!(error = %e, kind, "could not count the worker processes"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
 }
 
 #[cfg(test)]
