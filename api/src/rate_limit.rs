@@ -1,4 +1,5 @@
-//! Rate limits with governor: logins per (IP, email), a per-caller quota, and
+//! Rate limits with governor: logins per (IP, email), own-password changes
+//! per user (the login quota), a per-caller quota, and
 //! the same quota per client IP for the few unauthenticated endpoints.
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
@@ -11,6 +12,9 @@ use launchpad_domain::{Error, ids::UserId};
 
 pub struct RateLimits {
     login: DefaultKeyedRateLimiter<(Option<IpAddr>, String)>,
+    /// Own-password changes per user, with the login quota: a stolen access
+    /// token cannot guess the current password faster than a login could.
+    password_change: DefaultKeyedRateLimiter<UserId>,
     caller: DefaultKeyedRateLimiter<UserId>,
     anonymous: DefaultKeyedRateLimiter<Option<IpAddr>>,
     clock: DefaultClock,
@@ -25,6 +29,7 @@ impl RateLimits {
         let caller_n = NonZeroU32::new(caller_per_minute).unwrap_or(NonZeroU32::MIN);
         Self {
             login: RateLimiter::keyed(login),
+            password_change: RateLimiter::keyed(login),
             caller: RateLimiter::keyed(Quota::per_minute(caller_n)),
             anonymous: RateLimiter::keyed(Quota::per_minute(caller_n)),
             clock: DefaultClock::default(),
@@ -51,6 +56,10 @@ impl RateLimits {
         self.verdict(&self.login, &(ip, email.trim().to_lowercase()))
     }
 
+    pub fn check_password_change(&self, user: UserId) -> Result<(), Error> {
+        self.verdict(&self.password_change, &user)
+    }
+
     pub fn check_caller(&self, user: UserId) -> Result<(), Error> {
         self.verdict(&self.caller, &user)
     }
@@ -63,6 +72,7 @@ impl RateLimits {
     /// Forgets idle keys so memory stays bounded; call periodically.
     pub fn retain_recent(&self) {
         self.login.retain_recent();
+        self.password_change.retain_recent();
         self.caller.retain_recent();
         self.anonymous.retain_recent();
     }

@@ -15,8 +15,14 @@ pub fn current() -> Option<RequestContext> {
     CURRENT.try_with(|c| c.clone()).ok()
 }
 
+/// Runs `f` with `ctx` as the request context; the audit rows `f` records
+/// carry its request id and client IP (the one place they are set).
 pub async fn scope<F: std::future::Future>(ctx: RequestContext, f: F) -> F::Output {
-    CURRENT.scope(ctx, f).await
+    let origin = launchpad_domain::audit::Origin {
+        request_id: Some(ctx.request_id.clone()),
+        ip: ctx.ip.clone(),
+    };
+    launchpad_domain::audit::with_origin(origin, CURRENT.scope(ctx, f)).await
 }
 
 /// Accepts a client's request id when well-formed (1–128 of `[A-Za-z0-9._:-]`).

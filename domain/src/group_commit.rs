@@ -106,9 +106,11 @@ impl GroupCommit {
     {
         let slot: Slot<T> = Arc::new(Mutex::new(None));
         let out = slot.clone();
+        // The lane's task is not the request's: carry the audit origin over.
+        let origin = crate::audit::Origin::current();
         let work: Work = Box::new(move |conn| {
             Box::pin(async move {
-                let r = AssertUnwindSafe(work(conn))
+                let r = AssertUnwindSafe(crate::audit::with_origin(origin, work(conn)))
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|_| Err(Error::Internal(anyhow::anyhow!("request panicked"))));

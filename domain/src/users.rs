@@ -290,19 +290,120 @@ pub async fn create(db: &PgPool, caller: &Caller, input: NewUser) -> Result<User
     Ok(user)
 }
 
+/// Changes to roles, grants, disabled flags and deletions take this lock
+/// (transaction-scoped), so that two concurrent changes cannot both pass
+/// [`keep_stewards`] and together leave no admin.
+const STEWARDS_LOCK: i64 = 7270002;
+
+async fn lock_stewards(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(STEWARDS_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn same_set<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// What nobody may do to their own account through `PATCH /users/{id}`:
+/// change their roles or customer grants, disable themselves (like deleting
+/// themselves), or set their password without the current one.
+fn check_self_patch(before: &User, patch: &UserPatch) -> Result<()> {
+    if patch.password.is_some() {
+        return Err(Error::conflict(
+            "own_password_needs_current",
+            "change your own password with POST /api/v1/me/password, which needs the current one",
+        ));
+    }
+    if patch.disabled == Some(true) && !before.disabled {
+        return Err(Error::conflict(
+            "cannot_disable_self",
+            "you cannot disable your own account",
+        ));
+    }
+    let roles_changed = patch
+        .roles
+        .as_ref()
+        .is_some_and(|r| !same_set(r, &before.roles));
+    let customers_changed = patch
+        .customer_ids
+        .as_ref()
+        .is_some_and(|c| !same_set(c, &before.customer_ids));
+    if roles_changed || customers_changed {
+        return Err(Error::conflict(
+            "cannot_change_own_grants",
+            "you cannot change your own roles or customer grants; another admin (or customer_exec) can",
+        ));
+    }
+    Ok(())
+}
+
+/// No change may leave the platform without an enabled admin, nor a customer
+/// that had an enabled `customer_exec` without one. `before` is the changed
+/// (or deleted) user as it was: only what it held can have been lost. Runs
+/// after the change, in its transaction, under [`lock_stewards`].
+async fn keep_stewards(conn: &mut PgConnection, before: &User) -> Result<()> {
+    if before.disabled {
+        return Ok(());
+    }
+    if before.roles.contains(&Role::Admin) {
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE $1 = ANY(roles) AND NOT disabled)",
+        )
+        .bind(Role::Admin.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+        if !any {
+            return Err(Error::conflict(
+                "last_admin",
+                "this change would leave the platform without an enabled admin; make another user admin first",
+            ));
+        }
+    }
+    if before.roles.contains(&Role::CustomerExec) && !before.customer_ids.is_empty() {
+        let ids: Vec<uuid::Uuid> = before.customer_ids.iter().map(|c| c.0).collect();
+        let orphaned: Option<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT c FROM unnest($1::uuid[]) AS c
+             WHERE EXISTS (SELECT 1 FROM customers WHERE id = c)
+               AND NOT EXISTS (SELECT 1 FROM user_customers uc JOIN users u ON u.id = uc.user_id
+                               WHERE uc.customer_id = c AND $2 = ANY(u.roles) AND NOT u.disabled)
+             LIMIT 1",
+        )
+        .bind(&ids)
+        .bind(Role::CustomerExec.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(c) = orphaned {
+            return Err(Error::conflict(
+                "last_customer_exec",
+                format!(
+                    "this change would leave customer {c} without an enabled customer_exec; give the role to another of its users first"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) -> Result<User> {
+    let hash = match &patch.password {
+        Some(p) if id != caller.user_id => Some(password::hash(p).await?),
+        _ => None,
+    };
     let mut tx = db.begin().await?;
+    lock_stewards(&mut tx).await?;
     let before = match fetch(&mut tx, id).await? {
         Some(u) if visible(caller, &u) => u,
         _ => return Err(Error::not_found("user")),
     };
-    let is_self_profile_edit = id == caller.user_id
-        && patch.roles.is_none()
-        && patch.customer_ids.is_none()
-        && patch.disabled.is_none();
-    if !is_self_profile_edit {
-        // Managing another user (or one's own grants) needs the grant rights
-        // over both the old and the new roles and customers.
+    if id == caller.user_id {
+        // What is left is a profile edit (the name).
+        check_self_patch(&before, &patch)?;
+    } else {
+        // Managing another user needs the grant rights over both the old and
+        // the new roles and customers.
         check_grants(caller, &before.roles, &before.customer_ids)?;
         check_grants(
             caller,
@@ -313,10 +414,6 @@ pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) 
                 .unwrap_or(&before.customer_ids),
         )?;
     }
-    let hash = match &patch.password {
-        Some(p) => Some(password::hash(p).await?),
-        None => None,
-    };
     sqlx::query(
         "UPDATE users SET name = coalesce($2, name), roles = coalesce($3, roles),
              disabled = coalesce($4, disabled), password_hash = coalesce($5, password_hash), updated_at = now()
@@ -326,44 +423,69 @@ pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) 
     .bind(&patch.name)
     .bind(patch.roles.as_deref().map(role_names))
     .bind(patch.disabled)
-    .bind(hash)
+    .bind(&hash)
     .execute(&mut *tx)
     .await?;
     if let Some(c) = &patch.customer_ids {
         set_customers(&mut tx, id, c).await?;
     }
-    if patch.disabled == Some(true) || patch.password.is_some() {
-        sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    let after = fetch(&mut tx, id).await?.ok_or(Error::not_found("user"))?;
-    let action = if patch.roles.is_some() || patch.customer_ids.is_some() {
-        "user.grants_changed"
+    keep_stewards(&mut tx, &before).await?;
+    let revoked = if patch.disabled == Some(true) || hash.is_some() {
+        crate::auth::revoke_refresh_tokens(&mut tx, id).await?
     } else {
-        "user.updated"
+        0
     };
-    audit::record(
-        &mut *tx,
-        AuditEntry {
-            actor_id: Some(caller.user_id),
-            actor_email: Some(&caller.email),
-            action,
-            target_type: "user",
-            target_id: Some(id.to_string()),
-            before: serde_json::to_value(&before).ok(),
-            after: serde_json::to_value(&after).ok(),
-            ..Default::default()
-        },
-    )
-    .await?;
+    let after = fetch(&mut tx, id).await?.ok_or(Error::not_found("user"))?;
+    let entry = |action, before, after| AuditEntry {
+        actor_id: Some(caller.user_id),
+        actor_email: Some(&caller.email),
+        action,
+        target_type: "user",
+        target_id: Some(id.to_string()),
+        before,
+        after,
+        ..Default::default()
+    };
+    if hash.is_some() {
+        audit::record(
+            &mut *tx,
+            entry(
+                "user.password_changed",
+                None,
+                Some(serde_json::json!({"by": "other", "refresh_tokens_revoked": revoked})),
+            ),
+        )
+        .await?;
+    }
+    let profile_or_grants = patch.name.is_some()
+        || patch.roles.is_some()
+        || patch.customer_ids.is_some()
+        || patch.disabled.is_some();
+    if profile_or_grants || hash.is_none() {
+        let action = if !same_set(&before.roles, &after.roles)
+            || !same_set(&before.customer_ids, &after.customer_ids)
+        {
+            "user.grants_changed"
+        } else {
+            "user.updated"
+        };
+        audit::record(
+            &mut *tx,
+            entry(
+                action,
+                serde_json::to_value(&before).ok(),
+                serde_json::to_value(&after).ok(),
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(after)
 }
 
 pub async fn delete(db: &PgPool, caller: &Caller, id: UserId) -> Result<()> {
     let mut tx = db.begin().await?;
+    lock_stewards(&mut tx).await?;
     let before = match fetch(&mut tx, id).await? {
         Some(u) if visible(caller, &u) => u,
         _ => return Err(Error::not_found("user")),
@@ -379,6 +501,7 @@ pub async fn delete(db: &PgPool, caller: &Caller, id: UserId) -> Result<()> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    keep_stewards(&mut tx, &before).await?;
     audit::record(
         &mut *tx,
         AuditEntry {

@@ -1,13 +1,15 @@
 //! Login, refresh, logout and the caller's identity.
 
 use launchpad_domain::{
-    auth::{self, RequestMeta, Session},
+    auth::{self, Session},
     ids::{CustomerId, UserId},
     tenancy::{Caller, Role},
+    values::Password,
 };
 use poem::web::Data;
 use poem_openapi::{Object, OpenApi, payload::Json, types::Example};
 
+use crate::problem::ApiError;
 use crate::types::{NoContent, Tag};
 use crate::{
     body::JsonBody, problem::ApiResult, request_context, security::BearerAuth, state::SharedState,
@@ -95,12 +97,30 @@ fn pair(s: Session) -> TokenPair {
     }
 }
 
-fn ctx() -> (Option<String>, Option<String>) {
-    let c = request_context::current();
-    (
-        c.as_ref().map(|c| c.request_id.clone()),
-        c.and_then(|c| c.ip),
-    )
+/// The client's IP address (for rate limits).
+fn client_ip() -> Option<std::net::IpAddr> {
+    request_context::current()
+        .and_then(|c| c.ip)
+        .and_then(|i| i.parse().ok())
+}
+
+#[derive(Object, serde::Deserialize)]
+#[oai(example)]
+pub struct ChangePassword {
+    #[oai(validator(max_length = 256))]
+    pub current_password: String,
+    /// 12–256 characters.
+    #[oai(validator(min_length = 12, max_length = 256))]
+    pub new_password: String,
+}
+
+impl Example for ChangePassword {
+    fn example() -> Self {
+        Self {
+            current_password: "correct horse battery staple".into(),
+            new_password: "purple monkey dishwasher lamp".into(),
+        }
+    }
 }
 
 #[OpenApi(tag = "Tag::Auth")]
@@ -118,21 +138,12 @@ impl AuthApi {
         state: Data<&SharedState>,
         body: JsonBody<LoginRequest>,
     ) -> ApiResult<Json<TokenPair>> {
-        let (request_id, ip) = ctx();
-        state.limits.check_login(
-            ip.as_deref().and_then(|i| i.parse().ok()),
-            &body.value.email,
-        )?;
-        let meta = RequestMeta {
-            request_id: request_id.as_deref(),
-            ip: ip.as_deref(),
-        };
+        state.limits.check_login(client_ip(), &body.value.email)?;
         let s = auth::login(
             &state.db,
             &state.keys,
             &body.value.email,
             &body.value.password,
-            meta,
         )
         .await?;
         Ok(Json(pair(s)))
@@ -150,12 +161,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         body: JsonBody<RefreshRequest>,
     ) -> ApiResult<Json<TokenPair>> {
-        let (request_id, ip) = ctx();
-        let meta = RequestMeta {
-            request_id: request_id.as_deref(),
-            ip: ip.as_deref(),
-        };
-        let s = auth::refresh(&state.db, &state.keys, &body.value.refresh_token, meta).await?;
+        let s = auth::refresh(&state.db, &state.keys, &body.value.refresh_token).await?;
         Ok(Json(pair(s)))
     }
 
@@ -171,12 +177,7 @@ impl AuthApi {
         auth: BearerAuth,
         body: JsonBody<RefreshRequest>,
     ) -> ApiResult<NoContent> {
-        let (request_id, ip) = ctx();
-        let meta = RequestMeta {
-            request_id: request_id.as_deref(),
-            ip: ip.as_deref(),
-        };
-        auth::logout(&state.db, &auth.0, &body.value.refresh_token, meta).await?;
+        auth::logout(&state.db, &auth.0, &body.value.refresh_token).await?;
         Ok(NoContent::Done)
     }
 
@@ -185,5 +186,30 @@ impl AuthApi {
     async fn me(&self, auth: BearerAuth) -> ApiResult<Json<Me>> {
         // The errors (401, 429) come from `BearerAuth`; the result type documents them.
         Ok(Json(Me::from(&auth.0)))
+    }
+
+    /// Changes the caller's own password; needs the current one.
+    ///
+    /// Every refresh token of the caller is revoked (all sessions sign in
+    /// again once their access token expires). Limited like login: 5 attempts
+    /// per 15 minutes per user. Other users' passwords are set by an admin (or
+    /// their customer_exec) with `PATCH /api/v1/users/{id}`.
+    #[oai(
+        path = "/api/v1/me/password",
+        method = "post",
+        operation_id = "me_change_password"
+    )]
+    async fn change_password(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        body: JsonBody<ChangePassword>,
+    ) -> ApiResult<NoContent> {
+        state.limits.check_password_change(auth.0.user_id)?;
+        let b = body.value;
+        let new = Password::parse(&b.new_password)
+            .map_err(|m| ApiError::bad_request("/new_password", m))?;
+        auth::change_own_password(&state.db, &auth.0, &b.current_password, &new).await?;
+        Ok(NoContent::Done)
     }
 }

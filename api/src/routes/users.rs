@@ -86,7 +86,8 @@ pub struct UpdateUser {
     pub roles: Option<Vec<Role>>,
     pub customer_ids: Option<Vec<CustomerId>>,
     pub disabled: Option<bool>,
-    /// A new password (revokes the user's refresh tokens).
+    /// A new password for another user (revokes that user's refresh tokens).
+    /// Your own password changes with `POST /api/v1/me/password`.
     #[oai(validator(min_length = 12, max_length = 256))]
     pub password: Option<String>,
 }
@@ -154,6 +155,14 @@ impl UsersApi {
     }
 
     /// Updates a user: profile, roles, customer grants, disabled flag, password.
+    ///
+    /// On your own account only the name can change: your roles, grants and
+    /// disabled flag are changed by another admin (409
+    /// `cannot_change_own_grants`, `cannot_disable_self`), your password with
+    /// `POST /api/v1/me/password` (409 `own_password_needs_current`). No
+    /// change may leave the platform without an enabled admin (409
+    /// `last_admin`) or a customer that had an enabled customer_exec without
+    /// one (409 `last_customer_exec`).
     #[oai(
         path = "/api/v1/users/:id",
         method = "patch",
@@ -179,7 +188,9 @@ impl UsersApi {
         ))
     }
 
-    /// Deletes a user.
+    /// Deletes a user. Not yourself (409 `cannot_delete_self`), nor the last
+    /// enabled admin or a customer's last enabled customer_exec (409
+    /// `last_admin`, `last_customer_exec`).
     #[oai(
         path = "/api/v1/users/:id",
         method = "delete",

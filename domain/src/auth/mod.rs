@@ -12,6 +12,7 @@ use crate::{
     error::{Error, Result},
     ids::{CustomerId, UserId},
     tenancy::{Caller, Role},
+    values::Password,
 };
 
 pub use tokens::{AccessClaims, TokenKeys};
@@ -24,13 +25,6 @@ pub struct Session {
     pub refresh_token: String,
     pub refresh_expires_in: i64,
     pub caller: Caller,
-}
-
-/// Request context recorded in the audit log.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestMeta<'a> {
-    pub request_id: Option<&'a str>,
-    pub ip: Option<&'a str>,
 }
 
 fn hash_token(token: &str) -> Vec<u8> {
@@ -100,13 +94,7 @@ async fn issue(
 
 /// Email + password → a session. Failures are audited and indistinguishable
 /// (unknown email, wrong password, disabled user all answer 401).
-pub async fn login(
-    db: &PgPool,
-    keys: &TokenKeys,
-    email: &str,
-    password: &str,
-    meta: RequestMeta<'_>,
-) -> Result<Session> {
+pub async fn login(db: &PgPool, keys: &TokenKeys, email: &str, password: &str) -> Result<Session> {
     let creds: Option<Credentials> =
         sqlx::query_as(sqlf!("{CREDENTIALS} WHERE lower(u.email) = lower($1)"))
             .bind(email.trim())
@@ -129,8 +117,6 @@ pub async fn login(
                     action: "auth.login",
                     target_type: "user",
                     target_id: Some(c.id.to_string()),
-                    request_id: meta.request_id,
-                    ip: meta.ip,
                     ..Default::default()
                 },
             )
@@ -153,8 +139,6 @@ pub async fn login(
                         Some(c) if c.disabled => "disabled",
                         Some(_) => "wrong_password",
                     }})),
-                    request_id: meta.request_id,
-                    ip: meta.ip,
                     ..Default::default()
                 },
             )
@@ -177,12 +161,7 @@ struct RefreshRow {
 
 /// Rotates a refresh token. Presenting a token that was already used revokes
 /// its whole family (the token was stolen, or replayed).
-pub async fn refresh(
-    db: &PgPool,
-    keys: &TokenKeys,
-    token: &str,
-    meta: RequestMeta<'_>,
-) -> Result<Session> {
+pub async fn refresh(db: &PgPool, keys: &TokenKeys, token: &str) -> Result<Session> {
     let invalid = || Error::Unauthorized("invalid or expired refresh token".into());
     let mut tx = db.begin().await?;
     let row: RefreshRow = sqlx::query_as(
@@ -204,8 +183,6 @@ pub async fn refresh(
                 action: "auth.refresh_reuse_detected",
                 target_type: "user",
                 target_id: Some(row.user_id.to_string()),
-                request_id: meta.request_id,
-                ip: meta.ip,
                 ..Default::default()
             },
         )
@@ -235,12 +212,7 @@ pub async fn refresh(
 
 /// Revokes the refresh token's whole family. Unknown tokens are ignored
 /// (logout is idempotent).
-pub async fn logout(
-    db: &PgPool,
-    caller: &Caller,
-    token: &str,
-    meta: RequestMeta<'_>,
-) -> Result<()> {
+pub async fn logout(db: &PgPool, caller: &Caller, token: &str) -> Result<()> {
     let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE refresh_tokens SET revoked_at = now()
@@ -258,8 +230,101 @@ pub async fn logout(
             action: "auth.logout",
             target_type: "user",
             target_id: Some(caller.user_id.to_string()),
-            request_id: meta.request_id,
-            ip: meta.ip,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Revokes every live refresh token of `user`; returns how many.
+pub(crate) async fn revoke_refresh_tokens(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+) -> Result<u64> {
+    let r = sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Changes the caller's own password, which needs the current one (a stolen
+/// access token alone cannot take the account over). Every refresh token of
+/// the user is revoked: other sessions end when their access token expires.
+/// Attempts with a wrong current password are audited.
+pub async fn change_own_password(
+    db: &PgPool,
+    caller: &Caller,
+    current: &str,
+    new: &Password,
+) -> Result<()> {
+    let row: Option<(String, bool)> =
+        sqlx::query_as("SELECT password_hash, disabled FROM users WHERE id = $1")
+            .bind(caller.user_id)
+            .fetch_optional(db)
+            .await?;
+    let Some((old_hash, false)) = row else {
+        return Err(Error::Unauthorized(
+            "the account no longer exists or is disabled".into(),
+        ));
+    };
+    if !password::verify(current, &old_hash).await? {
+        audit::record(
+            db,
+            AuditEntry {
+                actor_id: Some(caller.user_id),
+                actor_email: Some(&caller.email),
+                action: "auth.password_change_failed",
+                target_type: "user",
+                target_id: Some(caller.user_id.to_string()),
+                after: Some(serde_json::json!({"reason": "wrong_current_password"})),
+                ..Default::default()
+            },
+        )
+        .await?;
+        return Err(Error::field(
+            "/current_password",
+            "is not your current password",
+        ));
+    }
+    if new.expose() == current {
+        return Err(Error::field(
+            "/new_password",
+            "must differ from the current password",
+        ));
+    }
+    let hash = password::hash(new).await?;
+    let mut tx = db.begin().await?;
+    // Only if the password was not changed meanwhile (the current one was checked).
+    let changed = sqlx::query(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 AND password_hash = $3",
+    )
+    .bind(caller.user_id)
+    .bind(hash)
+    .bind(&old_hash)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(Error::conflict(
+            "password_changed_concurrently",
+            "the password was changed meanwhile; try again with the new current password",
+        ));
+    }
+    let revoked = revoke_refresh_tokens(&mut tx, caller.user_id).await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action: "user.password_changed",
+            target_type: "user",
+            target_id: Some(caller.user_id.to_string()),
+            after: Some(serde_json::json!({"by": "self", "refresh_tokens_revoked": revoked})),
             ..Default::default()
         },
     )
