@@ -32,7 +32,7 @@ pub struct JsonBody<T> {
     pub raw: serde_json::Value,
 }
 
-fn invalid(pointer: String, message: String) -> poem::Error {
+pub(crate) fn invalid(pointer: String, message: String) -> poem::Error {
     BodyError {
         status: StatusCode::BAD_REQUEST,
         kind: "invalid-body",
@@ -43,7 +43,7 @@ fn invalid(pointer: String, message: String) -> poem::Error {
 }
 
 /// Whether the request says its body is JSON (`application/json`, `…+json`).
-fn is_json(request: &Request) -> bool {
+pub(crate) fn is_json(request: &Request) -> bool {
     request
         .content_type()
         .and_then(|ct| ct.parse::<mime::Mime>().ok())
@@ -92,7 +92,27 @@ fn parse_raw(bytes: &[u8]) -> poem::Result<serde_json::Value> {
     if text.trim().is_empty() {
         return Err(invalid("/".into(), "a JSON body is required".into()));
     }
-    serde_json::from_str(text).map_err(|e| invalid("/".into(), format!("malformed JSON: {e}")))
+    // Through serde_path_to_error, so that an error inside the document
+    // (a number out of range, `1e999`) points at its place.
+    let mut de = serde_json::Deserializer::from_str(text);
+    let malformed = |pointer: String, e: &serde_json::Error| {
+        // Up to the last place known (a document cut inside an object has
+        // no key yet).
+        let pointer = match pointer.find("/?") {
+            Some(i) => pointer[..i].to_string(),
+            None => pointer,
+        };
+        let pointer = if pointer.is_empty() {
+            "/".into()
+        } else {
+            pointer
+        };
+        invalid(pointer, format!("malformed JSON: {e}"))
+    };
+    let value: serde_json::Value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| malformed(pointer_of(e.path()), e.inner()))?;
+    de.end().map_err(|e| malformed(String::new(), &e))?;
+    Ok(value)
 }
 
 /// Whether `T` is documented as a JSON object. serde's derived structs also
@@ -282,5 +302,16 @@ mod tests {
         assert_eq!(pointer(r#"{"name": "x", "items": [{}]}"#), "/items/0/n");
         assert_eq!(pointer(r#"{"name": "x""#), "/");
         assert!(parse::<Outer>(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn malformed_json_inside_the_document_points_at_its_place() {
+        assert_eq!(
+            pointer(r#"{"name": "x", "items": [{"n": 1e999}]}"#),
+            "/items/0/n"
+        );
+        assert_eq!(pointer(r#"{"name": "x"} trailing"#), "/");
+        assert_eq!(pointer(r#"{"name": "x", "items": [1,]}"#), "/items");
+        assert_eq!(pointer(r#"{"name": "x", "items": [{"n": 1"#), "/items/0");
     }
 }

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod job_events;
 pub mod metrics;
 pub mod middleware;
+pub mod nul;
 pub mod problem;
 pub mod rate_limit;
 pub mod request_context;

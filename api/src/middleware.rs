@@ -1,5 +1,6 @@
-//! The edge of every request: request id, tracing span, body limit, uniform
-//! problem errors, security headers, access log and metrics.
+//! The edge of every request: request id, tracing span, body limit, the NUL
+//! check ([`crate::nul`]), uniform problem errors, security headers, access
+//! log and metrics.
 
 use std::time::Instant;
 
@@ -70,11 +71,23 @@ impl<E: Endpoint> Endpoint for Edge<E> {
             let mut resp = if declared.is_some_and(|n| n > limit) {
                 too_large(limit)
             } else {
-                if declared.is_none() {
+                // JSON bodies are read here (as the handler would) so that
+                // the NUL check sees them; other bodies only when unsized.
+                let json = crate::body::is_json(&req);
+                let mut body = None;
+                if declared.is_none() || json {
                     match req.take_body().into_bytes_limit(limit).await {
-                        Ok(b) => req.set_body(b),
+                        Ok(b) => {
+                            body = json.then(|| b.clone());
+                            req.set_body(b);
+                        }
                         Err(_) => return finish(too_large(limit), &method, started),
                     }
+                }
+                if let Some(r) =
+                    crate::nul::check(req.uri().path(), req.uri().query(), body.as_deref())
+                {
+                    return finish(r, &method, started);
                 }
                 match self.inner.call(req).await {
                     Ok(r) => r.into_response(),

@@ -4,6 +4,7 @@
 mod audit_users;
 mod auth;
 mod authz;
+mod bad_inputs;
 mod bearer;
 mod binary;
 mod group_commit;
@@ -28,5 +29,6 @@ mod portal_events;
 mod portal_recognition;
 mod portal_seed;
 mod portal_surveys;
+mod self_service;
 mod tenancy;
 mod validation;

@@ -268,9 +268,19 @@ fn capacity(c: i64) -> Result<i32, String> {
     }
 }
 
+/// Checks the event's times; `pointer` is the field the request set (an
+/// update that only moves `starts_at` is told so at `/starts_at`).
 fn check_times(v: &mut Validator, starts: DateTime<Utc>, ends: DateTime<Utc>, pointer: &str) {
     if ends <= starts {
-        v.push(pointer, "must be after starts_at");
+        let msg = if pointer == "/starts_at" {
+            format!(
+                "ends_at must be after starts_at: the event ends at {}; move ends_at as well",
+                ends.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        } else {
+            "ends_at must be after starts_at".into()
+        };
+        v.push(pointer, msg);
     } else if ends - starts > chrono::Duration::days(31) {
         v.push(pointer, "an event lasts at most 31 days");
     }
@@ -687,7 +697,28 @@ mod tests {
             starts_at: Some(d.ends_at),
             ..Default::default()
         };
-        assert_eq!(pointers(too_late.apply(&d).unwrap_err()), ["/starts_at"]);
+        let e = too_late.apply(&d).unwrap_err();
+        let Error::Validation(errs) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(errs[0].pointer, "/starts_at");
+        assert!(
+            errs[0]
+                .message
+                .starts_with("ends_at must be after starts_at"),
+            "{}",
+            errs[0].message
+        );
+        let too_early = EventPatch {
+            ends_at: Some(d.starts_at),
+            ..Default::default()
+        };
+        let e = too_early.apply(&d).unwrap_err();
+        let Error::Validation(errs) = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(errs[0].pointer, "/ends_at");
+        assert_eq!(errs[0].message, "ends_at must be after starts_at");
         let placeless = EventPatch {
             join_url: Some(None),
             ..Default::default()
