@@ -437,7 +437,7 @@ _lp_db_main() {
 					_lp_db_warn "cannot log in with DATABASE_URL=$(_lp_redact "$DATABASE_URL") and could not create its database"
 				fi
 			fi
-			_lp_db_log "using DATABASE_URL from the environment: $(_lp_redact "$DATABASE_URL")"
+			_lp_db_log "using DATABASE_URL from ${LAUNCHPAD_DATABASE_URL_ORIGIN:-the environment}: $(_lp_redact "$DATABASE_URL")"
 			export DATABASE_URL LAUNCHPAD_PG_ADMIN_URL LAUNCHPAD_PG_SOURCE LAUNCHPAD_PG_STARTED
 			return 0
 		fi

@@ -12,7 +12,8 @@
 #   4. sets demo defaults (admin credentials, a JWT secret kept in .data/jwt_secret);
 #   5. builds the release binaries, applies migrations, seeds the demo tenant;
 #   6. starts a development SMTP sink (aiosmtpd) that stores mail in .data/mail;
-#   7. starts the API and the worker, waits for /ready and prints the URLs.
+#   7. starts the API and the worker (logs in .data/, plain text, ending with
+#      their "stopped" lines), waits for /ready and prints the URLs.
 # Ctrl-C (or any exit) stops what this script started: API, worker, SMTP sink,
 # and the private PostgreSQL cluster under .data if this run started it (also
 # when interrupted during the build, migrations or seeding). A PostgreSQL server
@@ -27,6 +28,11 @@
 #   LAUNCHPAD_JWT_SECRET                 default: random, generated once into .data/jwt_secret
 #   LAUNCHPAD_SMTP_URL                   default: the dev sink, smtp://127.0.0.1:$LAUNCHPAD_DEV_SMTP_PORT
 #   LAUNCHPAD_DEV_SMTP_PORT              dev sink port (default 2525)
+#   LAUNCHPAD_WORKER_METRICS_ADDR        the worker's /metrics (default 127.0.0.1:9091)
+# A second copy on the same machine needs its own three ports, e.g.
+#   LAUNCHPAD_HTTP_ADDR=127.0.0.1:8081 LAUNCHPAD_DEV_SMTP_PORT=2526 \
+#   LAUNCHPAD_WORKER_METRICS_ADDR=127.0.0.1:9092 scripts/run.sh
+# (its logs: .data/api-8081.log, .data/worker-8081.log, .data/smtp-8081.log).
 #   DATABASE_URL, LAUNCHPAD_PG_PORT, ... see scripts/db.sh
 
 set -euo pipefail
@@ -104,6 +110,12 @@ smtp_python() {
 # 1. .env
 # ---------------------------------------------------------------------------
 
+# Where DATABASE_URL comes from, for the messages (db.sh reports it).
+if [[ -n ${DATABASE_URL+set} ]]; then
+	export LAUNCHPAD_DATABASE_URL_ORIGIN="the environment"
+else
+	export LAUNCHPAD_DATABASE_URL_ORIGIN=".env"
+fi
 if [[ ! -f .env && -f .env.example ]]; then
 	cp .env.example .env
 	say "Created .env from .env.example (edit it to change settings)"
@@ -121,6 +133,13 @@ case "$http_host" in
 *) url_host="$http_host" ;;
 esac
 BASE_URL="http://$url_host:$http_port"
+# Log files: .data/api.log etc.; a copy on another port than 8080 has its
+# own (.data/api-8081.log), so that two copies do not share them.
+LOG_SUFFIX=""
+[[ $http_port == 8080 ]] || LOG_SUFFIX="-$http_port"
+API_LOG=".data/api$LOG_SUFFIX.log"
+WORKER_LOG=".data/worker$LOG_SUFFIX.log"
+SMTP_LOG=".data/smtp$LOG_SUFFIX.log"
 
 # ---------------------------------------------------------------------------
 # 2. Already running?
@@ -129,8 +148,8 @@ BASE_URL="http://$url_host:$http_port"
 if curl -fsS --max-time 3 "$BASE_URL/health" >/dev/null 2>&1; then
 	die "Launchpad already answers at $BASE_URL (Swagger UI: $BASE_URL/docs).
        Another scripts/run.sh is probably still running: use it, or stop it with
-       Ctrl-C in its terminal. To run a second copy, pick another address, e.g.
-       LAUNCHPAD_HTTP_ADDR=127.0.0.1:8081 LAUNCHPAD_DEV_SMTP_PORT=2526 scripts/run.sh"
+       Ctrl-C in its terminal. To run a second copy, give it its own ports, e.g.
+       LAUNCHPAD_HTTP_ADDR=127.0.0.1:8081 LAUNCHPAD_DEV_SMTP_PORT=2526 LAUNCHPAD_WORKER_METRICS_ADDR=127.0.0.1:9092 scripts/run.sh"
 fi
 if port_busy "$url_host" "$http_port"; then
 	die "port $http_port on $url_host is used by another program (not Launchpad: /health does not answer).
@@ -143,8 +162,9 @@ metrics_addr="${LAUNCHPAD_WORKER_METRICS_ADDR:-}"
 if [[ -n $metrics_addr && ${metrics_addr##*:} != 0 ]] &&
 	port_busy "${metrics_addr%:*}" "${metrics_addr##*:}"; then
 	die "port ${metrics_addr##*:} (LAUNCHPAD_WORKER_METRICS_ADDR=$metrics_addr) is already in use,
-       probably by a launchpad-worker from an earlier run. Stop it, or set
-       LAUNCHPAD_WORKER_METRICS_ADDR to another address (127.0.0.1:0 picks a free port)."
+       by the worker of another copy or one left from an earlier run. Stop it, or set
+       LAUNCHPAD_WORKER_METRICS_ADDR to another address, e.g.
+       LAUNCHPAD_WORKER_METRICS_ADDR=127.0.0.1:9092 scripts/run.sh (127.0.0.1:0 picks a free port)."
 fi
 
 # ---------------------------------------------------------------------------
@@ -164,7 +184,18 @@ command -v cargo >/dev/null 2>&1 ||
 # ---------------------------------------------------------------------------
 
 PIDS=()
+# The loggers of the API and the worker (step 7): their pipes and pids.
+LOGGER_FDS=()
+LOGGER_PIDS=()
 CLEANED=0
+# Closes this shell's copies of the loggers' pipes: each logger then ends
+# once its service has exited.
+close_logger_fds() {
+	local f
+	for f in "${LOGGER_FDS[@]}"; do
+		exec {f}>&-
+	done
+}
 # shellcheck disable=SC2317 # invoked through trap
 cleanup() {
 	((CLEANED)) && return 0
@@ -196,6 +227,11 @@ cleanup() {
 		done
 		wait "${alive[@]}" 2>/dev/null || true
 	fi
+	# The loggers end once they have written the services' last lines.
+	close_logger_fds
+	for pid in "${LOGGER_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
 	# PostgreSQL last: the services above were its clients. db.sh records
 	# whether this run started the private cluster (LAUNCHPAD_PG_STARTED, or a
 	# start that was interrupted); only then is it stopped. Functions exist
@@ -297,7 +333,7 @@ else
 		mkdir -p "$MAIL_DIR/tmp" "$MAIL_DIR/new" "$MAIL_DIR/cur"
 		# -n: do not try to setuid to nobody. Mailbox stores a Maildir in MAIL_DIR.
 		"$SMTP_PY" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" \
-			-c aiosmtpd.handlers.Mailbox "$MAIL_DIR" >"$DATA/smtp.log" 2>&1 &
+			-c aiosmtpd.handlers.Mailbox "$MAIL_DIR" >"$REPO/$SMTP_LOG" 2>&1 &
 		SMTP_PID=$!
 		PIDS+=("$SMTP_PID")
 		for ((i = 0; i < 40; i++)); do
@@ -306,8 +342,8 @@ else
 			sleep 0.25
 		done
 		if ! port_busy 127.0.0.1 "$SMTP_PORT"; then
-			tail -n 20 "$DATA/smtp.log" >&2 || true
-			die "the SMTP sink did not start (see .data/smtp.log)"
+			tail -n 20 "$REPO/$SMTP_LOG" >&2 || true
+			die "the SMTP sink did not start (see $SMTP_LOG)"
 		fi
 		MAIL_NOTE="$MAIL_DIR/new/ (one file per message; dev SMTP sink on 127.0.0.1:$SMTP_PORT)"
 	fi
@@ -318,20 +354,38 @@ fi
 # ---------------------------------------------------------------------------
 
 say "Starting the API and the worker"
-: >"$DATA/api.log"
-: >"$DATA/worker.log"
-# Output goes to the log file and, prefixed, to this terminal. $! is the
-# service itself (the tee/sed pipeline is a child of it and ends with it).
-"$BIN/launchpad-api" serve > >(tee -a "$DATA/api.log" | sed -u 's/^/[api] /') 2>&1 &
-API_PID=$!
-PIDS+=("$API_PID")
-"$BIN/launchpad-worker" > >(tee -a "$DATA/worker.log" | sed -u 's/^/[worker] /') 2>&1 &
-WORKER_PID=$!
-PIDS+=("$WORKER_PID")
+: >"$REPO/$API_LOG"
+: >"$REPO/$WORKER_LOG"
+# Output goes to the log file and, prefixed, to this terminal, through a
+# logger that ignores Ctrl-C and SIGTERM: it ends when its service has
+# closed its output, so the services' last lines ("... stopped") still
+# reach the log and the terminal. The services write plain text (no colour
+# codes: their output is not a terminal).
+start_logged() { # NAME LOG COMMAND...: starts COMMAND; its pid in $STARTED_PID
+	local name="$1" log="$2" fd
+	shift 2
+	exec {fd}> >(
+		trap '' INT TERM
+		close_logger_fds
+		tee -a "$log" | sed -u "s/^/[$name] /"
+	)
+	LOGGER_PIDS+=($!)
+	LOGGER_FDS+=("$fd")
+	(
+		close_logger_fds
+		exec "$@"
+	) >&"$fd" 2>&1 &
+	STARTED_PID=$!
+	PIDS+=("$STARTED_PID")
+}
+start_logged api "$REPO/$API_LOG" "$BIN/launchpad-api" serve
+API_PID=$STARTED_PID
+start_logged worker "$REPO/$WORKER_LOG" "$BIN/launchpad-worker"
+WORKER_PID=$STARTED_PID
 
 startup_failed() {
-	printf '\nerror: %s. Last lines of .data/api.log:\n' "$1" >&2
-	tail -n 50 "$DATA/api.log" >&2 || true
+	printf '\nerror: %s. Last lines of %s:\n' "$1" "$API_LOG" >&2
+	tail -n 50 "$REPO/$API_LOG" >&2 || true
 	exit 1
 }
 deadline=$((SECONDS + 60))
@@ -341,10 +395,15 @@ until curl -fsS --max-time 2 "$BASE_URL/ready" >/dev/null 2>&1; do
 	sleep 1
 done
 kill -0 "$WORKER_PID" 2>/dev/null || {
-	tail -n 50 "$DATA/worker.log" >&2 || true
-	die "the worker exited during startup (see .data/worker.log)"
+	tail -n 50 "$REPO/$WORKER_LOG" >&2 || true
+	die "the worker exited during startup (see $WORKER_LOG)"
 }
 
+case "$LAUNCHPAD_PG_SOURCE" in
+env) db_note="DATABASE_URL from $LAUNCHPAD_DATABASE_URL_ORIGIN" ;;
+local) db_note="the server on 127.0.0.1:5432" ;;
+*) db_note="the private cluster under .data/" ;;
+esac
 PG_NOTE=""
 if [[ ${LAUNCHPAD_PG_STARTED:-0} == 1 ]]; then
 	PG_NOTE=" (and the PostgreSQL server this run started)"
@@ -363,8 +422,9 @@ cat <<EOF
  Demo user    $DEMO_USER_EMAIL / $DEMO_USER_PASSWORD
 
  Mail         $MAIL_NOTE
- Database     $(_lp_redact "$DATABASE_URL") ($LAUNCHPAD_PG_SOURCE)
- Logs         .data/api.log  .data/worker.log  .data/smtp.log
+ Database     $(_lp_redact "$DATABASE_URL") ($db_note)
+ Worker       metrics on ${LAUNCHPAD_WORKER_METRICS_ADDR:-127.0.0.1:9091}
+ Logs         $API_LOG  $WORKER_LOG  $SMTP_LOG
 
  Press Ctrl-C to stop the API, the worker and the SMTP sink$PG_NOTE.
 ==========================================================================
@@ -376,9 +436,9 @@ wait -n "$API_PID" "$WORKER_PID"
 status=$?
 set -e
 if ! kill -0 "$API_PID" 2>/dev/null; then
-	warn "the API exited unexpectedly (status $status); see .data/api.log"
+	warn "the API exited unexpectedly (status $status); see $API_LOG"
 fi
 if ! kill -0 "$WORKER_PID" 2>/dev/null; then
-	warn "the worker exited unexpectedly (status $status); see .data/worker.log"
+	warn "the worker exited unexpectedly (status $status); see $WORKER_LOG"
 fi
 exit 1

@@ -100,7 +100,16 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let handle = install();
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "LAUNCHPAD_WORKER_METRICS_ADDR={addr}: cannot listen for /metrics: {e}. \
+                 Another launchpad-worker on this machine? Give each worker its own \
+                 address (127.0.0.1:0 picks a free port)"
+            ),
+        )
+    })?;
     let bound = listener.local_addr()?;
     let app = Route::new()
         .at("/metrics", get(render))

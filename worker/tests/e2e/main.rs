@@ -8,5 +8,6 @@ mod kpi;
 mod lifecycle;
 mod recovery;
 mod scale;
+mod startup;
 mod webhooks;
 mod webhooks_portal;
