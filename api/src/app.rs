@@ -63,8 +63,8 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
     })
 }
 
-fn path_params<A: poem_openapi::OpenApi>(_: A) -> PathParams {
-    PathParams::of::<A>()
+fn path_params<A: poem_openapi::OpenApi>(_: A) -> (PathParams, crate::nul::Paths) {
+    (PathParams::of::<A>(), crate::nul::Paths::of::<A>())
 }
 
 /// The whole application: spec, docs, API routes and the edge middleware.
@@ -105,5 +105,6 @@ pub fn build(state: SharedState) -> impl Endpoint {
             .into_response_with(None)
         }))
         .data(state);
-    Edge::new(route, max_body, path_params(routes::all()))
+    let (path_params, paths) = path_params(routes::all());
+    Edge::new(route, max_body, path_params, paths)
 }

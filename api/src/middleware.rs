@@ -21,14 +21,21 @@ pub struct Edge<E> {
     inner: E,
     max_body_bytes: usize,
     path_params: PathParams,
+    paths: crate::nul::Paths,
 }
 
 impl<E> Edge<E> {
-    pub fn new(inner: E, max_body_bytes: usize, path_params: PathParams) -> Self {
+    pub fn new(
+        inner: E,
+        max_body_bytes: usize,
+        path_params: PathParams,
+        paths: crate::nul::Paths,
+    ) -> Self {
         Self {
             inner,
             max_body_bytes,
             path_params,
+            paths,
         }
     }
 }
@@ -84,9 +91,12 @@ impl<E: Endpoint> Endpoint for Edge<E> {
                         Err(_) => return finish(too_large(limit), &method, started),
                     }
                 }
-                if let Some(r) =
-                    crate::nul::check(req.uri().path(), req.uri().query(), body.as_deref())
-                {
+                if let Some(r) = crate::nul::check(
+                    &self.paths,
+                    req.uri().path(),
+                    req.uri().query(),
+                    body.as_deref(),
+                ) {
                     return finish(r, &method, started);
                 }
                 match self.inner.call(req).await {

@@ -13,8 +13,6 @@
 //! The answer is a 400 problem naming the parameter (`/q`, `/id`) or the
 //! field (a JSON pointer such as `/email`).
 
-use std::sync::LazyLock;
-
 use launchpad_domain::error::FieldError;
 use poem::{Response, http::StatusCode};
 
@@ -23,8 +21,13 @@ use crate::problem::Problem;
 const MESSAGE: &str = "must not contain a NUL character (U+0000)";
 
 /// Where the request carries a NUL, if it does: `Some` is the answer to send.
-pub fn check(path: &str, query: Option<&str>, json_body: Option<&[u8]>) -> Option<Response> {
-    if let Some(name) = query.and_then(in_query).or_else(|| in_path(path)) {
+pub fn check(
+    paths: &Paths,
+    path: &str,
+    query: Option<&str>,
+    json_body: Option<&[u8]>,
+) -> Option<Response> {
+    if let Some(name) = query.and_then(in_query).or_else(|| paths.nul_in(path)) {
         let msg = format!("parameter `{name}` {MESSAGE}");
         return Some(
             Problem::new(
@@ -39,10 +42,10 @@ pub fn check(path: &str, query: Option<&str>, json_body: Option<&[u8]>) -> Optio
         );
     }
     let pointer = json_body.and_then(in_json)?;
-    Some(crate::problem::error_to_response(crate::body::invalid(
-        pointer,
-        MESSAGE.into(),
-    )))
+    Some(crate::problem::error_to_response(
+        crate::body::invalid(pointer, MESSAGE.into()),
+        &crate::problem::PathParams::default(),
+    ))
 }
 
 /// `%XX` decoding (and `+` as a space, as in form encoding); invalid escapes stay as they are.
@@ -97,43 +100,48 @@ fn in_query(query: &str) -> Option<String> {
     })
 }
 
-/// The spec's path templates, split into segments (`{id}` marks a parameter).
-static TEMPLATES: LazyLock<Vec<Vec<String>>> = LazyLock::new(|| {
-    let spec: serde_json::Value =
-        serde_json::from_str(&crate::app::openapi().spec()).unwrap_or_default();
-    spec["paths"]
-        .as_object()
-        .into_iter()
-        .flat_map(|p| p.keys())
-        .map(|p| p.split('/').map(String::from).collect())
-        .collect()
-});
+/// The API's path templates, split into segments (`{id}` marks a parameter).
+#[derive(Debug, Default, Clone)]
+pub struct Paths(Vec<Vec<String>>);
 
-/// The path parameter whose segment holds a NUL, for a path an operation
-/// serves (any other path is left to routing: a 404).
-fn in_path(path: &str) -> Option<String> {
-    if !path.contains("%00") {
-        return None;
+impl Paths {
+    /// Reads the templates from the operations of an API.
+    pub fn of<A: poem_openapi::OpenApi>() -> Self {
+        Self(
+            A::meta()
+                .into_iter()
+                .flat_map(|api| api.paths)
+                .map(|p| p.path.split('/').map(String::from).collect())
+                .collect(),
+        )
     }
-    let segments: Vec<&str> = path.split('/').collect();
-    TEMPLATES.iter().find_map(|t| {
-        if t.len() != segments.len() {
+
+    /// The path parameter whose segment holds a NUL, for a path an operation
+    /// serves (any other path is left to routing: a 404).
+    fn nul_in(&self, path: &str) -> Option<String> {
+        if !path.contains("%00") {
             return None;
         }
-        let mut hit = None;
-        for (tpl, seg) in t.iter().zip(&segments) {
-            match tpl.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) => {
-                    if hit.is_none() && decode(seg).contains('\0') {
-                        hit = Some(name.to_string());
-                    }
-                }
-                None if tpl == seg => {}
-                None => return None,
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0.iter().find_map(|t| {
+            if t.len() != segments.len() {
+                return None;
             }
-        }
-        hit
-    })
+            let mut hit = None;
+            for (tpl, seg) in t.iter().zip(&segments) {
+                match tpl.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) => {
+                        if hit.is_none() && decode(seg).contains('\0') {
+                            hit = Some(name.to_string());
+                        }
+                    }
+                    None if tpl == seg => {}
+                    None => return None,
+                }
+            }
+            hit
+        })
+    }
 }
 
 /// The JSON pointer of the first string or key holding a NUL in a JSON body.

@@ -166,7 +166,6 @@ pub async fn update(
             customer_id: Some(id),
             before: serde_json::to_value(&before).ok(),
             after: serde_json::to_value(&after).ok(),
-            ..Default::default()
         },
     )
     .await?;

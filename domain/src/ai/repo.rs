@@ -411,7 +411,6 @@ pub async fn set_budget(
             customer_id: Some(customer),
             before: Some(serde_json::json!({ "monthly_token_limit": before })),
             after: Some(serde_json::json!({ "monthly_token_limit": limit })),
-            ..Default::default()
         },
     )
     .await?;

@@ -219,7 +219,6 @@ async fn audit(
             customer_id: Some(e.customer_id),
             before: before.and_then(|b| serde_json::to_value(b).ok()),
             after: after.and_then(|a| serde_json::to_value(a).ok()),
-            ..Default::default()
         },
     )
     .await
