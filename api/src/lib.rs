@@ -10,6 +10,7 @@ pub mod body;
 pub mod config;
 pub mod idempotency;
 pub mod job_events;
+pub mod list_query;
 pub mod metrics;
 pub mod middleware;
 pub mod nul;

@@ -51,13 +51,6 @@ pub enum Tag {
     Webhooks,
 }
 
-/// Query parameters shared by list operations.
-pub fn limit_param(
-    limit: Option<i64>,
-) -> Result<launchpad_domain::pagination::Limit, crate::problem::ApiError> {
-    launchpad_domain::pagination::Limit::parse(limit).map_err(Into::into)
-}
-
 /// `204 No Content`.
 #[derive(poem_openapi::ApiResponse)]
 pub enum NoContent {

@@ -1,13 +1,14 @@
 //! Customers: the tenants.
 
 use chrono::{DateTime, Utc};
+use sea_query::{Expr, Query};
 use sqlx::{FromRow, PgPool};
 
 use crate::{
     audit::{self, AuditEntry},
     error::{Error, Result, Validator},
     ids::CustomerId,
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::{Caller, Scope},
     values,
 };
@@ -106,24 +107,17 @@ pub async fn get(db: &PgPool, scope: &Scope, id: CustomerId) -> Result<Customer>
         .ok_or(Error::not_found("customer"))
 }
 
-pub async fn list(
-    db: &PgPool,
-    scope: &Scope,
-    limit: Limit,
-    cursor: Option<&str>,
-) -> Result<Page<Customer>> {
-    let after: Option<String> = decode_cursor(cursor)?;
-    let rows: Vec<Customer> = sqlx::query_as(sqlf!(
-        "SELECT {COLUMNS} FROM customers
-         WHERE ($1::uuid[] IS NULL OR id = ANY($1)) AND ($2::text IS NULL OR slug > $2)
-         ORDER BY slug LIMIT $3"
-    ))
-    .bind(scope.customer_ids())
-    .bind(after)
-    .bind(limit.fetch())
-    .fetch_all(db)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |c| c.slug.clone()))
+/// By slug.
+const BY_SLUG: Keyset<String> = Keyset::ascending(&["slug"]);
+
+pub async fn list(db: &PgPool, scope: &Scope, page: &PageRequest) -> Result<Page<Customer>> {
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from("customers")
+        .cond_where(scope.sql_filter("id"));
+    BY_SLUG
+        .fetch(db, q, page, |c: &Customer| c.slug.clone())
+        .await
 }
 
 pub async fn update(

@@ -51,6 +51,12 @@ macro_rules! uuid_id {
                 Self(u)
             }
         }
+
+        impl From<$name> for sea_query::Value {
+            fn from(id: $name) -> Self {
+                id.0.into()
+            }
+        }
     };
 }
 

@@ -1,6 +1,7 @@
 //! Users, their roles and their customer grants.
 
 use chrono::{DateTime, Utc};
+use sea_query::{Condition, Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use crate::{
@@ -8,7 +9,7 @@ use crate::{
     auth::password,
     error::{Error, Result, Validator},
     ids::{CustomerId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::{Caller, Role},
     values::{self, Email, Password},
 };
@@ -52,9 +53,8 @@ impl From<UserRow> for User {
     }
 }
 
-const SELECT: &str = "SELECT u.id, u.email, u.name, u.roles, u.disabled, u.created_at, u.updated_at,
-    coalesce((SELECT array_agg(uc.customer_id ORDER BY uc.customer_id) FROM user_customers uc WHERE uc.user_id = u.id), '{}') AS customer_ids
-    FROM users u";
+const COLUMNS: &str = "u.id, u.email, u.name, u.roles, u.disabled, u.created_at, u.updated_at,
+    coalesce((SELECT array_agg(uc.customer_id ORDER BY uc.customer_id) FROM user_customers uc WHERE uc.user_id = u.id), '{}') AS customer_ids";
 
 /// A validated new user.
 #[derive(Debug)]
@@ -180,10 +180,11 @@ fn check_grants(caller: &Caller, roles: &[Role], customers: &[CustomerId]) -> Re
 }
 
 async fn fetch(conn: &mut PgConnection, id: UserId) -> Result<Option<User>> {
-    let row: Option<UserRow> = sqlx::query_as(sqlf!("{SELECT} WHERE u.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?;
+    let row: Option<UserRow> =
+        sqlx::query_as(sqlf!("SELECT {COLUMNS} FROM users u WHERE u.id = $1"))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?;
     Ok(row.map(User::from))
 }
 
@@ -195,31 +196,31 @@ pub async fn get(db: &PgPool, caller: &Caller, id: UserId) -> Result<User> {
     }
 }
 
-pub async fn list(
-    db: &PgPool,
-    caller: &Caller,
-    limit: Limit,
-    cursor: Option<&str>,
-) -> Result<Page<User>> {
-    let after: Option<UserId> = decode_cursor(cursor)?;
-    let scope = caller.scope();
-    let rows: Vec<UserRow> = sqlx::query_as(sqlf!(
-        "{SELECT} WHERE ($1::uuid[] IS NULL OR u.id = $2 OR EXISTS (
-             SELECT 1 FROM user_customers g WHERE g.user_id = u.id AND g.customer_id = ANY($1)))
-           AND ($3::uuid IS NULL OR u.id > $3)
-         ORDER BY u.id LIMIT $4"
-    ))
-    .bind(scope.customer_ids())
-    .bind(caller.user_id)
-    .bind(after)
-    .bind(limit.fetch())
-    .fetch_all(db)
-    .await?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(User::from).collect(),
-        limit,
-        |u| u.id,
-    ))
+/// By id.
+const BY_ID: Keyset<UserId> = Keyset::ascending(&["u.id"]);
+
+/// The users the caller may see: themselves and the users of their customers
+/// (everyone for staff), by id.
+pub async fn list(db: &PgPool, caller: &Caller, page: &PageRequest) -> Result<Page<User>> {
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS)).from_as("users", "u");
+    if let Some(customers) = caller.scope().customer_ids() {
+        let mut granted = Query::select();
+        granted
+            .expr(Expr::cust("1"))
+            .from_as("user_customers", "g")
+            .and_where(Expr::cust("g.user_id = u.id"))
+            .and_where(Expr::col(("g", "customer_id")).is_in(customers));
+        q.cond_where(
+            Condition::any()
+                .add(Expr::cust_with_values("u.id = $1", [caller.user_id.0]))
+                .add(Expr::exists(granted)),
+        );
+    }
+    Ok(BY_ID
+        .fetch(db, q, page, |u: &UserRow| u.id)
+        .await?
+        .map(User::from))
 }
 
 async fn set_customers(

@@ -22,13 +22,23 @@ use poem_openapi::{
 };
 
 use super::jobs::{JobAccepted, JobOptions, JobRequest, accept_new_job, check_callback};
-use crate::types::{Page, Tag, limit_param};
+use crate::types::{Page, Tag};
 use crate::{
     body::{JsonBody, OptionalJsonBody},
     problem::{ApiError, ApiResult},
     security::BearerAuth,
     state::SharedState,
 };
+
+crate::list_query! {
+    /// The query of `GET /api/v1/usage/ai`.
+    pub struct AiUsageQuery {
+        /// `YYYY-MM`; the current month (UTC) by default.
+        month: Option<String>,
+        /// Only this tenant.
+        customer_id: Option<CustomerId>,
+    }
+}
 
 pub struct AiApi;
 
@@ -312,31 +322,17 @@ impl AiApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// `YYYY-MM`; the current month (UTC) by default.
-        month: Query<Option<String>>,
-        /// Only this tenant.
-        customer_id: Query<Option<CustomerId>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: AiUsageQuery,
     ) -> ApiResult<Json<Page<AiUsageView>>> {
-        let month = match month.0 {
+        let month = match query.month {
             Some(m) => {
                 repo::parse_month(m.trim()).map_err(|e| ApiError::bad_request("/month", e))?
             }
             None => Utc::now().date_naive(),
         };
         let label = month.format("%Y-%m").to_string();
-        let page = repo::monthly_usage(
-            &state.db,
-            &auth.0,
-            month,
-            customer_id.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page =
+            repo::monthly_usage(&state.db, &auth.0, month, query.customer_id, &query.page).await?;
         Ok(Json(Page::from_domain(page, |u| {
             AiUsageView::new(u, &label)
         })))

@@ -11,13 +11,29 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::Path,
     payload::Json,
     types::{Example, MaybeUndefined},
 };
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/cops/{cop_id}/assets`.
+    pub struct AssetsQuery {
+        /// Only assets of this kind.
+        kind: Option<AssetKind>,
+        /// Only assets for this persona.
+        persona: Option<String>,
+        /// Only assets of this level.
+        level: Option<AssetLevel>,
+        /// Only assets on this topic.
+        topic: Option<String>,
+        /// Only assets with this tag (case-insensitive).
+        tag: Option<String>,
+    }
+}
 
 pub struct AssetsApi;
 
@@ -247,43 +263,21 @@ impl AssetsApi {
         method = "get",
         operation_id = "assets_list"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// Only assets of this kind.
-        kind: Query<Option<AssetKind>>,
-        /// Only assets for this persona.
-        persona: Query<Option<String>>,
-        /// Only assets of this level.
-        level: Query<Option<AssetLevel>>,
-        /// Only assets on this topic.
-        topic: Query<Option<String>>,
-        /// Only assets with this tag (case-insensitive).
-        tag: Query<Option<String>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: AssetsQuery,
     ) -> ApiResult<Json<Page<AssetView>>> {
         let filter = AssetFilter {
-            kind: kind.0,
-            persona: persona.0,
-            level: level.0,
-            topic: topic.0,
-            tag: tag.0,
+            kind: query.kind,
+            persona: query.persona,
+            level: query.level,
+            topic: query.topic,
+            tag: query.tag,
         };
-        let page = assets::list(
-            &state.db,
-            &auth.0,
-            cop_id.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = assets::list(&state.db, &auth.0, cop_id.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, AssetView::from)))
     }
 

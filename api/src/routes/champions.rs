@@ -6,14 +6,10 @@ use launchpad_domain::{
     portal::champions::{self, Champion, ChampionPatch, NewChampion},
 };
 use poem::web::Data;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::list_query::Paging;
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct ChampionsApi;
@@ -171,19 +167,9 @@ impl ChampionsApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: Paging,
     ) -> ApiResult<Json<Page<ChampionView>>> {
-        let page = champions::list(
-            &state.db,
-            &auth.0,
-            cop_id.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = champions::list(&state.db, &auth.0, cop_id.0, &query.page).await?;
         Ok(Json(Page::from_domain(page, ChampionView::from)))
     }
     /// Gets a champion recognition.

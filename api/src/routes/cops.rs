@@ -12,13 +12,39 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::Path,
     payload::Json,
     types::{Example, MaybeUndefined},
 };
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/cops`.
+    pub struct CopsQuery {
+        /// Only CoPs of this customer.
+        customer_id: Option<CustomerId>,
+        /// Only CoPs owned by this user.
+        owner_id: Option<UserId>,
+        /// Only CoPs in this phase.
+        phase: Option<CopPhase>,
+        /// Only CoPs with this status.
+        status: Option<CopStatus>,
+        /// Case-insensitive search in the name.
+        q: Option<String>,
+        /// Include archived CoPs (default false).
+        include_archived: Option<bool>,
+    }
+}
+
+crate::list_query! {
+    /// The query of `GET /api/v1/cops/{cop_id}/members`.
+    pub struct MembersQuery {
+        /// Only members with this role.
+        role: Option<CopRole>,
+    }
+}
 
 pub struct CopsApi;
 
@@ -278,44 +304,24 @@ impl CopsApi {
     /// Lists the CoPs the caller can see, by name. Archived CoPs are left
     /// out unless `include_archived=true`.
     #[oai(path = "/api/v1/cops", method = "get", operation_id = "cops_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only CoPs of this customer.
-        customer_id: Query<Option<CustomerId>>,
-        /// Only CoPs owned by this user.
-        owner_id: Query<Option<UserId>>,
-        /// Only CoPs in this phase.
-        phase: Query<Option<CopPhase>>,
-        /// Only CoPs with this status.
-        status: Query<Option<CopStatus>>,
-        /// Case-insensitive search in the name.
-        q: Query<Option<String>>,
-        /// Include archived CoPs (default false).
-        include_archived: Query<Option<bool>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: CopsQuery,
     ) -> ApiResult<Json<Page<CopView>>> {
         let filter = CopFilter {
-            customer_id: customer_id.0,
-            owner_id: owner_id.0,
-            phase: phase.0,
-            status: status.0,
-            q: q.0.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
-            include_archived: include_archived.0.unwrap_or(false),
+            customer_id: query.customer_id,
+            owner_id: query.owner_id,
+            phase: query.phase,
+            status: query.status,
+            q: query
+                .q
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+            include_archived: query.include_archived.unwrap_or(false),
         };
-        let page = cops::list(
-            &state.db,
-            &auth.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = cops::list(&state.db, &auth.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, CopView::from)))
     }
 
@@ -410,22 +416,9 @@ impl CopsApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// Only members with this role.
-        role: Query<Option<CopRole>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: MembersQuery,
     ) -> ApiResult<Json<Page<MemberView>>> {
-        let page = members::list(
-            &state.db,
-            &auth.0,
-            cop_id.0,
-            role.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = members::list(&state.db, &auth.0, cop_id.0, query.role, &query.page).await?;
         Ok(Json(Page::from_domain(page, MemberView::from)))
     }
 

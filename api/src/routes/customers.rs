@@ -6,14 +6,10 @@ use launchpad_domain::{
     ids::CustomerId,
 };
 use poem::web::Data;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::list_query::Paging;
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct CustomersApi;
@@ -113,18 +109,9 @@ impl CustomersApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: Paging,
     ) -> ApiResult<Json<Page<CustomerView>>> {
-        let page = customers::list(
-            &state.db,
-            &auth.0.scope(),
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = customers::list(&state.db, &auth.0.scope(), &query.page).await?;
         Ok(Json(Page::from_domain(page, CustomerView::from)))
     }
 

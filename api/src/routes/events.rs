@@ -15,19 +15,34 @@ pub use launchpad_domain::portal::events::EventView;
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
-    param::{Header, Path, Query},
+    param::{Header, Path},
     payload::{Json, PlainText},
     types::{Example, MaybeUndefined},
 };
 
 use super::jobs::{JobAccepted, JobOptions, JobRequest, accept_job, check_callback};
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::list_query::Paging;
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{
     body::{JsonBody, OptionalJsonBody},
     problem::ApiResult,
     security::BearerAuth,
     state::SharedState,
 };
+
+crate::list_query! {
+    /// The query of `GET /api/v1/cops/{cop_id}/events`.
+    pub struct EventsQuery {
+        /// Events starting at or after this time (RFC 3339).
+        from: Option<DateTime<Utc>>,
+        /// Events starting before this time (RFC 3339).
+        to: Option<DateTime<Utc>>,
+        /// Only events of this type.
+        event_type as "type": Option<EventType>,
+        /// Only events with this status.
+        status: Option<EventStatus>,
+    }
+}
 
 pub struct EventsApi;
 
@@ -331,41 +346,20 @@ impl EventsApi {
         method = "get",
         operation_id = "events_list"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// Events starting at or after this time (RFC 3339).
-        from: Query<Option<DateTime<Utc>>>,
-        /// Events starting before this time (RFC 3339).
-        to: Query<Option<DateTime<Utc>>>,
-        /// Only events of this type.
-        #[oai(name = "type")]
-        event_type: Query<Option<EventType>>,
-        /// Only events with this status.
-        status: Query<Option<EventStatus>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: EventsQuery,
     ) -> ApiResult<Json<Page<EventView>>> {
         let filter = EventFilter {
-            from: from.0,
-            to: to.0,
-            event_type: event_type.0,
-            status: status.0,
+            from: query.from,
+            to: query.to,
+            event_type: query.event_type,
+            status: query.status,
         };
-        let page = events::list(
-            &state.db,
-            &auth.0,
-            cop_id.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = events::list(&state.db, &auth.0, cop_id.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, EventView::from)))
     }
 
@@ -467,19 +461,9 @@ impl EventsApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         event_id: Path<EventId>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: Paging,
     ) -> ApiResult<Json<Page<RegistrationView>>> {
-        let page = registrations::list(
-            &state.db,
-            &auth.0,
-            event_id.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = registrations::list(&state.db, &auth.0, event_id.0, &query.page).await?;
         let users: Vec<UserId> = page.items.iter().map(|r| r.user_id).collect();
         let mut latest = invites::latest_for(&state.db, event_id.0, &users).await?;
         Ok(Json(Page::from_domain(page, |r| {
@@ -628,19 +612,9 @@ impl EventsApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         event_id: Path<EventId>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: Paging,
     ) -> ApiResult<Json<Page<AttendanceView>>> {
-        let page = attendance::list(
-            &state.db,
-            &auth.0,
-            event_id.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = attendance::list(&state.db, &auth.0, event_id.0, &query.page).await?;
         Ok(Json(Page::from_domain(page, AttendanceView::from)))
     }
 }

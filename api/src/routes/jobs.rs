@@ -15,7 +15,7 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{
     ApiResponse, OpenApi,
-    param::{Path, Query},
+    param::Path,
     payload::{EventStream, Json},
     types::Example,
 };
@@ -23,13 +23,29 @@ use sqlx::PgConnection;
 
 pub use launchpad_domain::jobs::view::{JobErrorView, JobView};
 
-use crate::types::{Page, Tag, limit_param};
+use crate::types::{Page, Tag};
 use crate::{
     idempotency::{self, Begin},
     problem::{ApiError, ApiResult},
     security::BearerAuth,
     state::{AppState, SharedState},
 };
+
+crate::list_query! {
+    /// The query of `GET /api/v1/jobs`.
+    pub struct JobsQuery {
+        /// Only jobs of this kind.
+        kind: Option<String>,
+        /// Only jobs in this status.
+        status: Option<JobStatus>,
+        /// Only jobs about this subject (e.g. a survey id).
+        subject: Option<String>,
+        /// Created at or after (RFC 3339).
+        created_from: Option<String>,
+        /// Created before (RFC 3339).
+        created_to: Option<String>,
+    }
+}
 
 pub struct JobsApi;
 
@@ -215,27 +231,13 @@ impl JobsApi {
 
     /// Lists jobs, newest first.
     #[oai(path = "/api/v1/jobs", method = "get", operation_id = "jobs_list")]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only jobs of this kind.
-        kind: Query<Option<String>>,
-        /// Only jobs in this status.
-        status: Query<Option<JobStatus>>,
-        /// Only jobs about this subject (e.g. a survey id).
-        subject: Query<Option<String>>,
-        /// Created at or after (RFC 3339).
-        created_from: Query<Option<String>>,
-        /// Created before (RFC 3339).
-        created_to: Query<Option<String>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: JobsQuery,
     ) -> ApiResult<Json<Page<JobView>>> {
-        if let Some(k) = &kind.0
+        if let Some(k) = &query.kind
             && kinds::find(k).is_none()
         {
             let known: Vec<_> = kinds::ALL.iter().map(|k| k.name).collect();
@@ -245,20 +247,13 @@ impl JobsApi {
             ));
         }
         let filter = JobFilter {
-            kind: kind.0,
-            status: status.0,
-            subject: subject.0,
-            created_from: parse_time("created_from", created_from.0)?,
-            created_to: parse_time("created_to", created_to.0)?,
+            kind: query.kind,
+            status: query.status,
+            subject: query.subject,
+            created_from: parse_time("created_from", query.created_from)?,
+            created_to: parse_time("created_to", query.created_to)?,
         };
-        let page = repo::list(
-            &state.db,
-            &auth.0.scope(),
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = repo::list(&state.db, &auth.0.scope(), &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, JobView::from)))
     }
 

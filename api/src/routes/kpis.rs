@@ -13,7 +13,7 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
-    param::{Header, Path, Query},
+    param::{Header, Path},
     payload::Json,
     types::Example,
 };
@@ -21,6 +21,24 @@ use poem_openapi::{
 use super::jobs::{JobAccepted, JobRequest, accept_job, check_callback};
 use crate::types::Tag;
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::query_params! {
+    /// The query of `GET /api/v1/cops/{cop_id}/kpis`.
+    pub struct SeriesParams {
+        /// A metric the rollup computes (`map`, `mau`, `nps`, `nps_daily`,
+        /// `sessions`, `attendance`, `attendance_rate`, `content_views`,
+        /// `content_downloads`, `new_members`, `certifications`,
+        /// `use_cases_approved`) or one ingested for this CoP.
+        metric: String,
+        /// First date (YYYY-MM-DD); default: 90 days before `to`.
+        from: Option<NaiveDate>,
+        /// Last date (YYYY-MM-DD); default: today in the customer's time
+        /// zone. At most two years after `from`.
+        to: Option<NaiveDate>,
+        /// `day` (default), `week` or `month`.
+        granularity: Option<Granularity>,
+    }
+}
 
 pub struct KpisApi;
 
@@ -188,30 +206,18 @@ impl KpisApi {
         method = "get",
         operation_id = "kpis_series"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn series(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// A metric the rollup computes (`map`, `mau`, `nps`, `nps_daily`,
-        /// `sessions`, `attendance`, `attendance_rate`, `content_views`,
-        /// `content_downloads`, `new_members`, `certifications`,
-        /// `use_cases_approved`) or one ingested for this CoP.
-        metric: Query<String>,
-        /// First date (YYYY-MM-DD); default: 90 days before `to`.
-        from: Query<Option<NaiveDate>>,
-        /// Last date (YYYY-MM-DD); default: today in the customer's time
-        /// zone. At most two years after `from`.
-        to: Query<Option<NaiveDate>>,
-        /// `day` (default), `week` or `month`.
-        granularity: Query<Option<Granularity>>,
+        query: SeriesParams,
     ) -> ApiResult<Json<KpiSeries>> {
         let q = SeriesQuery {
-            metric: metric.0,
-            from: from.0,
-            to: to.0,
-            granularity: granularity.0.unwrap_or(Granularity::Day),
+            metric: query.metric,
+            from: query.from,
+            to: query.to,
+            granularity: query.granularity.unwrap_or(Granularity::Day),
         };
         Ok(Json(
             series::series(&state.db, &auth.0, cop_id.0, q)

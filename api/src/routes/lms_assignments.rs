@@ -9,15 +9,34 @@ use launchpad_domain::{
     },
 };
 use poem::web::Data;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/assignments`.
+    pub struct AssignmentsQuery {
+        /// Only assignments of this customer.
+        customer_id: Option<CustomerId>,
+        /// Only assignments of this user.
+        user_id: Option<UserId>,
+        /// Only assignments of this course.
+        course_id: Option<CourseId>,
+        /// Only assignments of this learning path.
+        path_id: Option<PathId>,
+        /// Only assignments in this (derived) status.
+        status: Option<AssignmentStatus>,
+    }
+}
+
+crate::list_query! {
+    /// The query of `GET /api/v1/me/assignments`.
+    pub struct MyAssignmentsQuery {
+        /// Only assignments in this (derived) status.
+        status: Option<AssignmentStatus>,
+    }
+}
 
 pub struct AssignmentsApi;
 
@@ -142,41 +161,20 @@ impl AssignmentsApi {
         method = "get",
         operation_id = "assignments_list"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only assignments of this customer.
-        customer_id: Query<Option<CustomerId>>,
-        /// Only assignments of this user.
-        user_id: Query<Option<UserId>>,
-        /// Only assignments of this course.
-        course_id: Query<Option<CourseId>>,
-        /// Only assignments of this learning path.
-        path_id: Query<Option<PathId>>,
-        /// Only assignments in this (derived) status.
-        status: Query<Option<AssignmentStatus>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: AssignmentsQuery,
     ) -> ApiResult<Json<Page<AssignmentView>>> {
         let filter = AssignmentFilter {
-            customer_id: customer_id.0,
-            user_id: user_id.0,
-            course_id: course_id.0,
-            path_id: path_id.0,
-            status: status.0,
+            customer_id: query.customer_id,
+            user_id: query.user_id,
+            course_id: query.course_id,
+            path_id: query.path_id,
+            status: query.status,
         };
-        let page = assignments::list(
-            &state.db,
-            &auth.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = assignments::list(&state.db, &auth.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, AssignmentView::from)))
     }
 
@@ -190,21 +188,9 @@ impl AssignmentsApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only assignments in this (derived) status.
-        status: Query<Option<AssignmentStatus>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: MyAssignmentsQuery,
     ) -> ApiResult<Json<Page<AssignmentView>>> {
-        let page = assignments::list_mine(
-            &state.db,
-            &auth.0,
-            status.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = assignments::list_mine(&state.db, &auth.0, query.status, &query.page).await?;
         Ok(Json(Page::from_domain(page, AssignmentView::from)))
     }
 

@@ -10,15 +10,29 @@ use launchpad_domain::{
     },
 };
 use poem::web::Data;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::list_query::Paging;
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/courses`.
+    pub struct CoursesQuery {
+        /// Only courses of this customer.
+        customer_id: Option<CustomerId>,
+        /// Only courses in this status.
+        status: Option<CourseStatus>,
+        /// Only courses about this product (exact match).
+        product: Option<String>,
+        /// Only courses with this tag (case-insensitive).
+        tag: Option<String>,
+        /// Only courses of this level.
+        level: Option<CourseLevel>,
+        /// Text contained in the title or description (case-insensitive).
+        q: Option<String>,
+    }
+}
 
 pub struct CoursesApi;
 
@@ -303,45 +317,22 @@ impl CoursesApi {
         method = "get",
         operation_id = "courses_list"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only courses of this customer.
-        customer_id: Query<Option<CustomerId>>,
-        /// Only courses in this status.
-        status: Query<Option<CourseStatus>>,
-        /// Only courses about this product (exact match).
-        product: Query<Option<String>>,
-        /// Only courses with this tag (case-insensitive).
-        tag: Query<Option<String>>,
-        /// Only courses of this level.
-        level: Query<Option<CourseLevel>>,
-        /// Text contained in the title or description (case-insensitive).
-        q: Query<Option<String>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: CoursesQuery,
     ) -> ApiResult<Json<Page<CourseView>>> {
         let filter = CourseFilter {
-            customer_id: customer_id.0,
-            status: status.0,
-            product: product.0,
-            tag: tag.0,
-            level: level.0,
-            q: q.0,
+            customer_id: query.customer_id,
+            status: query.status,
+            product: query.product,
+            tag: query.tag,
+            level: query.level,
+            q: query.q,
         }
         .parse()?;
-        let page = courses::list(
-            &state.db,
-            &auth.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = courses::list(&state.db, &auth.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, CourseView::from)))
     }
 
@@ -465,19 +456,9 @@ impl CoursesApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         id: Path<CourseId>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: Paging,
     ) -> ApiResult<Json<Page<LessonView>>> {
-        let page = lessons::list(
-            &state.db,
-            &auth.0,
-            id.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = lessons::list(&state.db, &auth.0, id.0, &query.page).await?;
         Ok(Json(Page::from_domain(page, LessonView::from)))
     }
 

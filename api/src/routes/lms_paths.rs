@@ -6,15 +6,20 @@ use launchpad_domain::{
     lms::paths::{self, LearningPath, NewPath, PathFilter, PathPatch},
 };
 use poem::web::Data;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/paths`.
+    pub struct PathsQuery {
+        /// Only paths of this customer.
+        customer_id: Option<CustomerId>,
+        /// Only paths containing this course.
+        course_id: Option<CourseId>,
+    }
+}
 
 pub struct PathsApi;
 
@@ -142,27 +147,13 @@ impl PathsApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only paths of this customer.
-        customer_id: Query<Option<CustomerId>>,
-        /// Only paths containing this course.
-        course_id: Query<Option<CourseId>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: PathsQuery,
     ) -> ApiResult<Json<Page<PathView>>> {
         let filter = PathFilter {
-            customer_id: customer_id.0,
-            course_id: course_id.0,
+            customer_id: query.customer_id,
+            course_id: query.course_id,
         };
-        let page = paths::list(
-            &state.db,
-            &auth.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = paths::list(&state.db, &auth.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, PathView::from)))
     }
 

@@ -24,7 +24,7 @@ pub mod webhooks;
 
 /// Every API of the service, in one place.
 pub fn all() -> impl poem_openapi::OpenApi {
-    (
+    crate::list_query::Exploded((
         ops::OpsApi,
         auth::AuthApi,
         customers::CustomersApi,
@@ -52,5 +52,5 @@ pub fn all() -> impl poem_openapi::OpenApi {
             certificates::CertificatesApi,
         ),
         webhooks::WebhooksApi,
-    )
+    ))
 }

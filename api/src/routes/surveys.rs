@@ -13,13 +13,25 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::Path,
     payload::Json,
     types::{Example, MaybeUndefined},
 };
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/cops/{cop_id}/surveys`.
+    pub struct SurveysQuery {
+        /// Only surveys of this kind.
+        kind: Option<SurveyKind>,
+        /// Only surveys in this status.
+        status: Option<SurveyStatus>,
+        /// Only the surveys of this event.
+        event_id: Option<EventId>,
+    }
+}
 
 pub struct SurveysApi;
 
@@ -374,37 +386,19 @@ impl SurveysApi {
         method = "get",
         operation_id = "surveys_list"
     )]
-    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// Only surveys of this kind.
-        kind: Query<Option<SurveyKind>>,
-        /// Only surveys in this status.
-        status: Query<Option<SurveyStatus>>,
-        /// Only the surveys of this event.
-        event_id: Query<Option<EventId>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: SurveysQuery,
     ) -> ApiResult<Json<Page<SurveyView>>> {
         let filter = SurveyFilter {
-            kind: kind.0,
-            status: status.0,
-            event_id: event_id.0,
+            kind: query.kind,
+            status: query.status,
+            event_id: query.event_id,
         };
-        let page = surveys::list(
-            &state.db,
-            &auth.0,
-            cop_id.0,
-            &filter,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = surveys::list(&state.db, &auth.0, cop_id.0, &filter, &query.page).await?;
         Ok(Json(Page::from_domain(page, SurveyView::from)))
     }
 

@@ -8,13 +8,21 @@ use launchpad_domain::{
 use poem::web::Data;
 use poem_openapi::{
     Object, OpenApi,
-    param::{Path, Query},
+    param::Path,
     payload::Json,
     types::{Example, MaybeUndefined},
 };
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
+
+crate::list_query! {
+    /// The query of `GET /api/v1/cops/{cop_id}/use-cases`.
+    pub struct UseCasesQuery {
+        /// Only use cases in this status.
+        status: Option<UseCaseStatus>,
+    }
+}
 
 pub struct UseCasesApi;
 
@@ -185,22 +193,9 @@ impl UseCasesApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         cop_id: Path<CopId>,
-        /// Only use cases in this status.
-        status: Query<Option<UseCaseStatus>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: UseCasesQuery,
     ) -> ApiResult<Json<Page<UseCaseView>>> {
-        let page = use_cases::list(
-            &state.db,
-            &auth.0,
-            cop_id.0,
-            status.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = use_cases::list(&state.db, &auth.0, cop_id.0, query.status, &query.page).await?;
         Ok(Json(Page::from_domain(page, UseCaseView::from)))
     }
 

@@ -7,14 +7,10 @@ use launchpad_domain::{
     users::{self, NewUser, User, UserPatch},
 };
 use poem::web::Data;
-use poem_openapi::{
-    Object, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, param::Path, payload::Json, types::Example};
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::list_query::Paging;
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct UsersApi;
@@ -128,18 +124,9 @@ impl UsersApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: Paging,
     ) -> ApiResult<Json<Page<UserView>>> {
-        let page = users::list(
-            &state.db,
-            &auth.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = users::list(&state.db, &auth.0, &query.page).await?;
         Ok(Json(Page::from_domain(page, UserView::from)))
     }
 

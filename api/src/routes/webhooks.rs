@@ -25,7 +25,7 @@ use poem_openapi::{
     types::Example,
 };
 
-use crate::types::{Created, NoContent, Page, Tag, limit_param};
+use crate::types::{Created, NoContent, Page, Tag};
 use crate::{
     body::JsonBody,
     idempotency::{self, Begin},
@@ -33,6 +33,22 @@ use crate::{
     security::BearerAuth,
     state::{AppState, SharedState},
 };
+
+crate::list_query! {
+    /// The query of `GET /api/v1/webhooks/endpoints`.
+    pub struct EndpointsQuery {
+        /// Only this customer's endpoints.
+        customer_id: Option<CustomerId>,
+    }
+}
+
+crate::list_query! {
+    /// The query of `GET /api/v1/webhooks/endpoints/{id}/deliveries`.
+    pub struct DeliveriesQuery {
+        /// Only deliveries in this status.
+        status: Option<WebhookDeliveryStatus>,
+    }
+}
 
 pub struct WebhooksApi;
 
@@ -427,21 +443,9 @@ impl WebhooksApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
-        /// Only this customer's endpoints.
-        customer_id: Query<Option<CustomerId>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: EndpointsQuery,
     ) -> ApiResult<Json<Page<WebhookEndpointView>>> {
-        let page = endpoints::list(
-            &state.db,
-            &auth.0,
-            customer_id.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page = endpoints::list(&state.db, &auth.0, query.customer_id, &query.page).await?;
         Ok(Json(Page::from_domain(page, WebhookEndpointView::from)))
     }
 
@@ -574,22 +578,10 @@ impl WebhooksApi {
         state: Data<&SharedState>,
         auth: BearerAuth,
         id: Path<EndpointId>,
-        /// Only deliveries in this status.
-        status: Query<Option<WebhookDeliveryStatus>>,
-        /// Page size, 1–200 (default 50).
-        limit: Query<Option<i64>>,
-        /// The `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        query: DeliveriesQuery,
     ) -> ApiResult<Json<Page<WebhookDeliveryView>>> {
-        let page = endpoints::deliveries(
-            &state.db,
-            &auth.0,
-            id.0,
-            status.0,
-            limit_param(limit.0)?,
-            cursor.0.as_deref(),
-        )
-        .await?;
+        let page =
+            endpoints::deliveries(&state.db, &auth.0, id.0, query.status, &query.page).await?;
         Ok(Json(Page::from_domain(page, WebhookDeliveryView::from)))
     }
 

@@ -21,6 +21,7 @@ mod lms_progress;
 mod lms_seed;
 mod openapi;
 mod ops;
+mod paging;
 mod portal_access;
 mod portal_assets;
 mod portal_common;

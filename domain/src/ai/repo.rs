@@ -3,6 +3,7 @@
 //! the latest result per survey and CoP.
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use sea_query::{Expr, JoinType, Query};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
@@ -12,7 +13,7 @@ use crate::{
     audit::{self, AuditEntry},
     error::{Error, Result},
     ids::{CopId, CustomerId, JobId, SurveyId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     portal::access::{self, Action},
     tenancy::{Caller, Scope},
 };
@@ -437,6 +438,9 @@ pub struct MonthlyUsage {
     pub monthly_token_limit: Option<i64>,
 }
 
+/// By tenant id.
+const BY_CUSTOMER: Keyset<CustomerId> = Keyset::ascending(&["c.id"]);
+
 /// Usage per tenant in `month` (UTC), for the tenants in the caller's scope
 /// (or the one asked for), ordered by tenant id.
 pub async fn monthly_usage(
@@ -444,46 +448,52 @@ pub async fn monthly_usage(
     caller: &Caller,
     month: NaiveDate,
     customer: Option<CustomerId>,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<MonthlyUsage>> {
-    let after: Option<CustomerId> = decode_cursor(cursor)?;
+    use sea_query::ExprTrait;
     let scope = caller.scope();
     if let Some(c) = customer {
         let mut conn = db.acquire().await?;
         ensure_customer(&mut conn, &scope, c).await?;
     }
     let (from, to) = month_bounds(month);
-    let rows: Vec<MonthlyUsage> = sqlx::query_as(
-        "SELECT c.id AS customer_id,
-                coalesce(u.jobs, 0)::bigint AS jobs,
-                coalesce(u.requests, 0)::bigint AS requests,
-                coalesce(u.prompt_tokens, 0)::bigint AS prompt_tokens,
-                coalesce(u.completion_tokens, 0)::bigint AS completion_tokens,
-                coalesce(u.cached_tokens, 0)::bigint AS cached_tokens,
-                coalesce(u.cache_hits, 0)::bigint AS cache_hits,
-                b.monthly_token_limit
-         FROM customers c
-         LEFT JOIN LATERAL (
-             SELECT count(*) AS jobs, sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens,
-                    sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens,
-                    count(*) FILTER (WHERE cache_hit) AS cache_hits
-             FROM ai_usage WHERE customer_id = c.id AND at >= $1 AND at < $2) u ON true
-         LEFT JOIN ai_budgets b ON b.customer_id = c.id
-         WHERE ($3::uuid[] IS NULL OR c.id = ANY($3))
-           AND ($4::uuid IS NULL OR c.id = $4)
-           AND ($5::uuid IS NULL OR c.id > $5)
-         ORDER BY c.id LIMIT $6",
+    let mut usage = Query::select();
+    usage
+        .expr(Expr::cust(
+            "count(*) AS jobs, sum(requests) AS requests, sum(prompt_tokens) AS prompt_tokens,
+             sum(completion_tokens) AS completion_tokens, sum(cached_tokens) AS cached_tokens,
+             count(*) FILTER (WHERE cache_hit) AS cache_hits",
+        ))
+        .from("ai_usage")
+        .and_where(Expr::cust("customer_id = c.id"))
+        .and_where(Expr::col("at").gte(from))
+        .and_where(Expr::col("at").lt(to));
+    let mut q = Query::select();
+    q.expr(Expr::cust(
+        "c.id AS customer_id,
+         coalesce(u.jobs, 0)::bigint AS jobs,
+         coalesce(u.requests, 0)::bigint AS requests,
+         coalesce(u.prompt_tokens, 0)::bigint AS prompt_tokens,
+         coalesce(u.completion_tokens, 0)::bigint AS completion_tokens,
+         coalesce(u.cached_tokens, 0)::bigint AS cached_tokens,
+         coalesce(u.cache_hits, 0)::bigint AS cache_hits,
+         b.monthly_token_limit",
+    ))
+    .from_as("customers", "c")
+    .join_lateral(JoinType::LeftJoin, usage, "u", Expr::cust("true"))
+    .join_as(
+        JoinType::LeftJoin,
+        "ai_budgets",
+        "b",
+        Expr::cust("b.customer_id = c.id"),
     )
-    .bind(from)
-    .bind(to)
-    .bind(scope.customer_ids())
-    .bind(customer)
-    .bind(after)
-    .bind(limit.fetch())
-    .fetch_all(db)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |r| r.customer_id))
+    .cond_where(scope.sql_filter(("c", "id")));
+    if let Some(c) = customer {
+        q.and_where(Expr::col(("c", "id")).eq(c.0));
+    }
+    BY_CUSTOMER
+        .fetch(db, q, page, |r: &MonthlyUsage| r.customer_id)
+        .await
 }
 
 #[cfg(test)]

@@ -1,15 +1,14 @@
 //! Reading and controlling jobs (the API side).
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{JobError, JobStatus};
 use crate::{
     error::{Error, Result},
     ids::{CustomerId, JobId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Scope,
 };
 
@@ -164,15 +163,16 @@ pub struct JobFilter {
     pub created_to: Option<DateTime<Utc>>,
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, String)> = Keyset::descending(&["created_at", "id"]);
+
 /// Newest first, keyset-paginated on (created_at, id).
 pub async fn list(
     db: &PgPool,
     scope: &Scope,
     filter: &JobFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<JobRecord>> {
-    let after: Option<(DateTime<Utc>, String)> = decode_cursor(cursor)?;
     if let (Some(f), Some(t)) = (filter.created_from, filter.created_to)
         && f > t
     {
@@ -200,24 +200,10 @@ pub async fn list(
     if let Some(t) = filter.created_to {
         q.and_where(Expr::col("created_at").lt(t));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
-        );
-    }
-    q.order_by("created_at", Order::Desc)
-        .order_by("id", Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<JobRow> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(db)
-        .await?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(JobRecord::from).collect(),
-        limit,
-        |j| (j.created_at, j.id.to_string()),
-    ))
+    Ok(NEWEST
+        .fetch(db, q, page, |j: &JobRow| (j.created_at, j.id.to_string()))
+        .await?
+        .map(JobRecord::from))
 }
 
 /// Cancels a job. Queued (or waiting) jobs are cancelled at once and never

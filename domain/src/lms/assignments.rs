@@ -3,8 +3,7 @@
 //! user's completions, progress and the date; it is never stored.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -15,7 +14,7 @@ use crate::{
     audit,
     error::{Error, Result, Validator},
     ids::{AssignmentId, CourseId, CustomerId, PathId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::{Caller, Scope},
 };
 
@@ -255,15 +254,14 @@ pub async fn list_mine(
     db: &PgPool,
     caller: &Caller,
     status: Option<AssignmentStatus>,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Assignment>> {
     let filter = AssignmentFilter {
         user_id: Some(caller.user_id),
         status,
         ..Default::default()
     };
-    query(db, &caller.scope(), &filter, limit, cursor).await
+    query(db, &caller.scope(), &filter, page).await
 }
 
 /// Assignments of the customers where the caller is a contributor or more
@@ -272,21 +270,21 @@ pub async fn list(
     db: &PgPool,
     caller: &Caller,
     filter: &AssignmentFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Assignment>> {
     let scope = access::require_scope(caller, LmsRole::Contributor)?;
-    query(db, &scope, filter, limit, cursor).await
+    query(db, &scope, filter, page).await
 }
+
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, uuid::Uuid)> = Keyset::descending(&["created_at", "id"]);
 
 async fn query(
     db: &PgPool,
     scope: &Scope,
     filter: &AssignmentFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Assignment>> {
-    let after: Option<(DateTime<Utc>, uuid::Uuid)> = decode_cursor(cursor)?;
     let mut q = Query::select();
     q.expr(Expr::cust(COLUMNS))
         .from("assignment_states")
@@ -306,22 +304,9 @@ async fn query(
     if let Some(s) = filter.status {
         q.and_where(Expr::col("status").eq(s.as_str()));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
-        );
-    }
-    q.order_by("created_at", Order::Desc)
-        .order_by("id", Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<Assignment> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(db)
-        .await?;
-    Ok(Page::from_rows(rows, limit, |a| {
-        (a.created_at, a.id.as_uuid())
-    }))
+    NEWEST
+        .fetch(db, q, page, |a: &Assignment| (a.created_at, a.id.as_uuid()))
+        .await
 }
 
 /// Changes the due date (approvers and up).

@@ -2,10 +2,7 @@
 //! approvers, read by viewers once published (see [`super::access`]).
 
 use chrono::{DateTime, Utc};
-use sea_query::{
-    Condition, Expr, ExprTrait, Order, PostgresQueryBuilder, Query, extension::postgres::PgExpr,
-};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Condition, Expr, ExprTrait, Query, extension::postgres::PgExpr};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::access::{self, LmsRole};
@@ -13,7 +10,7 @@ use crate::{
     audit,
     error::{Error, Result, Validator},
     ids::{CourseId, CustomerId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::{Caller, Scope},
     values,
 };
@@ -279,15 +276,16 @@ pub async fn get(db: &PgPool, caller: &Caller, id: CourseId) -> Result<Course> {
     Ok(load(&mut conn, caller, id, Lock::None).await?.0)
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, uuid::Uuid)> = Keyset::descending(&["created_at", "id"]);
+
 /// Courses the caller may see, newest first (keyset on `(created_at, id)`).
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     filter: &CourseFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Course>> {
-    let after: Option<(DateTime<Utc>, uuid::Uuid)> = decode_cursor(cursor)?;
     let mut q = Query::select();
     q.expr(Expr::cust(COLUMNS))
         .from("courses")
@@ -329,22 +327,9 @@ pub async fn list(
     if let Some(text) = &filter.q {
         q.and_where(Expr::cust(SEARCH_TEXT).ilike(super::contains_pattern(text)));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
-        );
-    }
-    q.order_by("created_at", Order::Desc)
-        .order_by("id", Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<Course> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(db)
-        .await?;
-    Ok(Page::from_rows(rows, limit, |c| {
-        (c.created_at, c.id.as_uuid())
-    }))
+    NEWEST
+        .fetch(db, q, page, |c: &Course| (c.created_at, c.id.as_uuid()))
+        .await
 }
 
 /// Edits a course: contributors edit drafts; published and archived

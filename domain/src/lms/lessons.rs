@@ -2,6 +2,7 @@
 //! They are seen and edited under the rules of their course.
 
 use chrono::{DateTime, Utc};
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -12,7 +13,7 @@ use crate::{
     audit,
     error::{Error, Result, Validator},
     ids::{CourseId, LessonId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
 };
@@ -208,27 +209,25 @@ pub async fn create(
     Ok(lesson)
 }
 
+/// In course order.
+const IN_ORDER: Keyset<i32> = Keyset::ascending(&["position"]);
+
 /// The lessons of a course in order, keyset-paginated on `position`.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     course_id: CourseId,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Lesson>> {
-    let after: Option<i32> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     courses::load(&mut conn, caller, course_id, Lock::None).await?;
-    let rows: Vec<Lesson> = sqlx::query_as(sqlf!(
-        "SELECT {COLUMNS} FROM lessons WHERE course_id = $1 AND ($2::int IS NULL OR position > $2)
-         ORDER BY position LIMIT $3"
-    ))
-    .bind(course_id)
-    .bind(after)
-    .bind(limit.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |l| l.position))
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from("lessons")
+        .and_where(Expr::col("course_id").eq(course_id.as_uuid()));
+    IN_ORDER
+        .fetch(&mut *conn, q, page, |l: &Lesson| l.position)
+        .await
 }
 
 pub async fn get(

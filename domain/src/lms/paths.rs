@@ -2,8 +2,7 @@
 //! manage them; viewers see them with their published courses only.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -14,7 +13,7 @@ use crate::{
     audit,
     error::{Error, Result, Validator},
     ids::{CourseId, CustomerId, PathId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
 };
@@ -252,15 +251,16 @@ pub struct PathFilter {
     pub course_id: Option<CourseId>,
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, uuid::Uuid)> = Keyset::descending(&["p.created_at", "p.id"]);
+
 /// Paths the caller may see, newest first (keyset on `(created_at, id)`).
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     filter: &PathFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<LearningPath>> {
-    let after: Option<(DateTime<Utc>, uuid::Uuid)> = decode_cursor(cursor)?;
     let mut q = Query::select();
     q.expr(Expr::cust(COLUMNS))
         .from_as("learning_paths", "p")
@@ -274,26 +274,18 @@ pub async fn list(
             [c.as_uuid()],
         ));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col(("p", "created_at")), Expr::col(("p", "id"))])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
-        );
-    }
-    q.order_by(("p", "created_at"), Order::Desc)
-        .order_by(("p", "id"), Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<PathRow> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(db)
+    let rows = NEWEST
+        .fetch(db, q, page, |r: &PathRow| (r.created_at, r.id.as_uuid()))
         .await?;
-    let paths = rows
-        .into_iter()
-        .filter_map(|r| access::role_in(caller, r.customer_id).map(|role| r.view(role)))
-        .collect();
-    Ok(Page::from_rows(paths, limit, |p| {
-        (p.created_at, p.id.as_uuid())
-    }))
+    // The scope filter keeps only customers where the caller has a role.
+    Ok(Page {
+        items: rows
+            .items
+            .into_iter()
+            .filter_map(|r| access::role_in(caller, r.customer_id).map(|role| r.view(role)))
+            .collect(),
+        next_cursor: rows.next_cursor,
+    })
 }
 
 /// Edits a path (contributors and up).

@@ -5,8 +5,7 @@
 //! the KPI rollups count per day.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -16,7 +15,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{AssetId, CopId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
 };
@@ -273,16 +272,17 @@ pub struct AssetFilter {
     pub tag: Option<String>,
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, AssetId)> = Keyset::descending(&["created_at", "id"]);
+
 /// A CoP's assets, newest first.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     cop: CopId,
     filter: &AssetFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Asset>> {
-    let after: Option<(DateTime<Utc>, AssetId)> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     access::load(&mut conn, caller, cop, "cop")
         .await?
@@ -312,20 +312,9 @@ pub async fn list(
             [t.trim().to_lowercase()],
         ));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id.0)])),
-        );
-    }
-    q.order_by("created_at", Order::Desc)
-        .order_by("id", Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<Asset> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(Page::from_rows(rows, limit, |a| (a.created_at, a.id)))
+    NEWEST
+        .fetch(&mut *conn, q, page, |a: &Asset| (a.created_at, a.id))
+        .await
 }
 
 pub async fn update(db: &PgPool, caller: &Caller, id: AssetId, patch: AssetPatch) -> Result<Asset> {

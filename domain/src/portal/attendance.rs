@@ -7,13 +7,14 @@
 //! and re-joined) merge into the earliest join and the latest leave.
 
 use chrono::{DateTime, Utc};
+use sea_query::{Expr, JoinType, Query};
 use sqlx::{FromRow, PgPool};
 
 use super::{access::Action, audit, events};
 use crate::{
     error::{Error, Result, Validator},
     ids::{EventId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values::Email,
 };
@@ -252,32 +253,37 @@ pub struct Attendance {
     pub imported_at: DateTime<Utc>,
 }
 
+/// In joining order.
+const BY_JOINING: Keyset<(DateTime<Utc>, UserId)> =
+    Keyset::ascending(&["t.joined_at", "t.user_id"]);
+
 /// Attendees of an event in joining order.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     event: EventId,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Attendance>> {
-    let after: Option<(DateTime<Utc>, UserId)> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     let (_, a) = events::load(&mut conn, caller, event, false).await?;
     a.require(Action::Read)?;
-    let (after_at, after_id) = after.unzip();
-    let rows: Vec<Attendance> = sqlx::query_as(
-        "SELECT t.event_id, t.user_id, u.email, u.name, t.joined_at, t.left_at, t.imported_at
-         FROM event_attendance t JOIN users u ON u.id = t.user_id
-         WHERE t.event_id = $1 AND ($2::timestamptz IS NULL OR (t.joined_at, t.user_id) > ($2, $3))
-         ORDER BY t.joined_at, t.user_id LIMIT $4",
+    let mut q = Query::select();
+    q.expr(Expr::cust(
+        "t.event_id, t.user_id, u.email, u.name, t.joined_at, t.left_at, t.imported_at",
+    ))
+    .from_as("event_attendance", "t")
+    .join_as(
+        JoinType::InnerJoin,
+        "users",
+        "u",
+        Expr::cust("u.id = t.user_id"),
     )
-    .bind(event)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |t| (t.joined_at, t.user_id)))
+    .and_where(Expr::cust_with_values("t.event_id = $1", [event.0]));
+    BY_JOINING
+        .fetch(&mut *conn, q, page, |t: &Attendance| {
+            (t.joined_at, t.user_id)
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Champions: members recognised with a title for a period.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use sea_query::{Expr, JoinType, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -10,7 +11,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{ChampionId, CopId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
 };
@@ -29,10 +30,8 @@ pub struct Champion {
     pub created_at: DateTime<Utc>,
 }
 
-const SELECT: &str =
-    "SELECT c.id, c.cop_id, c.user_id, u.email, u.name, c.title, c.period_start, c.period_end,
-                             c.recognised_by, c.created_at
-                      FROM champions c JOIN users u ON u.id = c.user_id";
+const COLUMNS: &str = "c.id, c.cop_id, c.user_id, u.email, u.name, c.title, c.period_start,
+    c.period_end, c.recognised_by, c.created_at";
 
 /// A validated recognition.
 #[derive(Debug, Clone)]
@@ -97,10 +96,12 @@ impl ChampionPatch {
 }
 
 async fn fetch(conn: &mut PgConnection, id: ChampionId) -> Result<Option<Champion>> {
-    Ok(sqlx::query_as(sqlf!("{SELECT} WHERE c.id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?)
+    Ok(sqlx::query_as(sqlf!(
+        "SELECT {COLUMNS} FROM champions c JOIN users u ON u.id = c.user_id WHERE c.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// A champion and the caller's access to its CoP: 404 (naming the champion)
@@ -177,31 +178,33 @@ pub async fn recognise(
     Ok(c)
 }
 
+/// Most recent period first.
+const RECENT: Keyset<(NaiveDate, ChampionId)> = Keyset::descending(&["c.period_start", "c.id"]);
+
 /// A CoP's champions, most recent period first.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     cop: CopId,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Champion>> {
-    let after: Option<(NaiveDate, ChampionId)> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     access::load(&mut conn, caller, cop, "cop")
         .await?
         .require(Action::Read)?;
-    let (after_start, after_id) = after.unzip();
-    let rows: Vec<Champion> = sqlx::query_as(sqlf!(
-        "{SELECT} WHERE c.cop_id = $1 AND ($2::date IS NULL OR (c.period_start, c.id) < ($2, $3))
-         ORDER BY c.period_start DESC, c.id DESC LIMIT $4"
-    ))
-    .bind(cop)
-    .bind(after_start)
-    .bind(after_id)
-    .bind(limit.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |c| (c.period_start, c.id)))
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from_as("champions", "c")
+        .join_as(
+            JoinType::InnerJoin,
+            "users",
+            "u",
+            Expr::cust("u.id = c.user_id"),
+        )
+        .and_where(Expr::cust_with_values("c.cop_id = $1", [cop.0]));
+    RECENT
+        .fetch(&mut *conn, q, page, |c: &Champion| (c.period_start, c.id))
+        .await
 }
 
 pub async fn get(db: &PgPool, caller: &Caller, id: ChampionId) -> Result<Champion> {

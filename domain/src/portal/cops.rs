@@ -1,8 +1,7 @@
 //! Communities of practice: create, list, get (with stats), update, archive.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query, extension::postgres::PgExpr};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query, extension::postgres::PgExpr};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -12,7 +11,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, CustomerId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
 };
@@ -266,15 +265,16 @@ pub async fn get(db: &PgPool, caller: &Caller, id: CopId) -> Result<CopDetail> {
     detail(&mut conn, id).await
 }
 
+/// CoPs by name.
+const BY_NAME: Keyset<(String, CopId)> = Keyset::ascending(&["name", "id"]);
+
 /// CoPs the caller can see, by name; archived ones only when asked for.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     filter: &CopFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Cop>> {
-    let after: Option<(String, CopId)> = decode_cursor(cursor)?;
     let mut q = Query::select();
     q.expr(Expr::cust(COLUMNS))
         .from("cops")
@@ -297,20 +297,9 @@ pub async fn list(
     if !filter.include_archived {
         q.and_where(Expr::col("archived_at").is_null());
     }
-    if let Some((name, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("name"), Expr::col("id")])
-                .gt(Expr::tuple([Expr::val(name), Expr::val(id.0)])),
-        );
-    }
-    q.order_by("name", Order::Asc)
-        .order_by("id", Order::Asc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<Cop> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(db)
-        .await?;
-    Ok(Page::from_rows(rows, limit, |c| (c.name.clone(), c.id)))
+    BY_NAME
+        .fetch(db, q, page, |c: &Cop| (c.name.clone(), c.id))
+        .await
 }
 
 pub async fn update(db: &PgPool, caller: &Caller, id: CopId, patch: CopPatch) -> Result<CopDetail> {

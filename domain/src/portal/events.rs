@@ -4,8 +4,7 @@
 //! cancellations supersede earlier invitations.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -16,7 +15,7 @@ use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, EventId, UserId},
     jobs::kinds::InviteReason,
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
     webhooks::{WebhookData, WebhookEventType, record_event},
@@ -451,16 +450,17 @@ pub struct EventFilter {
     pub status: Option<EventStatus>,
 }
 
+/// By start time.
+const BY_START: Keyset<(DateTime<Utc>, EventId)> = Keyset::ascending(&["starts_at", "id"]);
+
 /// A CoP's events by start time.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     cop: CopId,
     filter: &EventFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Event>> {
-    let after: Option<(DateTime<Utc>, EventId)> = decode_cursor(cursor)?;
     if let (Some(f), Some(t)) = (filter.from, filter.to)
         && t <= f
     {
@@ -486,20 +486,9 @@ pub async fn list(
     if let Some(s) = filter.status {
         q.and_where(Expr::col("status").eq(s));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("starts_at"), Expr::col("id")])
-                .gt(Expr::tuple([Expr::val(at), Expr::val(id.0)])),
-        );
-    }
-    q.order_by("starts_at", Order::Asc)
-        .order_by("id", Order::Asc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<Event> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(Page::from_rows(rows, limit, |e| (e.starts_at, e.id)))
+    BY_START
+        .fetch(&mut *conn, q, page, |e: &Event| (e.starts_at, e.id))
+        .await
 }
 
 fn ensure_scheduled(e: &Event) -> Result<()> {

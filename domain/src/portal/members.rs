@@ -4,6 +4,7 @@
 //! count (members, new members) and what survey response rates divide by.
 
 use chrono::{DateTime, Utc};
+use sea_query::{Expr, JoinType, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -14,7 +15,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     ids::{CopId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
 };
 
@@ -29,18 +30,17 @@ pub struct Member {
     pub updated_at: DateTime<Utc>,
 }
 
-const SELECT: &str =
-    "SELECT m.cop_id, m.user_id, u.email, u.name, m.role, m.joined_at, m.updated_at
-                      FROM cop_members m JOIN users u ON u.id = m.user_id";
+const COLUMNS: &str = "m.cop_id, m.user_id, u.email, u.name, m.role, m.joined_at, m.updated_at";
 
 async fn fetch(conn: &mut PgConnection, cop: CopId, user: UserId) -> Result<Option<Member>> {
-    Ok(
-        sqlx::query_as(sqlf!("{SELECT} WHERE m.cop_id = $1 AND m.user_id = $2"))
-            .bind(cop)
-            .bind(user)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(sqlf!(
+        "SELECT {COLUMNS} FROM cop_members m JOIN users u ON u.id = m.user_id
+             WHERE m.cop_id = $1 AND m.user_id = $2"
+    ))
+    .bind(cop)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Whether `user` is a member of `cop` (any role).
@@ -105,34 +105,38 @@ pub async fn add(
     Ok(m)
 }
 
+/// In joining order.
+const BY_JOINING: Keyset<(DateTime<Utc>, UserId)> =
+    Keyset::ascending(&["m.joined_at", "m.user_id"]);
+
 /// Members in joining order, optionally of one role.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     cop: CopId,
     role: Option<CopRole>,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Member>> {
     let mut conn = db.acquire().await?;
     access::load(&mut conn, caller, cop, "cop")
         .await?
         .require(Action::Read)?;
-    let after: Option<(DateTime<Utc>, UserId)> = decode_cursor(cursor)?;
-    let (after_at, after_id) = after.unzip();
-    let rows: Vec<Member> = sqlx::query_as(sqlf!(
-        "{SELECT} WHERE m.cop_id = $1 AND ($2::text IS NULL OR m.role = $2)
-           AND ($3::timestamptz IS NULL OR (m.joined_at, m.user_id) > ($3, $4))
-         ORDER BY m.joined_at, m.user_id LIMIT $5"
-    ))
-    .bind(cop)
-    .bind(role)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |m| (m.joined_at, m.user_id)))
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from_as("cop_members", "m")
+        .join_as(
+            JoinType::InnerJoin,
+            "users",
+            "u",
+            Expr::cust("u.id = m.user_id"),
+        )
+        .and_where(Expr::cust_with_values("m.cop_id = $1", [cop.0]));
+    if let Some(r) = role {
+        q.and_where(Expr::cust_with_values("m.role = $1", [r.as_str()]));
+    }
+    BY_JOINING
+        .fetch(&mut *conn, q, page, |m: &Member| (m.joined_at, m.user_id))
+        .await
 }
 
 pub async fn get(db: &PgPool, caller: &Caller, cop: CopId, user: UserId) -> Result<Member> {

@@ -3,6 +3,7 @@
 //! event row (`FOR UPDATE`) and counts afterwards, in a fresh snapshot.
 
 use chrono::{DateTime, Utc};
+use sea_query::{Expr, JoinType, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -16,7 +17,7 @@ use crate::{
     error::{Error, Result},
     ids::{EventId, UserId},
     jobs::kinds::InviteReason,
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     webhooks::{WebhookData, WebhookEventType, record_event},
 };
@@ -71,22 +72,21 @@ pub fn webhook_data(r: &Registration) -> WebhookData {
     .with_reference_field("event_id", r.event_id)
 }
 
-const SELECT: &str =
-    "SELECT r.event_id, r.user_id, u.email, u.name, r.registered_by, r.registered_at
-                      FROM event_registrations r JOIN users u ON u.id = r.user_id";
+const COLUMNS: &str = "r.event_id, r.user_id, u.email, u.name, r.registered_by, r.registered_at";
 
 async fn fetch(
     conn: &mut PgConnection,
     event: EventId,
     user: UserId,
 ) -> Result<Option<Registration>> {
-    Ok(
-        sqlx::query_as(sqlf!("{SELECT} WHERE r.event_id = $1 AND r.user_id = $2"))
-            .bind(event)
-            .bind(user)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(sqlf!(
+        "SELECT {COLUMNS} FROM event_registrations r JOIN users u ON u.id = r.user_id
+             WHERE r.event_id = $1 AND r.user_id = $2"
+    ))
+    .bind(event)
+    .bind(user)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// Registrations of an event, counted now (call after locking the event).
@@ -182,33 +182,35 @@ pub async fn register(
     Ok(r)
 }
 
+/// In registration order.
+const BY_REGISTRATION: Keyset<(DateTime<Utc>, UserId)> =
+    Keyset::ascending(&["r.registered_at", "r.user_id"]);
+
 /// Registrations in registration order.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     event: EventId,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Registration>> {
-    let after: Option<(DateTime<Utc>, UserId)> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     let (_, a) = events::load(&mut conn, caller, event, false).await?;
     a.require(Action::Read)?;
-    let (after_at, after_id) = after.unzip();
-    let rows: Vec<Registration> = sqlx::query_as(sqlf!(
-        "{SELECT} WHERE r.event_id = $1
-           AND ($2::timestamptz IS NULL OR (r.registered_at, r.user_id) > ($2, $3))
-         ORDER BY r.registered_at, r.user_id LIMIT $4"
-    ))
-    .bind(event)
-    .bind(after_at)
-    .bind(after_id)
-    .bind(limit.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(Page::from_rows(rows, limit, |r| {
-        (r.registered_at, r.user_id)
-    }))
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from_as("event_registrations", "r")
+        .join_as(
+            JoinType::InnerJoin,
+            "users",
+            "u",
+            Expr::cust("u.id = r.user_id"),
+        )
+        .and_where(Expr::cust_with_values("r.event_id = $1", [event.0]));
+    BY_REGISTRATION
+        .fetch(&mut *conn, q, page, |r: &Registration| {
+            (r.registered_at, r.user_id)
+        })
+        .await
 }
 
 /// Removes a registration: one's own, or anyone's for managers.

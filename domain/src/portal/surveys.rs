@@ -9,8 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -20,7 +19,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, EventId, QuestionId, ResponseId, SurveyId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
     webhooks::{WebhookData, WebhookEventType, record_event},
@@ -465,16 +464,17 @@ pub struct SurveyFilter {
     pub event_id: Option<EventId>,
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, SurveyId)> = Keyset::descending(&["created_at", "id"]);
+
 /// A CoP's surveys, newest first, with their questions.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     cop: CopId,
     filter: &SurveyFilter,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Survey>> {
-    let after: Option<(DateTime<Utc>, SurveyId)> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     access::load(&mut conn, caller, cop, "cop")
         .await?
@@ -492,20 +492,9 @@ pub async fn list(
     if let Some(e) = filter.event_id {
         q.and_where(Expr::col("event_id").eq(e.0));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id.0)])),
-        );
-    }
-    q.order_by("created_at", Order::Desc)
-        .order_by("id", Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<Survey> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(&mut *conn)
+    let mut page = NEWEST
+        .fetch(&mut *conn, q, page, |s: &Survey| (s.created_at, s.id))
         .await?;
-    let mut page = Page::from_rows(rows, limit, |s| (s.created_at, s.id));
     let ids: Vec<SurveyId> = page.items.iter().map(|s| s.id).collect();
     let mut by_survey: HashMap<SurveyId, Vec<Question>> = HashMap::new();
     for q in questions_of(&mut conn, &ids).await? {

@@ -3,8 +3,7 @@
 //! `use_cases_approved` KPI.
 
 use chrono::{DateTime, Utc};
-use sea_query::{Expr, ExprTrait, Order, PostgresQueryBuilder, Query};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -14,7 +13,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, UseCaseId, UserId},
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
 };
@@ -167,16 +166,17 @@ pub async fn get(db: &PgPool, caller: &Caller, id: UseCaseId) -> Result<UseCase>
     Ok(u)
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, UseCaseId)> = Keyset::descending(&["created_at", "id"]);
+
 /// A CoP's use cases, newest first, optionally of one status.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     cop: CopId,
     status: Option<UseCaseStatus>,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<UseCase>> {
-    let after: Option<(DateTime<Utc>, UseCaseId)> = decode_cursor(cursor)?;
     let mut conn = db.acquire().await?;
     access::load(&mut conn, caller, cop, "cop")
         .await?
@@ -188,20 +188,9 @@ pub async fn list(
     if let Some(s) = status {
         q.and_where(Expr::col("status").eq(s));
     }
-    if let Some((at, id)) = after {
-        q.and_where(
-            Expr::tuple([Expr::col("created_at"), Expr::col("id")])
-                .lt(Expr::tuple([Expr::val(at), Expr::val(id.0)])),
-        );
-    }
-    q.order_by("created_at", Order::Desc)
-        .order_by("id", Order::Desc)
-        .limit(limit.fetch() as u64);
-    let (sql, values) = q.build_sqlx(PostgresQueryBuilder);
-    let rows: Vec<UseCase> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(&mut *conn)
-        .await?;
-    Ok(Page::from_rows(rows, limit, |u| (u.created_at, u.id)))
+    NEWEST
+        .fetch(&mut *conn, q, page, |u: &UseCase| (u.created_at, u.id))
+        .await
 }
 
 /// Loads a use case for a change by its submitter or an approver: 403 for

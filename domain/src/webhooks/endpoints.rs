@@ -6,6 +6,7 @@
 //! their tenants, 403 inside without the role).
 
 use chrono::{DateTime, Utc};
+use sea_query::{Expr, ExprTrait, JoinType, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
@@ -16,7 +17,7 @@ use crate::{
     audit::{self, AuditEntry},
     error::{Error, Result, Validator},
     ids::CustomerId,
-    pagination::{Limit, Page, decode_cursor},
+    pagination::{Keyset, Page, PageRequest},
     tenancy::{Caller, Role, Scope},
     values,
 };
@@ -289,34 +290,27 @@ async fn for_update(conn: &mut PgConnection, caller: &Caller, id: EndpointId) ->
     Ok(ep)
 }
 
+/// Newest first.
+const NEWEST: Keyset<(DateTime<Utc>, EndpointId)> = Keyset::descending(&["created_at", "id"]);
+
 /// Endpoints the caller may read, newest first; optionally of one customer.
 pub async fn list(
     db: &PgPool,
     caller: &Caller,
     customer: Option<CustomerId>,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
-    let after: Option<(DateTime<Utc>, EndpointId)> = decode_cursor(cursor)?;
-    let rows: Vec<EndpointRow> = sqlx::query_as(sqlf!(
-        "SELECT {COLUMNS} FROM webhook_endpoints
-         WHERE ($1::uuid[] IS NULL OR customer_id = ANY($1))
-           AND ($2::uuid IS NULL OR customer_id = $2)
-           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
-         ORDER BY created_at DESC, id DESC LIMIT $5"
-    ))
-    .bind(read_scope(caller).customer_ids())
-    .bind(customer)
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit.fetch())
-    .fetch_all(db)
-    .await?;
-    Ok(Page::from_rows(
-        rows.into_iter().map(Endpoint::from).collect(),
-        limit,
-        |e| (e.created_at, e.id),
-    ))
+    let mut q = Query::select();
+    q.expr(Expr::cust(COLUMNS))
+        .from("webhook_endpoints")
+        .cond_where(read_scope(caller).sql_filter("customer_id"));
+    if let Some(c) = customer {
+        q.and_where(Expr::col("customer_id").eq(c.0));
+    }
+    Ok(NEWEST
+        .fetch(db, q, page, |e: &EndpointRow| (e.created_at, e.id))
+        .await?
+        .map(Endpoint::from))
 }
 
 pub async fn update(
@@ -663,33 +657,40 @@ async fn with_attempts(
         .collect())
 }
 
+/// Deliveries newest first.
+const NEWEST_DELIVERIES: Keyset<(DateTime<Utc>, DeliveryId)> =
+    Keyset::descending(&["d.created_at", "d.id"]);
+
 /// An endpoint's deliveries with their attempts, newest first.
 pub async fn deliveries(
     db: &PgPool,
     caller: &Caller,
     endpoint: EndpointId,
     status: Option<WebhookDeliveryStatus>,
-    limit: Limit,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page<DeliveryLog>> {
-    let after: Option<(DateTime<Utc>, DeliveryId)> = decode_cursor(cursor)?;
     get(db, caller, endpoint).await?;
     let mut conn = db.acquire().await?;
-    let rows: Vec<DeliveryRow> = sqlx::query_as(sqlf!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_id
-         WHERE d.endpoint_id = $1 AND ($2::text IS NULL OR d.status = $2)
-           AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4))
-         ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
-    ))
-    .bind(endpoint)
-    .bind(status.map(WebhookDeliveryStatus::as_str))
-    .bind(after.map(|a| a.0))
-    .bind(after.map(|a| a.1))
-    .bind(limit.fetch())
-    .fetch_all(&mut *conn)
-    .await?;
-    let logs = with_attempts(&mut conn, rows).await?;
-    Ok(Page::from_rows(logs, limit, |d| (d.created_at, d.id)))
+    let mut q = Query::select();
+    q.expr(Expr::cust(DELIVERY_COLUMNS))
+        .from_as("webhook_deliveries", "d")
+        .join_as(
+            JoinType::InnerJoin,
+            "webhook_messages",
+            "m",
+            Expr::cust("m.id = d.message_id"),
+        )
+        .and_where(Expr::cust_with_values("d.endpoint_id = $1", [endpoint.0]));
+    if let Some(s) = status {
+        q.and_where(Expr::cust_with_values("d.status = $1", [s.as_str()]));
+    }
+    let rows = NEWEST_DELIVERIES
+        .fetch(&mut *conn, q, page, |d: &DeliveryRow| (d.created_at, d.id))
+        .await?;
+    Ok(Page {
+        items: with_attempts(&mut conn, rows.items).await?,
+        next_cursor: rows.next_cursor,
+    })
 }
 
 /// A message: its payload and every delivery (endpoints and callback URL).
