@@ -295,7 +295,7 @@ done
 say "Applying migrations"
 "$BIN/launchpad-api" migrate
 
-say "Seeding the demo tenant"
+say "Seeding the demo tenant (KPIs rolled up; invitations queued for the worker)"
 "$BIN/launchpad-api" seed-demo
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod security;
-pub mod seed;
 pub mod state;
 pub mod types;
 

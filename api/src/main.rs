@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use launchpad_api::{app, config::Settings, seed};
-use launchpad_domain::{config as env, db};
+use launchpad_api::{app, config::Settings};
+use launchpad_domain::{config as env, db, demo};
 
 fn usage() -> ExitCode {
     eprintln!(
@@ -12,7 +12,7 @@ fn usage() -> ExitCode {
          serve [--migrate]  run the HTTP API (apply migrations first with --migrate)\n  \
          migrate            apply database migrations (ours and apalis') and exit\n  \
          openapi            print the OpenAPI document (JSON) and exit\n  \
-         seed-demo          create the demo tenant and users (idempotent) and exit"
+         seed-demo          create the demo tenant, its data, KPI rows and queued\n                     invitations (idempotent) and exit"
     );
     ExitCode::from(2)
 }
@@ -64,7 +64,7 @@ async fn run(cmd: &str, migrate_first: bool, settings: Settings) -> anyhow::Resu
         }
         "seed-demo" => {
             bootstrap(&pool, &settings).await?;
-            let c = seed::seed_demo(&pool).await?;
+            let c = demo::seed(&pool).await?;
             tracing::info!(customer_id = %c, "demo tenant ready");
             Ok(())
         }

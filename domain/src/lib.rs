@@ -17,6 +17,7 @@ pub mod calendar;
 pub mod config;
 pub mod customers;
 pub mod db;
+pub mod demo;
 pub mod email;
 pub mod error;
 pub mod group_commit;

@@ -1,6 +1,6 @@
 //! The demo seed's enablement portal data: present, real, and written once.
 
-use launchpad_api::seed::{DEMO_COURSE_TITLE, DEMO_EXEC_EMAIL, seed_demo};
+use launchpad_domain::demo::{DEMO_COURSE_TITLE, DEMO_EXEC_EMAIL, seed};
 use test_support::TestDb;
 
 async fn counts(db: &TestDb) -> Vec<i64> {
@@ -21,7 +21,7 @@ async fn counts(db: &TestDb) -> Vec<i64> {
 #[tokio::test]
 async fn demo_seed_fills_the_lms_once() {
     let db = TestDb::new().await;
-    let customer = seed_demo(&db.pool).await.unwrap();
+    let customer = seed(&db.pool).await.unwrap();
     let first = counts(&db).await;
     assert_eq!(
         first[..3],
@@ -57,6 +57,6 @@ async fn demo_seed_fills_the_lms_once() {
             .unwrap();
     assert!(states.iter().any(|s| s == "in_progress"), "{states:?}");
 
-    seed_demo(&db.pool).await.unwrap();
+    seed(&db.pool).await.unwrap();
     assert_eq!(counts(&db).await, first, "seeding again changes nothing");
 }

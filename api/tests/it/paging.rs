@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use launchpad_api::seed::{DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD, seed_demo};
+use launchpad_domain::demo::{DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD, seed};
 use serde_json::{Value, json};
 use test_support::{TestApp, app::Resp};
 
@@ -66,7 +66,7 @@ fn id(r: &Resp) -> String {
 #[tokio::test]
 async fn every_list_endpoint_pages_through_the_shared_helper() {
     let app = TestApp::spawn_with(|s| s.webhooks_allow_insecure = true).await;
-    let customer = seed_demo(&app.db.pool).await.unwrap().to_string();
+    let customer = seed(&app.db.pool).await.unwrap().to_string();
     let admin = app.admin().await;
     let a = admin.access.as_str();
     let exec = app.tokens(DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD).await;

@@ -1,7 +1,7 @@
 //! The demo seed's CoP portal data: present, readable through the API, and
 //! written once.
 
-use launchpad_api::seed::{DEMO_COPS, DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD, seed_demo};
+use launchpad_domain::demo::{DEMO_COPS, DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD, seed};
 use test_support::TestApp;
 
 const TABLES: [&str; 11] = [
@@ -29,10 +29,10 @@ async fn counts(app: &TestApp) -> Vec<i64> {
 #[tokio::test]
 async fn demo_seed_fills_the_cop_portal_once() {
     let app = TestApp::spawn().await;
-    seed_demo(&app.db.pool).await.unwrap();
+    seed(&app.db.pool).await.unwrap();
     let first = counts(&app).await;
     assert!(first.iter().all(|n| *n > 0), "{TABLES:?}: {first:?}");
-    seed_demo(&app.db.pool).await.unwrap();
+    seed(&app.db.pool).await.unwrap();
     assert_eq!(counts(&app).await, first, "a second seed adds nothing");
 
     let exec = app.tokens(DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD).await;
@@ -92,4 +92,72 @@ async fn demo_seed_fills_the_cop_portal_once() {
         .count("SELECT count(DISTINCT text_value) FROM survey_answers WHERE text_value IS NOT NULL")
         .await;
     assert!(distinct >= 25, "varied free text: {distinct}");
+
+    // Answers read like people: no even split, usefulness in line with the NPS.
+    let rating = &questions[1];
+    let average = rating["average"].as_f64().unwrap();
+    assert!(
+        (3.8..=4.6).contains(&average),
+        "rating {average} beside NPS +40"
+    );
+    let options = questions[2]["options"].as_array().unwrap();
+    let counts: Vec<i64> = options
+        .iter()
+        .map(|o| o["count"].as_i64().unwrap())
+        .collect();
+    assert_eq!(counts.iter().sum::<i64>(), 32);
+    assert!(
+        counts.iter().max() != counts.iter().min(),
+        "formats split unevenly: {}",
+        questions[2]
+    );
+}
+
+/// The first hour: the demo's dashboards have figures and its upcoming
+/// events' invitations are queued for the worker, without anyone asking.
+#[tokio::test]
+async fn demo_seed_rolls_up_kpis_and_queues_invitations() {
+    let app = TestApp::spawn().await;
+    seed(&app.db.pool).await.unwrap();
+    let exec = app.tokens(DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD).await;
+
+    let rolled_up = app
+        .count("SELECT count(DISTINCT cop_id) FROM kpi_metrics WHERE source = 'rollup'")
+        .await;
+    assert_eq!(rolled_up, 2, "both CoPs have computed KPI rows");
+    let cops = app.get("/api/v1/cops", &exec.access).await;
+    for cop in cops.body["items"].as_array().unwrap() {
+        let id = cop["id"].as_str().unwrap();
+        let summary = app
+            .get(
+                &format!("/api/v1/cops/{id}/analytics/summary"),
+                &exec.access,
+            )
+            .await;
+        summary.expect(200);
+        assert!(summary.body["as_of"].is_string(), "{}", summary.text);
+    }
+    let portfolio = app.get("/api/v1/analytics/portfolio", &exec.access).await;
+    portfolio.expect(200);
+    assert!(
+        portfolio.body["cops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["as_of"].is_string() && c["members"].as_i64().unwrap() > 0),
+        "{}",
+        portfolio.text
+    );
+
+    // One invitation fan-out per upcoming event, queued for the worker.
+    let upcoming = app
+        .count("SELECT count(*) FROM events WHERE starts_at > now()")
+        .await;
+    let queued = app
+        .count(
+            "SELECT count(*) FROM jobs j JOIN events e ON j.subject = e.id::text
+             WHERE j.kind = 'event_invites' AND j.status = 'queued' AND e.starts_at > now()",
+        )
+        .await;
+    assert_eq!((upcoming, queued), (3, 3));
 }

@@ -1437,12 +1437,12 @@ async fn without_a_provider_the_extractive_method_summarises_the_demo_survey_and
  {
     let t = Ai::offline().await;
     let pool = &t.app().db.pool;
-    launchpad_api::seed::seed_demo(pool).await.unwrap();
+    launchpad_domain::demo::seed(pool).await.unwrap();
     let exec = t
         .app()
         .tokens(
-            launchpad_api::seed::DEMO_EXEC_EMAIL,
-            launchpad_api::seed::DEMO_EXEC_PASSWORD,
+            launchpad_domain::demo::DEMO_EXEC_EMAIL,
+            launchpad_domain::demo::DEMO_EXEC_PASSWORD,
         )
         .await;
     let (survey, cop): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(

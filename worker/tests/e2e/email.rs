@@ -1068,3 +1068,32 @@ async fn worker_processes_share_the_relay_rate() {
         "{busiest} messages in one second from two processes sharing 10/s: {times:?}"
     );
 }
+
+/// The demo seed's invitations (`scripts/run.sh`'s first start) reach the
+/// SMTP server once a worker runs: one per registrant of an upcoming event.
+#[tokio::test]
+async fn the_demo_seeds_invitations_are_sent_when_the_worker_runs() {
+    let h = Harness::new().await;
+    let sink = SmtpSink::start();
+    launchpad_domain::demo::seed(&h.app.db.pool).await.unwrap();
+    let registrants = h
+        .app
+        .count(
+            "SELECT count(*) FROM event_registrations r JOIN events e ON e.id = r.event_id
+             WHERE e.starts_at > now()",
+        )
+        .await;
+    assert!(registrants > 0);
+    let url = sink.url();
+    let _w = h.worker_with(&[("LAUNCHPAD_SMTP_URL", url.as_str())]);
+    let got = sink.wait_for(registrants as usize, WAIT).await;
+    assert_eq!(got.len() as i64, registrants);
+    eventually(WAIT, "every outbox row to be sent", || async {
+        let sent = h
+            .app
+            .count("SELECT count(*) FROM email_outbox WHERE status = 'sent'")
+            .await;
+        (sent == registrants).then_some(())
+    })
+    .await;
+}

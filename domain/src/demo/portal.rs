@@ -1,309 +1,30 @@
-//! The demo tenant created by `launchpad-api seed-demo` (idempotent).
+//! The CoP portal's demo data.
 
-use launchpad_domain::{
-    Result,
-    ids::{CustomerId, UserId},
-    values::Password,
-};
 use sqlx::PgPool;
 
-pub const DEMO_CUSTOMER_SLUG: &str = "acme";
-pub const DEMO_EXEC_EMAIL: &str = "exec@acme.example";
-pub const DEMO_EXEC_PASSWORD: &str = "launchpad-demo-pass";
-
-/// Creates the demo customer and a customer_exec user if missing. Further
-/// portal data is added by the modules that own it (see `seed_portal`).
-pub async fn seed_demo(db: &PgPool) -> Result<CustomerId> {
-    let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(7270002)")
-        .execute(&mut *tx)
-        .await?;
-    let existing: Option<CustomerId> =
-        sqlx::query_scalar("SELECT id FROM customers WHERE slug = $1")
-            .bind(DEMO_CUSTOMER_SLUG)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let customer = match existing {
-        Some(c) => c,
-        None => {
-            let id = CustomerId::new();
-            sqlx::query("INSERT INTO customers (id, name, slug, time_zone) VALUES ($1, 'Acme Corp', $2, 'Europe/Paris')")
-                .bind(id)
-                .bind(DEMO_CUSTOMER_SLUG)
-                .execute(&mut *tx)
-                .await?;
-            id
-        }
-    };
-    let has_exec: Option<UserId> =
-        sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1")
-            .bind(DEMO_EXEC_EMAIL)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if has_exec.is_none() {
-        let pw = Password::parse(DEMO_EXEC_PASSWORD)
-            .map_err(|m| launchpad_domain::Error::field("/password", m))?;
-        let hash = launchpad_domain::auth::password::hash(&pw).await?;
-        let id = UserId::new();
-        sqlx::query("INSERT INTO users (id, email, name, password_hash, roles) VALUES ($1, $2, 'Erin Exec', $3, ARRAY['customer_exec'])")
-            .bind(id)
-            .bind(DEMO_EXEC_EMAIL)
-            .bind(hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO user_customers (user_id, customer_id) VALUES ($1, $2)")
-            .bind(id)
-            .bind(customer)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    seed_portal(db, customer).await?;
-    seed_lms(db, customer).await?;
-    Ok(customer)
-}
-
-/// The demo course of the enablement portal (its title identifies it).
-pub const DEMO_COURSE_TITLE: &str = "Lakehouse fundamentals";
-
-/// Enablement portal demo data for `customer`, idempotent: a published
-/// course with four lessons, a short published course, a learning path of
-/// both, progress of the demo exec (the short course completed, so a
-/// completion exists for the certificates job) and of up to six
-/// `customer_member` users of the customer, and assignments of the path.
-pub async fn seed_lms(db: &PgPool, customer: CustomerId) -> Result<()> {
-    use launchpad_domain::{
-        ids::{AssignmentId, CourseId, LessonId, PathId},
-        lms::progress::{LessonProgressInput, ProgressStatus, record_lesson_progress},
-        tenancy::{Caller, Role},
-    };
-
-    const MAIN_LESSONS: [(&str, &str, &str); 4] = [
-        (
-            "video",
-            "What is a lakehouse?",
-            "Tables and files, one copy of the data.",
-        ),
-        (
-            "text",
-            "Tables, files and formats",
-            "How open table formats keep files consistent.",
-        ),
-        (
-            "video",
-            "Your first pipeline",
-            "Ingest, clean and publish a table.",
-        ),
-        (
-            "quiz",
-            "Check your understanding",
-            "Ten questions on the essentials.",
-        ),
-    ];
-    const SHORT_LESSONS: [(&str, &str, &str); 2] = [
-        (
-            "text",
-            "Who owns which data",
-            "Catalogs, schemas and owners.",
-        ),
-        (
-            "quiz",
-            "Governance quiz",
-            "Five questions on access control.",
-        ),
-    ];
-
-    /// The course titled `title`, created (published, with `lessons`) if missing; its lesson ids in order.
-    async fn course(
-        conn: &mut sqlx::PgConnection,
-        customer: CustomerId,
-        title: &str,
-        level: &str,
-        minutes: i32,
-        lessons: &[(&str, &str, &str)],
-    ) -> Result<(CourseId, Vec<LessonId>)> {
-        let existing: Option<CourseId> =
-            sqlx::query_scalar("SELECT id FROM courses WHERE customer_id = $1 AND title = $2")
-                .bind(customer)
-                .bind(title)
-                .fetch_optional(&mut *conn)
-                .await?;
-        let id = match existing {
-            Some(id) => id,
-            None => {
-                let id = CourseId::new();
-                sqlx::query(
-                    "INSERT INTO courses (id, customer_id, status, title, description, product, tags, level,
-                         estimated_minutes, published_at)
-                     VALUES ($1, $2, 'published', $3, $4, 'Lakehouse', ARRAY['data engineering', 'onboarding'], $5, $6, now())",
-                )
-                .bind(id)
-                .bind(customer)
-                .bind(title)
-                .bind(format!("{title}: a demo course of the enablement portal."))
-                .bind(level)
-                .bind(minutes)
-                .execute(&mut *conn)
-                .await?;
-                for (i, (kind, lesson_title, body)) in lessons.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO lessons (id, course_id, position, kind, title, body) VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(LessonId::new())
-                    .bind(id)
-                    .bind(i as i32 + 1)
-                    .bind(kind)
-                    .bind(lesson_title)
-                    .bind(body)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                id
-            }
-        };
-        let lesson_ids =
-            sqlx::query_scalar("SELECT id FROM lessons WHERE course_id = $1 ORDER BY position")
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await?;
-        Ok((id, lesson_ids))
-    }
-
-    let mut tx = db.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(7270003)")
-        .execute(&mut *tx)
-        .await?;
-    let (main, main_lessons) = course(
-        &mut tx,
-        customer,
-        DEMO_COURSE_TITLE,
-        "beginner",
-        90,
-        &MAIN_LESSONS,
-    )
-    .await?;
-    let (short, short_lessons) = course(
-        &mut tx,
-        customer,
-        "Data governance essentials",
-        "intermediate",
-        30,
-        &SHORT_LESSONS,
-    )
-    .await?;
-
-    let path_title = "Data engineer onboarding";
-    let path: Option<PathId> =
-        sqlx::query_scalar("SELECT id FROM learning_paths WHERE customer_id = $1 AND title = $2")
-            .bind(customer)
-            .bind(path_title)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let path = match path {
-        Some(p) => p,
-        None => {
-            let p = PathId::new();
-            sqlx::query(
-                "INSERT INTO learning_paths (id, customer_id, title, description) VALUES ($1, $2, $3, 'Start here.')",
-            )
-            .bind(p)
-            .bind(customer)
-            .bind(path_title)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("INSERT INTO learning_path_courses (path_id, course_id, position) VALUES ($1, $2, 1), ($1, $3, 2)")
-                .bind(p)
-                .bind(main)
-                .bind(short)
-                .execute(&mut *tx)
-                .await?;
-            p
-        }
-    };
-
-    // Learners: the demo exec first, then up to six members of the customer.
-    let learners: Vec<(UserId, String, String, Vec<String>)> = sqlx::query_as(
-        "SELECT u.id, u.email, u.name, u.roles FROM users u JOIN user_customers uc ON uc.user_id = u.id
-         WHERE uc.customer_id = $1 AND (lower(u.email) = $2 OR 'customer_member' = ANY(u.roles))
-         ORDER BY lower(u.email) = $2 DESC, lower(u.email) LIMIT 7",
-    )
-    .bind(customer)
-    .bind(DEMO_EXEC_EMAIL)
-    .fetch_all(&mut *tx)
-    .await?;
-    let done = |percent| LessonProgressInput::parse(ProgressStatus::Completed, percent);
-    let started = |percent| LessonProgressInput::parse(ProgressStatus::InProgress, Some(percent));
-    for (i, (user_id, email, name, roles)) in learners.into_iter().enumerate() {
-        let caller = Caller {
-            user_id,
-            email,
-            name,
-            roles: roles.iter().filter_map(|r| Role::parse(r)).collect(),
-            customer_ids: vec![customer],
-        };
-        // (course, lessons, how many completed, percent of the next one)
-        let plan: Vec<(CourseId, &[LessonId], usize, Option<i64>)> = match i % 3 {
-            0 => vec![
-                (short, &short_lessons, 2, None),
-                (main, &main_lessons, 2, Some(40)),
-            ],
-            1 => vec![(main, &main_lessons, 4, None)],
-            _ => vec![(main, &main_lessons, 1, Some(25))],
-        };
-        for (course_id, lessons, completed, next) in plan {
-            // Leave alone whoever already has progress (seeded before, or their own).
-            let has_progress: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM lesson_progress WHERE user_id = $1 AND course_id = $2)")
-                    .bind(user_id)
-                    .bind(course_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if has_progress {
-                continue;
-            }
-            for (n, lesson) in lessons.iter().enumerate() {
-                let input = match (n < completed, next) {
-                    (true, _) => done(None)?,
-                    (false, Some(p)) if n == completed => started(p)?,
-                    _ => continue,
-                };
-                record_lesson_progress(&mut tx, &caller, course_id, *lesson, input).await?;
-            }
-        }
-        // The path is assigned to everyone; one member's is already overdue.
-        let due = if i == 2 { "-3 days" } else { "30 days" };
-        sqlx::query(
-            "INSERT INTO assignments (id, customer_id, user_id, path_id, due_at)
-             VALUES ($1, $2, $3, $4, now() + $5::interval)
-             ON CONFLICT (user_id, path_id) WHERE path_id IS NOT NULL DO NOTHING",
-        )
-        .bind(AssignmentId::new())
-        .bind(customer)
-        .bind(user_id)
-        .bind(path)
-        .bind(due)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
+use super::{DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD};
+use crate::{
+    Result,
+    ids::{CustomerId, UserId},
+    jobs::kinds::InviteReason,
+    portal::invites,
+    values::Password,
+};
 
 /// The demo CoPs (their names identify them).
 pub const DEMO_COPS: [&str; 2] = ["Data Engineering CoP", "ML & AI Practitioners"];
 
 /// CoP portal demo data for `customer`, idempotent (skipped when the
-/// customer already has CoPs): two CoPs; a dozen named members plus a wider
+/// customer already has CoPs; returns whether it wrote them): two CoPs; a dozen named members plus a wider
 /// community (42 users of the customer, password `DEMO_EXEC_PASSWORD`);
 /// past and upcoming events with registrations and attendance; content with
 /// engagement; a closed health survey with 40 responses (free text
-/// included) and an open session-feedback survey; use cases; a champion; and
-/// two weeks of an ingested KPI.
-pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
+/// included) and an open session-feedback survey; use cases; a champion;
+/// two weeks of an ingested KPI; and the invitations of the upcoming
+/// events, queued (the worker sends them).
+pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<bool> {
+    use crate::ids::{AssetId, CopId, EventId, QuestionId, ResponseId, SurveyId, UseCaseId};
     use chrono::{Duration, Utc};
-    use launchpad_domain::ids::{
-        AssetId, CopId, EventId, QuestionId, ResponseId, SurveyId, UseCaseId,
-    };
 
     const CORE: [(&str, &str); 12] = [
         ("Ana Silva", "ana.silva"),
@@ -333,6 +54,14 @@ pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
         "Hands-on labs",
         "Roadmap briefings",
     ];
+    // Which format each respondent prefers: labs first, roadmaps last (every
+    // fifth respondent skips the question; the 32 answers: 13, 9, 7, 3).
+    const FORMAT_PICKS: [usize; 40] = [
+        2, 1, 0, 2, 0, 2, 1, 2, 0, 0, 1, 2, 3, 2, 0, 0, 2, 1, 2, 0, 1, 0, 2, 3, 0, 2, 1, 0, 2, 0,
+        1, 2, 0, 3, 0, 1, 2, 0, 1, 0,
+    ];
+    // The percentage of respondents who ask for each topic.
+    const TOPIC_SHARE: [usize; 5] = [65, 50, 35, 55, 20];
     const TOPICS: [&str; 5] = [
         "Streaming",
         "Data quality",
@@ -383,7 +112,7 @@ pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
             .fetch_one(&mut *tx)
             .await?;
     if has_cops {
-        return Ok(());
+        return Ok(false);
     }
     let exec: UserId = sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1")
         .bind(DEMO_EXEC_EMAIL)
@@ -407,9 +136,9 @@ pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
             ));
         }
     }
-    let pw = Password::parse(DEMO_EXEC_PASSWORD)
-        .map_err(|m| launchpad_domain::Error::field("/password", m))?;
-    let hash = launchpad_domain::auth::password::hash(&pw).await?;
+    let pw =
+        Password::parse(DEMO_EXEC_PASSWORD).map_err(|m| crate::Error::field("/password", m))?;
+    let hash = crate::auth::password::hash(&pw).await?;
     let (names, emails): (Vec<String>, Vec<String>) = people.into_iter().unzip();
     let fresh_ids: Vec<uuid::Uuid> = emails.iter().map(|_| UserId::new().0).collect();
     sqlx::query(
@@ -726,17 +455,23 @@ pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
         answers.push(
             serde_json::json!({"response_id": r, "question_id": q[0], "numeric_value": NPS[k]}),
         );
-        answers.push(serde_json::json!({"response_id": r, "question_id": q[1], "numeric_value": 1 + (NPS[k] + k as i16) % 5}));
+        answers.push(serde_json::json!({"response_id": r, "question_id": q[1], "numeric_value": usefulness(NPS[k], k)}));
         if k % 5 != 4 {
-            answers.push(serde_json::json!({"response_id": r, "question_id": q[2], "choice_values": [FORMATS[(k * 3) % 4]]}));
+            answers.push(serde_json::json!({"response_id": r, "question_id": q[2], "choice_values": [FORMATS[FORMAT_PICKS[k]]]}));
         }
         if k % 3 != 2 {
             let picked: Vec<&str> = TOPICS
                 .iter()
+                .zip(TOPIC_SHARE)
                 .enumerate()
-                .filter(|(j, _)| (k + j) % 3 == 0)
-                .map(|(_, t)| *t)
+                .filter(|(j, (_, share))| (k * 37 + j * 61 + 11) % 100 < *share)
+                .map(|(_, (t, _))| *t)
                 .collect();
+            let picked = if picked.is_empty() {
+                vec![TOPICS[k % TOPICS.len()]]
+            } else {
+                picked
+            };
             answers.push(
                 serde_json::json!({"response_id": r, "question_id": q[3], "choice_values": picked}),
             );
@@ -816,7 +551,7 @@ pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
         "INSERT INTO champions (id, cop_id, user_id, title, period_start, period_end, recognised_by)
          VALUES ($1, $2, $3, 'Champion of the quarter', $4, $5, $6)",
     )
-    .bind(launchpad_domain::ids::ChampionId::new())
+    .bind(crate::ids::ChampionId::new())
     .bind(cops[0])
     .bind(users[1])
     .bind(quarter_start)
@@ -832,13 +567,27 @@ pub async fn seed_portal(db: &PgPool, customer: CustomerId) -> Result<()> {
     .bind(cops[0])
     .execute(&mut *tx)
     .await?;
+    // The upcoming events' invitations go out as the API would send them.
+    for (event, _, starts) in &events {
+        if *starts > now {
+            invites::enqueue(
+                &mut tx,
+                customer,
+                Some(exec),
+                *event,
+                InviteReason::Resend,
+                None,
+            )
+            .await?;
+        }
+    }
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 async fn insert_questions(
     conn: &mut sqlx::PgConnection,
-    survey: launchpad_domain::ids::SurveyId,
+    survey: crate::ids::SurveyId,
     questions: serde_json::Value,
 ) -> Result<()> {
     sqlx::query(
@@ -855,7 +604,7 @@ async fn insert_questions(
 
 async fn insert_answers(
     conn: &mut sqlx::PgConnection,
-    survey: launchpad_domain::ids::SurveyId,
+    survey: crate::ids::SurveyId,
     answers: serde_json::Value,
 ) -> Result<()> {
     sqlx::query(
@@ -869,4 +618,17 @@ async fn insert_answers(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// How useful a respondent found the sessions (1–5), in line with how
+/// likely they are to recommend the CoP (0–10), with some spread.
+fn usefulness(nps: i16, k: usize) -> i16 {
+    match nps {
+        10 => 5,
+        9 => 4 + !k.is_multiple_of(3) as i16,
+        8 => 4,
+        7 => 3 + (k % 2) as i16,
+        5 | 6 => 3,
+        _ => 2,
+    }
 }
