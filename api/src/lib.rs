@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod request_context;
 pub mod routes;
 pub mod security;
+pub mod spec;
 pub mod state;
 pub mod types;
 

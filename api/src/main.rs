@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cmd = args.first().map(String::as_str).unwrap_or("serve");
     if cmd == "openapi" {
-        println!("{}", app::openapi().spec());
+        println!("{}", app::spec_json(true));
         return ExitCode::SUCCESS;
     }
     if !matches!(cmd, "serve" | "migrate" | "seed-demo")

@@ -1,11 +1,15 @@
 //! RFC 9457 problem details: the one place where errors become HTTP.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::LazyLock};
 
 use launchpad_domain::error::{Error as DomainError, FieldError};
 use poem::{Response, http::StatusCode};
 
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object,
+    payload::Json,
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+};
 
 use crate::request_context;
 
@@ -29,10 +33,7 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// A stable machine-readable code for the specific condition.
-    #[oai(skip_serializing_if_is_none)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: ProblemCode,
     /// Field-level validation errors.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,10 +48,310 @@ pub struct ProblemField {
     pub detail: String,
 }
 
+/// A stable machine-readable code for the specific condition: one of
+/// [`CODES`], each always sent with the same status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct ProblemCode(pub String);
+
+/// One documented problem `code`: the status it is always sent with, and
+/// what it means.
+pub struct CodeDoc {
+    pub code: &'static str,
+    pub status: u16,
+    pub meaning: &'static str,
+}
+
+const fn doc(code: &'static str, status: u16, meaning: &'static str) -> CodeDoc {
+    CodeDoc {
+        code,
+        status,
+        meaning,
+    }
+}
+
+/// Every `code` a problem can carry (the spec's `ProblemCode` enum and the
+/// README's list are made from it; the test client checks every problem
+/// the tests see against it). Add a code here when you add one.
+pub const CODES: &[CodeDoc] = &[
+    doc(
+        "invalid_body",
+        400,
+        "The body is not the JSON the operation takes: malformed, a wrong type, a missing or unknown field (`errors` points at it).",
+    ),
+    doc(
+        "invalid_parameter",
+        400,
+        "A path, query or header parameter does not parse (`errors` names it).",
+    ),
+    doc(
+        "invalid_request",
+        400,
+        "The HTTP request itself was refused (e.g. a malformed header).",
+    ),
+    doc(
+        "validation_failed",
+        400,
+        "Fields or parameters break a rule: a length, a range, a format, a reference to a customer or user that does not exist (`errors` lists each with a JSON pointer).",
+    ),
+    doc(
+        "unauthorized",
+        401,
+        "Missing, invalid or expired credentials (a bearer access token, or the login's e-mail and password).",
+    ),
+    doc(
+        "forbidden",
+        403,
+        "Authenticated, but the caller's role does not allow this.",
+    ),
+    doc(
+        "not_found",
+        404,
+        "No such resource, or it belongs to another tenant.",
+    ),
+    doc("route_not_found", 404, "No operation at this path."),
+    doc(
+        "method_not_allowed",
+        405,
+        "The path exists, but not with this method.",
+    ),
+    doc(
+        "already_assigned",
+        409,
+        "The course or path is already assigned to the user.",
+    ),
+    doc(
+        "already_exists",
+        409,
+        "A resource with the same unique fields already exists.",
+    ),
+    doc(
+        "already_member",
+        409,
+        "The user is already a member of the CoP.",
+    ),
+    doc(
+        "already_recognised",
+        409,
+        "The member is already a champion for this period.",
+    ),
+    doc(
+        "already_registered",
+        409,
+        "The user is already registered for the event.",
+    ),
+    doc(
+        "already_responded",
+        409,
+        "The member has already answered the survey.",
+    ),
+    doc(
+        "callback_url_conflict",
+        409,
+        "The job already has another callback URL.",
+    ),
+    doc("cannot_delete_self", 409, "Users cannot delete themselves."),
+    doc(
+        "capacity_below_registrations",
+        409,
+        "The new capacity is below the event's registrations.",
+    ),
+    doc("cop_archived", 409, "The CoP is archived."),
+    doc(
+        "course_has_no_lessons",
+        409,
+        "A course without lessons cannot be published.",
+    ),
+    doc("course_not_published", 409, "The course is not published."),
+    doc(
+        "course_status_unchanged",
+        409,
+        "The course already has this status.",
+    ),
+    doc(
+        "duplicate_queued_job",
+        409,
+        "The same work is already queued.",
+    ),
+    doc("email_taken", 409, "Another user has this e-mail address."),
+    doc(
+        "endpoint_disabled",
+        409,
+        "The webhook endpoint is disabled.",
+    ),
+    doc("event_cancelled", 409, "The event is cancelled."),
+    doc("event_ended", 409, "The event has ended."),
+    doc("event_full", 409, "The event is at capacity."),
+    doc(
+        "idempotency_key_in_flight",
+        409,
+        "The first request with this `Idempotency-Key` is still running; retry later.",
+    ),
+    doc("job_finished", 409, "The job has already finished."),
+    doc(
+        "job_not_retryable",
+        409,
+        "Only failed or cancelled jobs can be retried.",
+    ),
+    doc(
+        "no_enabled_target",
+        409,
+        "No enabled webhook endpoint receives this.",
+    ),
+    doc(
+        "path_assigned",
+        409,
+        "The learning path is assigned to users.",
+    ),
+    doc("slug_taken", 409, "Another customer has this slug."),
+    doc(
+        "survey_has_responses",
+        409,
+        "The survey already has responses.",
+    ),
+    doc(
+        "survey_not_draft",
+        409,
+        "Only a draft survey can be changed this way.",
+    ),
+    doc("survey_not_open", 409, "The survey is not open."),
+    doc(
+        "too_many_lessons",
+        409,
+        "The course has the maximum number of lessons.",
+    ),
+    doc(
+        "use_case_approved",
+        409,
+        "The use case is approved and can no longer change.",
+    ),
+    doc(
+        "use_case_decided",
+        409,
+        "The use case has already been approved or rejected.",
+    ),
+    doc(
+        "payload_too_large",
+        413,
+        "The request body is larger than the limit.",
+    ),
+    doc(
+        "unsupported_media_type",
+        415,
+        "The body is not `application/json`.",
+    ),
+    doc(
+        "constraint_violation",
+        422,
+        "The request violates a rule of the stored data.",
+    ),
+    doc(
+        "idempotency_key_reused",
+        422,
+        "The `Idempotency-Key` was used with another request body.",
+    ),
+    doc(
+        "missing_reference",
+        422,
+        "A resource the request refers to does not exist (any more).",
+    ),
+    doc(
+        "rate_limited",
+        429,
+        "Too many requests; retry after `Retry-After` seconds.",
+    ),
+    doc(
+        "internal",
+        500,
+        "An unexpected error; quote the `request_id` to support.",
+    ),
+    doc(
+        "unavailable",
+        503,
+        "A dependency (the database) is unavailable; retry after `Retry-After` seconds.",
+    ),
+    doc(
+        "not_ready",
+        503,
+        "The service is not ready (database unreachable or migrations pending).",
+    ),
+];
+
+/// The documented status of `code`, if it is one of [`CODES`].
+pub fn code_status(code: &str) -> Option<u16> {
+    CODES.iter().find(|c| c.code == code).map(|c| c.status)
+}
+
+impl poem_openapi::types::Type for ProblemCode {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "ProblemCode".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |_| {
+            static DESCRIPTION: LazyLock<String> = LazyLock::new(|| {
+                let mut d = String::from(
+                    "A stable machine-readable code for the specific condition; \
+                     each code is always sent with the same status:\n",
+                );
+                for c in CODES {
+                    d.push_str(&format!("- `{}` ({}): {}\n", c.code, c.status, c.meaning));
+                }
+                d
+            });
+            MetaSchema {
+                description: Some(DESCRIPTION.as_str()),
+                enum_items: CODES
+                    .iter()
+                    .map(|c| serde_json::Value::String(c.code.into()))
+                    .collect(),
+                ..MetaSchema::new("string")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl poem_openapi::types::ToJSON for ProblemCode {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.0.clone()))
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for ProblemCode {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        match value {
+            Some(serde_json::Value::String(s)) => Ok(Self(s)),
+            other => Err(poem_openapi::types::ParseError::expected_type(
+                other.unwrap_or_default(),
+            )),
+        }
+    }
+}
+
 pub const TYPE_BASE: &str = "https://launchpad.dev/problems/";
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl Problem {
+    /// A problem of `kind` (its `type` URI); its `code` is the kind in
+    /// snake_case unless [`Problem::with_code`] names a more specific one.
     pub fn new(status: StatusCode, kind: &str, title: &str, detail: Option<String>) -> Self {
         let ctx = request_context::current();
         Self {
@@ -60,13 +361,13 @@ impl Problem {
             detail,
             instance: ctx.as_ref().map(|c| c.path.clone()),
             request_id: ctx.map(|c| c.request_id),
-            code: None,
+            code: ProblemCode(kind.replace('-', "_")),
             errors: None,
         }
     }
 
     pub fn with_code(mut self, code: &str) -> Self {
-        self.code = Some(code.into());
+        self.code = ProblemCode(code.replace('-', "_"));
         self
     }
 
@@ -344,7 +645,8 @@ pub fn error_to_response(err: poem::Error, path_params: &PathParams) -> Response
             "not-found",
             "Not Found",
             Some("no such route".into()),
-        ),
+        )
+        .with_code("route_not_found"),
         StatusCode::METHOD_NOT_ALLOWED => Problem::new(
             status,
             "method-not-allowed",
@@ -369,21 +671,35 @@ pub fn error_to_response(err: poem::Error, path_params: &PathParams) -> Response
         StatusCode::PAYLOAD_TOO_LARGE => {
             Problem::new(status, "payload-too-large", "Payload Too Large", Some(msg))
         }
-        s if s.is_client_error() => {
+        StatusCode::BAD_REQUEST => {
             // Parameter parse errors name the parameter: `failed to parse parameter `limit`: ...`
             let pointer = msg
                 .split('`')
                 .nth(1)
                 .map(|p| format!("/{p}"))
                 .unwrap_or_else(|| "/".into());
-            Problem::new(s, "bad-request", "Bad Request", Some(msg.clone()))
+            Problem::new(status, "bad-request", "Bad Request", Some(msg.clone()))
                 .with_code("invalid_parameter")
                 .with_errors(&[FieldError::new(pointer, msg)])
         }
+        // Any other refusal of the HTTP layer: one documented status per code.
+        s if s.is_client_error() => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad Request",
+            Some(msg),
+        )
+        .with_code("invalid_request"),
+        StatusCode::SERVICE_UNAVAILABLE => Problem::new(
+            status,
+            "unavailable",
+            "Service Unavailable",
+            Some("a dependency is temporarily unavailable; retry later".into()),
+        ),
         s => {
             tracing::error!(error = %msg, status = s.as_u16(), "unhandled error");
             Problem::new(
-                s,
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal Server Error",
                 Some("an unexpected error occurred; quote the request_id to support".into()),
@@ -392,4 +708,74 @@ pub fn error_to_response(err: poem::Error, path_params: &PathParams) -> Response
     };
     let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(5);
     p.into_response_with(retry_after)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn check(status: u16, code: &str) {
+        assert_eq!(
+            code_status(code),
+            Some(status),
+            "{code} is not documented with status {status}"
+        );
+    }
+
+    #[test]
+    fn every_domain_error_becomes_a_problem_with_a_documented_code() {
+        let errors = [
+            DomainError::not_found("job"),
+            DomainError::field("/name", "must not be empty"),
+            DomainError::conflict("slug_taken", "taken"),
+            DomainError::unprocessable("missing_reference", "gone"),
+            DomainError::Unauthorized("wrong password".into()),
+            DomainError::Forbidden("admins only".into()),
+            DomainError::RateLimited {
+                retry_after: Duration::from_secs(3),
+            },
+            DomainError::Unavailable("database".into()),
+            DomainError::Internal(anyhow::anyhow!("boom")),
+        ];
+        for e in errors {
+            let e = ApiError::from(e);
+            let p = e.problem();
+            check(p.status, &p.code.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_http_layer_error_becomes_a_problem_with_a_documented_code() {
+        let errors = [
+            poem::Error::from(poem::error::NotFoundError),
+            poem::Error::from(poem::error::MethodNotAllowedError),
+            poem::Error::from_status(StatusCode::UNAUTHORIZED),
+            poem::Error::from_status(StatusCode::FORBIDDEN),
+            poem::Error::from_status(StatusCode::BAD_REQUEST),
+            poem::Error::from_status(StatusCode::LENGTH_REQUIRED),
+            poem::Error::from_status(StatusCode::PAYLOAD_TOO_LARGE),
+            poem::Error::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            poem::Error::from_status(StatusCode::SERVICE_UNAVAILABLE),
+            poem::Error::from_status(StatusCode::BAD_GATEWAY),
+            poem::Error::from_status(StatusCode::INTERNAL_SERVER_ERROR),
+        ];
+        for e in errors {
+            let r = error_to_response(e, &PathParams::default());
+            let status = r.status().as_u16();
+            let body: serde_json::Value =
+                serde_json::from_slice(&r.into_body().into_vec().await.unwrap()).unwrap();
+            assert_eq!(body["status"], status);
+            check(status, body["code"].as_str().expect("a code"));
+        }
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in CODES {
+            assert!(seen.insert(c.code), "{} twice", c.code);
+        }
+    }
 }

@@ -61,6 +61,19 @@ impl Error {
         Self::Validation(vec![FieldError::new(pointer, message)])
     }
 
+    /// A body field naming a row that does not exist is a 400 naming the
+    /// field (the foreign-key violation of an insert is otherwise a 422
+    /// `missing_reference` that names nothing).
+    pub fn missing_reference_at(self, pointer: &str, message: &str) -> Self {
+        match self {
+            Self::Unprocessable {
+                code: "missing_reference",
+                ..
+            } => Self::field(pointer, message),
+            e => e,
+        }
+    }
+
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::Conflict {
             code,

@@ -198,7 +198,7 @@ impl TestApp {
         body: Option<&Json>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut rb = self.client.request(method, self.url(path));
+        let mut rb = self.client.request(method.clone(), self.url(path));
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }
@@ -208,7 +208,14 @@ impl TestApp {
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }
-        read(rb.send().await.expect("request sent")).await
+        let resp = read(rb.send().await.expect("request sent")).await;
+        // A browser's cross-origin request refused by CORS (403) is the
+        // browser's matter, declared on no operation.
+        let cross_origin = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("origin"));
+        check_problem(&method, path, &resp, !cross_origin);
+        resp
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -307,14 +314,19 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: impl Into<reqwest::Body>,
     ) -> Resp {
-        let mut rb = self.client.request(method, self.url(path)).body(body);
+        let mut rb = self
+            .client
+            .request(method.clone(), self.url(path))
+            .body(body);
         if let Some(t) = token {
             rb = rb.bearer_auth(t);
         }
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }
-        read(rb.send().await.expect("request sent")).await
+        let resp = read(rb.send().await.expect("request sent")).await;
+        check_problem(&method, path, &resp, true);
+        resp
     }
 
     /// Stops the server (as on SIGTERM).
@@ -339,6 +351,79 @@ pub async fn read(resp: reqwest::Response) -> Resp {
         body,
         text,
     }
+}
+
+/// Every problem the tests see carries a documented `code`
+/// (`launchpad_api::problem::CODES`, the spec's `ProblemCode` enum) with the
+/// status documented for it, and (`declared`) a status its operation
+/// declares in the spec.
+#[track_caller]
+pub fn check_problem(method: &Method, path: &str, resp: &Resp, declared: bool) {
+    if !resp
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/problem+json"))
+    {
+        return;
+    }
+    let status = resp.status.as_u16();
+    let code = resp.body["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{method} {path}: a problem without a `code`: {}", resp.text));
+    match launchpad_api::problem::code_status(code) {
+        Some(s) => assert_eq!(
+            s, status,
+            "{method} {path}: code {code:?} is documented with status {s}, sent with {status}: {}",
+            resp.text
+        ),
+        None => panic!(
+            "{method} {path}: code {code:?} is not in launchpad_api::problem::CODES: {}",
+            resp.text
+        ),
+    }
+    if let Some(declared) = declared_statuses(method, path).filter(|_| declared) {
+        assert!(
+            declared.contains(&status),
+            "{method} {path}: status {status} is not declared for the operation in the spec \
+             (declared: {declared:?}): {}",
+            resp.text
+        );
+    }
+}
+
+/// The statuses the spec declares for the operation at `method` and
+/// `path` (the most literal template that matches), if any matches.
+fn declared_statuses(method: &Method, path: &str) -> Option<&'static Vec<u16>> {
+    type Operation = (String, Vec<String>, Vec<u16>);
+    static OPERATIONS: std::sync::LazyLock<Vec<Operation>> = std::sync::LazyLock::new(|| {
+        let spec: Json = serde_json::from_str(&launchpad_api::app::spec_json(true)).expect("spec");
+        let mut ops = Vec::new();
+        for (template, item) in spec["paths"].as_object().into_iter().flatten() {
+            for (m, op) in item.as_object().into_iter().flatten() {
+                let statuses = op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(s, _)| s.parse().ok())
+                    .collect();
+                let segments = template.split('/').map(String::from).collect();
+                ops.push((m.to_uppercase(), segments, statuses));
+            }
+        }
+        ops
+    });
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.split('/').collect();
+    OPERATIONS
+        .iter()
+        .filter(|(m, t, _)| {
+            m == method.as_str()
+                && t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') || t == s)
+        })
+        .max_by_key(|(_, t, _)| t.iter().filter(|t| !t.starts_with('{')).count())
+        .map(|(_, _, statuses)| statuses)
 }
 
 impl Drop for TestApp {

@@ -26,11 +26,17 @@ pub struct LoginRequest {
     pub password: String,
 }
 
+/// The demo admin that `scripts/run.sh` creates (its defaults of
+/// `LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL` and `…_PASSWORD`): the login example,
+/// so that "Try it out" works on a fresh install.
+pub const DEMO_ADMIN_EMAIL: &str = "admin@launchpad.local";
+pub const DEMO_ADMIN_PASSWORD: &str = "launchpad-admin-demo";
+
 impl Example for LoginRequest {
     fn example() -> Self {
         Self {
-            email: "ana.silva@acme.example".into(),
-            password: "correct horse battery staple".into(),
+            email: DEMO_ADMIN_EMAIL.into(),
+            password: DEMO_ADMIN_PASSWORD.into(),
         }
     }
 }

@@ -54,8 +54,8 @@ pub struct CreateDiagnosticJob {
 impl Example for CreateDiagnosticJob {
     fn example() -> Self {
         Self {
-            behaviour: DiagnosticBehaviour::FailTransient,
-            fail_times: 2,
+            behaviour: DiagnosticBehaviour::Succeed,
+            fail_times: 0,
             sleep_ms: 0,
             label: Some("smoke test".into()),
             callback_url: None,
@@ -88,6 +88,17 @@ impl DiagnosticsApi {
         let b = body.value.clone();
         if let Some(l) = &b.label {
             values::text(l, 200, false).map_err(|m| ApiError::bad_request("/label", m))?;
+        }
+        if let Some(c) = b.customer_id {
+            // As everywhere, a body field naming a missing row is a 400 naming it.
+            launchpad_domain::customers::get(&state.db, &auth.0.scope(), c)
+                .await
+                .map_err(|e| match e {
+                    launchpad_domain::Error::NotFound { .. } => {
+                        ApiError::bad_request("/customer_id", "no such customer")
+                    }
+                    e => e.into(),
+                })?;
         }
         let callback_url = match b.callback_url.as_deref() {
             Some(url) => Some(check_target(&state, "/callback_url", url).await?),

@@ -30,6 +30,7 @@ mod portal_events;
 mod portal_recognition;
 mod portal_seed;
 mod portal_surveys;
+mod problems;
 mod self_service;
 mod tenancy;
 mod validation;

@@ -257,7 +257,8 @@ pub async fn create(db: &PgPool, caller: &Caller, input: NewCourse) -> Result<Co
     .bind(input.estimated_minutes)
     .bind(caller.user_id)
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| Error::from(e).missing_reference_at("/customer_id", "no such customer"))?;
     let course = fetch(&mut tx, id).await?;
     audit::record(
         &mut *tx,

@@ -227,7 +227,8 @@ pub async fn create(db: &PgPool, caller: &Caller, input: NewPath) -> Result<Lear
         .bind(&input.description)
         .bind(caller.user_id)
         .execute(&mut *tx)
-        .await?;
+        .await
+        .map_err(|e| Error::from(e).missing_reference_at("/customer_id", "no such customer"))?;
     set_courses(&mut tx, id, input.customer_id, &input.course_ids).await?;
     let path = fetch(&mut tx, id, false)
         .await?

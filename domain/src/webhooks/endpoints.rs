@@ -250,13 +250,7 @@ pub async fn create(
     .bind(&secret)
     .fetch_one(&mut *conn)
     .await
-    .map_err(|e| match Error::from(e) {
-        Error::Unprocessable {
-            code: "missing_reference",
-            ..
-        } => Error::not_found("customer"),
-        e => e,
-    })?;
+    .map_err(|e| Error::from(e).missing_reference_at("/customer_id", "no such customer"))?;
     let ep = Endpoint::from(row);
     audit(conn, caller, "webhook.endpoint_created", None, Some(&ep)).await?;
     Ok((ep, secret))
