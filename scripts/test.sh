@@ -8,12 +8,15 @@
 # Steps (each fails fast; the test step itself runs every test):
 #   1. PostgreSQL (scripts/db.sh); LAUNCHPAD_TEST_DATABASE_URL = the server's
 #      admin URL (database "postgres"): tests create their own databases
-#   2. Python tools used by tests (aiosmtpd, icalendar, standardwebhooks)
-#   3. cargo fmt --check
-#   4. cargo clippy -D warnings
-#   5. cargo build --workspace --bins (integration tests spawn the binaries)
-#   6. tests: cargo nextest if installed, else cargo test
-#   7. openapi/openapi.json is what `launchpad-api openapi` prints
+#   2. Python tools used by tests (aiosmtpd, icalendar, standardwebhooks,
+#      openapi-python-client)
+#   3. the Python client generated from openapi/openapi.json (fails on any
+#      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
+#   4. cargo fmt --check
+#   5. cargo clippy -D warnings
+#   6. cargo build --workspace --bins (integration tests spawn the binaries)
+#   7. tests: cargo nextest if installed, else cargo test
+#   8. openapi/openapi.json is what `launchpad-api openapi` prints
 
 set -euo pipefail
 
@@ -55,14 +58,27 @@ if [[ -n ${CI:-} ]]; then
 fi
 
 # ---------------------------------------------------------------------------
-# Python tools that tests use: "import-name=pip-package". Extend this list.
+# Python tools that tests use: "import-name=pip-package", or
+# "import-name=pip-package==version" to pin (a different installed version is
+# replaced). Extend this list.
 # ---------------------------------------------------------------------------
 
 PYTHON_TEST_TOOLS=(
 	aiosmtpd=aiosmtpd                 # SMTP sink for e-mail tests
 	icalendar=icalendar               # parsing generated .ics files
 	standardwebhooks=standardwebhooks # verifying webhook signatures
+	# generates the Python client SDK users would (pinned: its output is
+	# what the SDK test drives)
+	openapi_python_client=openapi-python-client==0.29.1
 )
+
+# python_tool_ok ENTRY: the module imports (and has the pinned version).
+python_tool_ok() {
+	local entry="$1" spec="${1#*=}"
+	python3 -c "import ${entry%%=*}" >/dev/null 2>&1 || return 1
+	[[ $spec != *==* ]] && return 0
+	[[ "$(python3 -c "import importlib.metadata as m; print(m.version('${spec%%==*}'))" 2>/dev/null)" == "${spec#*==}" ]]
+}
 
 # ensure_python_tools: make every module in PYTHON_TEST_TOOLS importable by
 # python3 (the interpreter tests run), installing the missing ones with pip.
@@ -70,7 +86,7 @@ ensure_python_tools() {
 	local entry missing=()
 	command -v python3 >/dev/null 2>&1 || die "python3 is not installed"
 	for entry in "${PYTHON_TEST_TOOLS[@]}"; do
-		if ! python3 -c "import ${entry%%=*}" >/dev/null 2>&1; then
+		if ! python_tool_ok "$entry"; then
 			missing+=("${entry#*=}")
 		fi
 	done
@@ -88,9 +104,30 @@ ensure_python_tools() {
 		PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet "${missing[@]}" ||
 		die "pip install ${missing[*]} failed"
 	for entry in "${PYTHON_TEST_TOOLS[@]}"; do
-		python3 -c "import ${entry%%=*}" >/dev/null 2>&1 ||
+		python_tool_ok "$entry" ||
 			die "python module ${entry%%=*} still not importable after installing ${entry#*=}"
 	done
+}
+
+# generate_python_sdk: the client an SDK user generates from the committed
+# spec, into target/python-sdk/launchpad_client. Any generator warning (a
+# model or operation it had to drop) fails, so does the round trip the SDK
+# test drives with it (LAUNCHPAD_PYTHON_SDK).
+generate_python_sdk() {
+	local parent="${CARGO_TARGET_DIR:-$REPO/target}/python-sdk" out rc=0
+	rm -rf "$parent"
+	mkdir -p "$parent"
+	out="$(python3 -m openapi_python_client generate --meta none \
+		--config test-support/python/openapi-python-client.json \
+		--path openapi/openapi.json --output-path "$parent/launchpad_client" \
+		--fail-on-warning 2>&1)" || rc=$?
+	printf '%s\n' "$out"
+	if ((rc != 0)) || [[ $out == *Warning* ]]; then
+		echo "openapi-python-client cannot generate a whole client from openapi/openapi.json" >&2
+		return 1
+	fi
+	export LAUNCHPAD_PYTHON_SDK="$parent"
+	echo "generated $parent/launchpad_client"
 }
 
 setup_database() {
@@ -145,6 +182,7 @@ check_openapi_drift() {
 section "PostgreSQL"
 setup_database
 run_step "Python test tools" ensure_python_tools
+run_step "Python SDK" generate_python_sdk
 run_step "cargo fmt" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 run_step "cargo build" cargo build --workspace --bins

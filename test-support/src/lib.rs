@@ -5,6 +5,7 @@ pub mod app;
 pub mod db;
 pub mod llm_server;
 pub mod proxy;
+pub mod python_sdk;
 pub mod receiver;
 pub mod smtp;
 pub mod worker;

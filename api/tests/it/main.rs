@@ -31,6 +31,7 @@ mod portal_recognition;
 mod portal_seed;
 mod portal_surveys;
 mod problems;
+mod sdk;
 mod self_service;
 mod tenancy;
 mod validation;
