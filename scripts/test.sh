@@ -9,7 +9,7 @@
 #   1. PostgreSQL (scripts/db.sh); LAUNCHPAD_TEST_DATABASE_URL = the server's
 #      admin URL (database "postgres"): tests create their own databases
 #   2. Python tools used by tests (aiosmtpd, icalendar, standardwebhooks,
-#      openapi-python-client)
+#      openapi-python-client, openapi-spec-validator)
 #   3. the Python client generated from openapi/openapi.json (fails on any
 #      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
 #   4. cargo fmt --check
@@ -70,6 +70,7 @@ PYTHON_TEST_TOOLS=(
 	# generates the Python client SDK users would (pinned: its output is
 	# what the SDK test drives)
 	openapi_python_client=openapi-python-client==0.29.1
+	openapi_spec_validator=openapi-spec-validator # validating the served spec
 )
 
 # python_tool_ok ENTRY: the module imports (and has the pinned version).

@@ -66,7 +66,9 @@ fn refine_operation(path: &str, method: &str, op: &mut Value, schemas: &Value) {
         let d = op["description"].as_str().unwrap_or_default().to_string();
         op["description"] = Value::String(format!("{d}{DIAGNOSTICS_NOTE}").trim().to_string());
     }
-    for param in op["parameters"].as_array_mut().into_iter().flatten() {
+    // `get_mut`, not `op[…]`: indexing a missing key inserts a null.
+    let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+    for param in params.into_iter().flatten() {
         if param["in"] == "header" && param["name"] == "Idempotency-Key" {
             let s = &mut param["schema"];
             s["pattern"] = IDEMPOTENCY_KEY_PATTERN.into();
@@ -102,12 +104,15 @@ fn refine_operation(path: &str, method: &str, op: &mut Value, schemas: &Value) {
         _ => true,
     });
     for (status, resp) in responses.iter_mut() {
-        if let Some(media) = resp["content"].get_mut("application/problem+json")
+        let Some(content) = resp.get_mut("content") else {
+            continue;
+        };
+        if let Some(media) = content.get_mut("application/problem+json")
             && let Ok(status) = status.parse::<u16>()
         {
             media["example"] = problem_example(status, path, &pointer);
         }
-        if let Some(media) = resp["content"].get_mut("text/event-stream") {
+        if let Some(media) = content.get_mut("text/event-stream") {
             event_stream(media);
         }
     }

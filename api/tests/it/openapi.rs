@@ -659,3 +659,34 @@ async fn the_root_page_points_at_docs_spec_and_health_and_there_is_a_favicon() {
     assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
     assert!(svg.text.starts_with("<svg"));
 }
+
+/// An independent validator (openapi-spec-validator; scripts/test.sh
+/// installs it) accepts both documents the server serves.
+#[tokio::test]
+async fn an_independent_validator_accepts_the_served_specs() {
+    for diagnostics in [true, false] {
+        let app = TestApp::spawn_with(|s| s.diagnostic_jobs = diagnostics).await;
+        let r = app.call(Method::GET, "/openapi.json", None, None).await;
+        r.expect(200);
+        let path = std::env::temp_dir().join(format!(
+            "launchpad-spec-{}-{diagnostics}-{}.json",
+            std::process::id(),
+            ulid::Ulid::generate()
+        ));
+        std::fs::write(&path, &r.text).unwrap();
+        let out = tokio::process::Command::new(test_support::smtp::python())
+            .args(["-m", "openapi_spec_validator"])
+            .arg(&path)
+            .output()
+            .await
+            .expect("python3");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "diagnostics {diagnostics}: openapi-spec-validator (pip install openapi-spec-validator; \
+             scripts/test.sh does) refused the spec: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
