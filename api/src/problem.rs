@@ -150,7 +150,17 @@ pub const CODES: &[CodeDoc] = &[
         409,
         "The job already has another callback URL.",
     ),
+    doc(
+        "cannot_change_own_grants",
+        409,
+        "Users cannot change their own roles or customer grants; another admin (or customer_exec) can.",
+    ),
     doc("cannot_delete_self", 409, "Users cannot delete themselves."),
+    doc(
+        "cannot_disable_self",
+        409,
+        "Users cannot disable their own account.",
+    ),
     doc(
         "capacity_below_registrations",
         409,
@@ -194,9 +204,29 @@ pub const CODES: &[CodeDoc] = &[
         "Only failed or cancelled jobs can be retried.",
     ),
     doc(
+        "last_admin",
+        409,
+        "The change would leave the platform without an enabled admin.",
+    ),
+    doc(
+        "last_customer_exec",
+        409,
+        "The change would leave a customer without an enabled customer_exec.",
+    ),
+    doc(
         "no_enabled_target",
         409,
         "No enabled webhook endpoint receives this.",
+    ),
+    doc(
+        "own_password_needs_current",
+        409,
+        "Your own password changes through `POST /api/v1/me/password`, with the current one.",
+    ),
+    doc(
+        "password_changed_concurrently",
+        409,
+        "The password was changed meanwhile; try again with the new current password.",
     ),
     doc(
         "path_assigned",
