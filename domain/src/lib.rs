@@ -29,6 +29,7 @@ pub mod lms;
 pub mod pagination;
 pub mod portal;
 pub mod tenancy;
+pub mod text_enum;
 pub mod users;
 pub mod values;
 pub mod webhooks;

@@ -16,6 +16,7 @@
 //! — with the same `Message-ID`, which receiving systems use to drop
 //! duplicates (see the README).
 
+use crate::text_enum;
 use std::{collections::HashSet, time::Duration};
 
 use chrono::{DateTime, Utc};
@@ -31,7 +32,6 @@ use crate::{
         EnqueueCtx, NewJob, enqueue_bulk,
         kinds::{EmailSend, EmailSendPayload},
     },
-    portal::text_enum,
 };
 
 text_enum! {

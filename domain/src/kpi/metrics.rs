@@ -19,7 +19,7 @@
 //! SQL expression next to it ([`nps`] / [`nps_sql`], [`rate`] /
 //! [`rate_sql`]); a database test checks that both agree.
 
-use crate::portal::text_enum;
+use crate::text_enum;
 
 /// Trailing window of `map` and `mau`: the date and the 29 days before it.
 pub const ACTIVITY_WINDOW_DAYS: u32 = 30;

@@ -7,6 +7,7 @@
 //! mean of the days with a value for rates, the latest day's value for
 //! trailing-window metrics. Metrics ingested from outside are summed.
 
+use crate::text_enum;
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
@@ -17,7 +18,6 @@ use crate::{
     portal::{
         access::{self, Action},
         kpis::metric_name,
-        text_enum,
     },
     tenancy::Caller,
 };

@@ -2,6 +2,7 @@
 //! date. The status is derived in SQL (view `assignment_states`) from the
 //! user's completions, progress and the date; it is never stored.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -18,17 +19,17 @@ use crate::{
     tenancy::{Caller, Scope},
 };
 
-text_enum!(
+text_enum! {
     /// Derived state of an assignment: `completed` once the course (every
     /// course of the path) is completed, else `overdue` after the due date,
     /// else `in_progress` once a lesson is started, else `assigned`.
-    AssignmentStatus {
+    pub enum AssignmentStatus {
         Assigned = "assigned",
         InProgress = "in_progress",
         Completed = "completed",
         Overdue = "overdue",
     }
-);
+}
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct Assignment {

@@ -2,6 +2,7 @@
 //! `course_completions` with [`issue_certificate_record`]; anyone holding a
 //! verification code can check it (public, unauthenticated) with [`verify`].
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 
@@ -18,13 +19,13 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// 160 random bits = 32 base32 characters.
 pub const CODE_LEN: usize = 32;
 
-text_enum!(
+text_enum! {
     /// Whether a certificate still stands.
-    CertificateStatus {
+    pub enum CertificateStatus {
         Valid = "valid",
         Revoked = "revoked",
     }
-);
+}
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct Certificate {

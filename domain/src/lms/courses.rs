@@ -1,6 +1,7 @@
 //! Courses: drafts written by contributors, published and archived by
 //! approvers, read by viewers once published (see [`super::access`]).
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Condition, Expr, ExprTrait, Query, extension::postgres::PgExpr};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -15,24 +16,24 @@ use crate::{
     values,
 };
 
-text_enum!(
+text_enum! {
     /// A course's lifecycle: contributors write `draft`s, approvers publish
     /// them and archive them; viewers see `published` courses only.
-    CourseStatus {
+    pub enum CourseStatus {
         Draft = "draft",
         Published = "published",
         Archived = "archived",
     }
-);
+}
 
-text_enum!(
+text_enum! {
     /// The level of a course.
-    CourseLevel {
+    pub enum CourseLevel {
         Beginner = "beginner",
         Intermediate = "intermediate",
         Advanced = "advanced",
     }
-);
+}
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct Course {

@@ -1,6 +1,7 @@
 //! Lessons: ordered (1-based, contiguous `position`) within their course.
 //! They are seen and edited under the rules of their course.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
@@ -22,14 +23,14 @@ use crate::{
 /// lessons (reordering, progress).
 pub const MAX_LESSONS_PER_COURSE: usize = 500;
 
-text_enum!(
+text_enum! {
     /// What a lesson is.
-    LessonKind {
+    pub enum LessonKind {
         Video = "video",
         Text = "text",
         Quiz = "quiz",
     }
-);
+}
 
 #[derive(Debug, Clone, FromRow, serde::Serialize)]
 pub struct Lesson {

@@ -11,44 +11,6 @@
 //! course, written by [`progress::record_lesson_progress`]) and
 //! `certificates` (written by [`certificates::issue_certificate_record`]).
 
-/// A closed set of values stored as text: snake_case in SQL, JSON and the spec.
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash,
-            serde::Serialize, serde::Deserialize, poem_openapi::Enum,
-        )]
-        #[serde(rename_all = "snake_case")]
-        #[oai(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text),+
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $($text => Some(Self::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, String> {
-                Self::parse(&s).ok_or_else(|| format!("unknown {} `{s}`", stringify!($name)))
-            }
-        }
-    };
-}
-
 pub mod access;
 pub mod assignments;
 pub mod certificates;

@@ -3,6 +3,7 @@
 //! completed, one `course_completions` row is written in the same
 //! transaction (the certificates job reads it).
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 
@@ -14,14 +15,14 @@ use crate::{
     webhooks::{WebhookData, WebhookEventType, record_event},
 };
 
-text_enum!(
+text_enum! {
     /// Progress of a lesson or a course.
-    ProgressStatus {
+    pub enum ProgressStatus {
         NotStarted = "not_started",
         InProgress = "in_progress",
         Completed = "completed",
     }
-);
+}
 
 /// A validated progress update of one lesson.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

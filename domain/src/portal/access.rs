@@ -24,7 +24,7 @@
 
 use sqlx::PgConnection;
 
-use super::text_enum;
+use crate::text_enum;
 use crate::{
     error::{Error, Result},
     ids::{CopId, CustomerId},

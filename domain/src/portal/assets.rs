@@ -4,13 +4,14 @@
 //! (a trigger refuses updates): one row per view, download or like, which
 //! the KPI rollups count per day.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
     access::{self, Action, CopAccess},
-    audit, labels, opt_text, text_enum,
+    audit, labels, opt_text,
 };
 use crate::{
     error::{Error, Result, Validator},

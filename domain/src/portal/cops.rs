@@ -1,12 +1,13 @@
 //! Communities of practice: create, list, get (with stats), update, archive.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query, extension::postgres::PgExpr};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
     access::{self, Action},
-    audit, contains_pattern, opt_text, surveys, text_enum,
+    audit, contains_pattern, opt_text, surveys,
 };
 use crate::{
     error::{Error, Result, Validator},

@@ -3,13 +3,14 @@
 //! bumped on every change of time, place or status, so calendar updates and
 //! cancellations supersede earlier invitations.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
     access::{self, Action},
-    audit, invites, labels, opt_text, text_enum,
+    audit, invites, labels, opt_text,
 };
 use crate::{
     error::{Error, Result, Validator},

@@ -6,6 +6,7 @@
 //! (`numeric_value` for rating/NPS scores, `choice_values`, `text_value`),
 //! so SQL aggregates them and the KPI and AI jobs read them directly.
 
+use crate::text_enum;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -14,7 +15,7 @@ use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
     access::{self, Action, CopAccess},
-    audit, opt_text, text_enum,
+    audit, opt_text,
 };
 use crate::{
     error::{Error, Result, Validator},

@@ -2,13 +2,14 @@
 //! platform staff approve or reject them. `use_cases.approved_at` feeds the
 //! `use_cases_approved` KPI.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
     access::{self, Action, CopAccess},
-    audit, opt_text, text_enum,
+    audit, opt_text,
 };
 use crate::{
     error::{Error, Result, Validator},
