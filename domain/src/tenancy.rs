@@ -4,54 +4,23 @@
 //! [`Scope::sql_filter`] or checks through [`Scope::ensure`]; a row outside the
 //! scope is indistinguishable from a row that does not exist (404).
 
+use crate::text_enum;
 use crate::{
     error::{Error, Result},
     ids::{CustomerId, UserId},
 };
 
-/// Platform roles, as carried in the access token's `roles` claim.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    poem_openapi::Enum,
-)]
-#[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
-pub enum Role {
-    /// Operates the platform: sees and manages every customer.
-    Admin,
-    /// Staff of the platform's owner: sees every customer.
-    Internal,
-    /// A customer's executive: manages the users of their customers.
-    CustomerExec,
-    /// A member of a customer.
-    CustomerMember,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Internal => "internal",
-            Role::CustomerExec => "customer_exec",
-            Role::CustomerMember => "customer_member",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "admin" => Role::Admin,
-            "internal" => Role::Internal,
-            "customer_exec" => Role::CustomerExec,
-            "customer_member" => Role::CustomerMember,
-            _ => return None,
-        })
+text_enum! {
+    /// Platform roles, as carried in the access token's `roles` claim.
+    pub enum Role {
+        /// Operates the platform: sees and manages every customer.
+        Admin = "admin",
+        /// Staff of the platform's owner: sees every customer.
+        Internal = "internal",
+        /// A customer's executive: manages the users of their customers.
+        CustomerExec = "customer_exec",
+        /// A member of a customer.
+        CustomerMember = "customer_member",
     }
 }
 

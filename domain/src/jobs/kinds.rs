@@ -2,6 +2,7 @@
 //! each (`launchpad_worker::jobs::register_all`); the API validates `kind`
 //! filters against [`ALL`].
 
+use crate::text_enum;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -89,23 +90,22 @@ impl JobKind for PruneJobs {
 
 pub struct Diagnostic;
 
-/// What a diagnostic job does when it runs.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, poem_openapi::Enum)]
-#[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
-pub enum DiagnosticBehaviour {
-    /// Succeeds at once.
-    Succeed,
-    /// Fails transiently on the first `fail_times` attempts, then succeeds.
-    FailTransient,
-    /// Fails permanently.
-    FailPermanent,
-    /// Sleeps `sleep_ms`, reporting progress and honouring cancellation.
-    Sleep,
-    /// Panics.
-    Panic,
-    /// Kills its worker process (a poison job).
-    Abort,
+text_enum! {
+    /// What a diagnostic job does when it runs.
+    pub enum DiagnosticBehaviour {
+        /// Succeeds at once.
+        Succeed = "succeed",
+        /// Fails transiently on the first `fail_times` attempts, then succeeds.
+        FailTransient = "fail_transient",
+        /// Fails permanently.
+        FailPermanent = "fail_permanent",
+        /// Sleeps `sleep_ms`, reporting progress and honouring cancellation.
+        Sleep = "sleep",
+        /// Panics.
+        Panic = "panic",
+        /// Kills its worker process (a poison job).
+        Abort = "abort",
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -259,20 +259,20 @@ impl JobKind for EmailSend {
     }
 }
 
-/// Why an event's invitations are (re)sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InviteReason {
-    /// A person registered (with `user_id`).
-    Registered,
-    /// A person's registration was removed (with `user_id`): they get a CANCEL.
-    Unregistered,
-    /// The event's time or place changed: an update to every registrant.
-    Updated,
-    /// The event was cancelled: a CANCEL to every registrant.
-    Cancelled,
-    /// Asked for through `POST /events/{id}/invites`.
-    Resend,
+text_enum! {
+    /// Why an event's invitations are (re)sent.
+    pub enum InviteReason {
+        /// A person registered (with `user_id`).
+        Registered = "registered",
+        /// A person's registration was removed (with `user_id`): they get a CANCEL.
+        Unregistered = "unregistered",
+        /// The event's time or place changed: an update to every registrant.
+        Updated = "updated",
+        /// The event was cancelled: a CANCEL to every registrant.
+        Cancelled = "cancelled",
+        /// Asked for through `POST /events/{id}/invites`.
+        Resend = "resend",
+    }
 }
 
 /// Fan-out of an event's calendar messages: loads the registrants (or the

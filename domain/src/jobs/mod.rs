@@ -13,6 +13,7 @@ pub mod transport;
 pub mod view;
 pub mod wakeup;
 
+use crate::text_enum;
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -69,52 +70,20 @@ pub trait JobKind: Send + Sync + 'static {
     }
 }
 
-/// A job's lifecycle as clients see it.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    poem_openapi::Enum,
-)]
-#[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Waiting to run (first time, or for its next attempt after a transient failure).
-    Queued,
-    Running,
-    Succeeded,
-    /// Failed permanently or ran out of attempts. Can be retried by hand.
-    Failed,
-    Cancelled,
+text_enum! {
+    /// A job's lifecycle as clients see it.
+    pub enum JobStatus {
+        /// Waiting to run (first time, or for its next attempt after a transient failure).
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        /// Failed permanently or ran out of attempts. Can be retried by hand.
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
 }
 
 impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "queued" => JobStatus::Queued,
-            "running" => JobStatus::Running,
-            "succeeded" => JobStatus::Succeeded,
-            "failed" => JobStatus::Failed,
-            "cancelled" => JobStatus::Cancelled,
-            _ => return None,
-        })
-    }
-
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

@@ -33,6 +33,7 @@
 //! - `customer_member` are the learners.
 //! - `admin` operates the platform and may override anything.
 
+use crate::text_enum;
 use crate::{
     error::{Error, Result},
     ids::CustomerId,
@@ -41,25 +42,18 @@ use crate::{
 
 use super::courses::CourseStatus;
 
-/// The enablement portal's roles, lowest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LmsRole {
-    Viewer,
-    Contributor,
-    Approver,
-    Admin,
+text_enum! {
+    /// The enablement portal's roles, lowest first.
+    #[derive(PartialOrd, Ord)]
+    pub enum LmsRole {
+        Viewer = "viewer",
+        Contributor = "contributor",
+        Approver = "approver",
+        Admin = "admin",
+    }
 }
 
 impl LmsRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LmsRole::Viewer => "viewer",
-            LmsRole::Contributor => "contributor",
-            LmsRole::Approver => "approver",
-            LmsRole::Admin => "admin",
-        }
-    }
-
     /// Whether this role sees draft and archived courses.
     pub fn sees_drafts(self) -> bool {
         self >= LmsRole::Contributor

@@ -14,6 +14,7 @@
 //! event and person), another enqueue returns it, which is right because
 //! the job sends the state it finds.
 
+use crate::text_enum;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -387,17 +388,16 @@ pub async fn ics_for_caller(
     ))
 }
 
-/// Where a registrant's latest invitation stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, poem_openapi::Enum)]
-#[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
-pub enum InviteState {
-    /// Queued, being sent, or waiting to retry.
-    Pending,
-    Sent,
-    Failed,
-    /// Not sent on purpose (suppressed or missing address).
-    Suppressed,
+text_enum! {
+    /// Where a registrant's latest invitation stands.
+    pub enum InviteState {
+        /// Queued, being sent, or waiting to retry.
+        Pending = "pending",
+        Sent = "sent",
+        Failed = "failed",
+        /// Not sent on purpose (suppressed or missing address).
+        Suppressed = "suppressed",
+    }
 }
 
 /// A registrant's latest invitation (REQUEST or CANCEL).

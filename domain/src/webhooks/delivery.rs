@@ -4,6 +4,7 @@
 //! attempt for long enough, are disabled here, and the tenant's admins are
 //! told by e-mail in the same transaction.
 
+use crate::text_enum;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection};
 
@@ -22,42 +23,18 @@ use crate::{
     values::Email,
 };
 
-/// Where a delivery stands.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, poem_openapi::Enum,
-)]
-#[serde(rename_all = "snake_case")]
-#[oai(rename_all = "snake_case")]
-pub enum WebhookDeliveryStatus {
-    /// An attempt is due (the first, or a retry at `next_attempt_at`).
-    Pending,
-    /// The target answered 2xx.
-    Succeeded,
-    /// Stopped for good: the target answered 410 Gone, the endpoint is
-    /// disabled, or the delivery was cancelled.
-    Failed,
-    /// Every attempt failed.
-    GaveUp,
-}
-
-impl WebhookDeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookDeliveryStatus::Pending => "pending",
-            WebhookDeliveryStatus::Succeeded => "succeeded",
-            WebhookDeliveryStatus::Failed => "failed",
-            WebhookDeliveryStatus::GaveUp => "gave_up",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "pending" => WebhookDeliveryStatus::Pending,
-            "succeeded" => WebhookDeliveryStatus::Succeeded,
-            "failed" => WebhookDeliveryStatus::Failed,
-            "gave_up" => WebhookDeliveryStatus::GaveUp,
-            _ => return None,
-        })
+text_enum! {
+    /// Where a delivery stands.
+    pub enum WebhookDeliveryStatus {
+        /// An attempt is due (the first, or a retry at `next_attempt_at`).
+        Pending = "pending",
+        /// The target answered 2xx.
+        Succeeded = "succeeded",
+        /// Stopped for good: the target answered 410 Gone, the endpoint is
+        /// disabled, or the delivery was cancelled.
+        Failed = "failed",
+        /// Every attempt failed.
+        GaveUp = "gave_up",
     }
 }
 
@@ -150,21 +127,13 @@ pub enum After {
     Gone,
 }
 
-/// Why an endpoint was disabled automatically.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisableReason {
-    /// It answered `410 Gone`.
-    Gone,
-    /// Every attempt failed for longer than the configured period.
-    Failing,
-}
-
-impl DisableReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DisableReason::Gone => "gone",
-            DisableReason::Failing => "failing",
-        }
+text_enum! {
+    /// Why an endpoint was disabled automatically.
+    pub enum DisableReason {
+        /// It answered `410 Gone`.
+        Gone = "gone",
+        /// Every attempt failed for longer than the configured period.
+        Failing = "failing",
     }
 }
 

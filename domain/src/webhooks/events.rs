@@ -4,6 +4,7 @@
 //! delivery. Jobs emit `job.*` events through [`record_job_events`] when they
 //! reach a terminal state.
 
+use crate::text_enum;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use sqlx::PgConnection;
@@ -19,95 +20,26 @@ use crate::{
     },
 };
 
-/// Every event a webhook can carry.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
-    poem_openapi::Enum,
-)]
-pub enum WebhookEventType {
-    /// Sent by `POST /webhooks/endpoints/{id}/test` only.
-    #[serde(rename = "ping")]
-    #[oai(rename = "ping")]
-    Ping,
-    #[serde(rename = "job.succeeded")]
-    #[oai(rename = "job.succeeded")]
-    JobSucceeded,
-    #[serde(rename = "job.failed")]
-    #[oai(rename = "job.failed")]
-    JobFailed,
-    #[serde(rename = "job.cancelled")]
-    #[oai(rename = "job.cancelled")]
-    JobCancelled,
-    #[serde(rename = "event.created")]
-    #[oai(rename = "event.created")]
-    EventCreated,
-    #[serde(rename = "event.updated")]
-    #[oai(rename = "event.updated")]
-    EventUpdated,
-    #[serde(rename = "event.cancelled")]
-    #[oai(rename = "event.cancelled")]
-    EventCancelled,
-    #[serde(rename = "registration.created")]
-    #[oai(rename = "registration.created")]
-    RegistrationCreated,
-    #[serde(rename = "survey.closed")]
-    #[oai(rename = "survey.closed")]
-    SurveyClosed,
-    #[serde(rename = "course.completed")]
-    #[oai(rename = "course.completed")]
-    CourseCompleted,
-    #[serde(rename = "certificate.issued")]
-    #[oai(rename = "certificate.issued")]
-    CertificateIssued,
-    #[serde(rename = "kpi.rollup.completed")]
-    #[oai(rename = "kpi.rollup.completed")]
-    KpiRollupCompleted,
+text_enum! {
+    /// Every event a webhook can carry.
+    pub enum WebhookEventType {
+        /// Sent by `POST /webhooks/endpoints/{id}/test` only.
+        Ping = "ping",
+        JobSucceeded = "job.succeeded",
+        JobFailed = "job.failed",
+        JobCancelled = "job.cancelled",
+        EventCreated = "event.created",
+        EventUpdated = "event.updated",
+        EventCancelled = "event.cancelled",
+        RegistrationCreated = "registration.created",
+        SurveyClosed = "survey.closed",
+        CourseCompleted = "course.completed",
+        CertificateIssued = "certificate.issued",
+        KpiRollupCompleted = "kpi.rollup.completed",
+    }
 }
 
 impl WebhookEventType {
-    pub const ALL: &'static [WebhookEventType] = &[
-        WebhookEventType::Ping,
-        WebhookEventType::JobSucceeded,
-        WebhookEventType::JobFailed,
-        WebhookEventType::JobCancelled,
-        WebhookEventType::EventCreated,
-        WebhookEventType::EventUpdated,
-        WebhookEventType::EventCancelled,
-        WebhookEventType::RegistrationCreated,
-        WebhookEventType::SurveyClosed,
-        WebhookEventType::CourseCompleted,
-        WebhookEventType::CertificateIssued,
-        WebhookEventType::KpiRollupCompleted,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookEventType::Ping => "ping",
-            WebhookEventType::JobSucceeded => "job.succeeded",
-            WebhookEventType::JobFailed => "job.failed",
-            WebhookEventType::JobCancelled => "job.cancelled",
-            WebhookEventType::EventCreated => "event.created",
-            WebhookEventType::EventUpdated => "event.updated",
-            WebhookEventType::EventCancelled => "event.cancelled",
-            WebhookEventType::RegistrationCreated => "registration.created",
-            WebhookEventType::SurveyClosed => "survey.closed",
-            WebhookEventType::CourseCompleted => "course.completed",
-            WebhookEventType::CertificateIssued => "certificate.issued",
-            WebhookEventType::KpiRollupCompleted => "kpi.rollup.completed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|t| t.as_str() == s)
-    }
-
     /// The terminal event of a job in `status` (none for unfinished jobs).
     pub fn of_job(status: JobStatus) -> Option<Self> {
         match status {
