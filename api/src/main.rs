@@ -10,7 +10,7 @@ fn usage() -> ExitCode {
         "usage: launchpad-api <command>\n\n\
          commands:\n  \
          serve [--migrate]  run the HTTP API (apply migrations first with --migrate)\n  \
-         migrate            apply database migrations (ours and apalis') and exit\n  \
+         migrate            apply database migrations and exit\n  \
          openapi            print the OpenAPI document (JSON) and exit\n  \
          seed-demo          create the demo tenant, its data, KPI rows and queued\n                     invitations (idempotent) and exit"
     );

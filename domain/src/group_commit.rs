@@ -18,9 +18,8 @@
 //!
 //! Requests that only enqueue jobs ([`GroupCommit::enqueue`]) share more
 //! than the commit: a batch writes all their jobs with one
-//! [`enqueue`](crate::jobs::enqueue) — one statement for the `jobs` rows and
-//! one `push_tasks` per kind — instead of two statements and a savepoint
-//! per request. Should that shared write fail, the batch is run again with
+//! [`enqueue`](crate::jobs::enqueue) — one statement for all the `jobs`
+//! rows — instead of a statement and a savepoint per request. Should that shared write fail, the batch is run again with
 //! each request's enqueue in its own savepoint, so a bad job fails alone.
 //!
 //! Under no load a request waits for nobody (its lane starts at once); under

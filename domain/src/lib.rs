@@ -24,6 +24,7 @@ pub mod group_commit;
 pub mod idempotency;
 pub mod ids;
 pub mod jobs;
+pub mod kinds;
 pub mod kpi;
 pub mod lms;
 pub mod pagination;

@@ -32,15 +32,8 @@ fn template_name() -> String {
         h.update(m.version.to_le_bytes());
         h.update(&*m.checksum);
     }
-    for m in apalis_migrations().iter() {
-        h.update(m.version.to_le_bytes());
-        h.update(&*m.checksum);
-    }
+    h.update(launchpad_domain::db::LEGACY_TRANSPORT_SQL.as_bytes());
     format!("lp_tpl_{}", &hex::encode(h.finalize())[..16])
-}
-
-fn apalis_migrations() -> sqlx::migrate::Migrator {
-    apalis_postgres::PostgresStorage::migrations()
 }
 
 /// Test databases older than this are leftovers of killed test runs (a test

@@ -1,5 +1,5 @@
-//! launchpad-worker: runs every job kind against Postgres (apalis transport,
-//! Launchpad job records), plus cron ticks and metrics.
+//! launchpad-worker: runs every job kind against Postgres (apalis workers
+//! over Launchpad's `jobs` table), plus cron ticks and metrics.
 
 pub mod config;
 pub mod http;
@@ -8,22 +8,23 @@ pub mod llm;
 pub mod mail;
 pub mod metrics;
 pub mod runtime;
+pub mod services;
 pub mod share;
 
 use std::sync::Arc;
 
 use launchpad_domain::{
     db,
-    jobs::{
-        JobKind,
-        kinds::{AiSurveySummary, EmailSend},
-    },
+    jobs::JobKind,
+    kinds::{AiSurveySummary, EmailSend},
+    webhooks,
 };
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::WorkerSettings,
-    runtime::{Runtime, Services, writer::StateWriter},
+    runtime::{OnEnd, Runtime, writer::StateWriter},
+    services::Services,
 };
 
 /// A name unique per process: host and pid.
@@ -69,59 +70,53 @@ pub async fn run(
     // in-flight jobs are done.
     let stop_fetching = stop.child_token();
     let metrics_addr = metrics::serve(settings.metrics_addr, pool.clone(), stop.clone()).await?;
+    // What the core tells when jobs end: the `job.*` webhook events.
+    let on_end: OnEnd = Arc::new(webhooks::events::JobEvents);
+    let services = Arc::new(Services::from_settings(&settings)?);
     let rt = Arc::new(Runtime {
         db: pool.clone(),
-        writer: StateWriter::start(transport.clone()),
-        services: Arc::new(Services {
-            webhook_client: http::WebhookClient::new(
-                settings.webhooks.timeout,
-                settings.webhooks.allow_insecure,
-            )?,
-            webhook_settings: settings.webhooks.clone(),
-            mail: mail::Mailer::new(&settings.mail).map_err(|e| anyhow::anyhow!(e))?,
-            ai: llm::Ai::from_settings(&settings.ai)?,
-        }),
+        writer: StateWriter::start(transport.clone(), on_end.clone()),
+        services: services.clone(),
     });
     let instance = instance_name();
-    let (registered_tx, registered) = tokio::sync::watch::channel(false);
-    let reg = jobs::register_all(
-        jobs::Registry::new(
-            transport.clone(),
-            rt.clone(),
-            settings.clone(),
-            instance.clone(),
-            registered,
-            stop_fetching.clone(),
-        ),
-        &settings,
-    );
+    let (registered_tx, registered) = tokio::sync::watch::channel(None);
+    let reg = jobs::register_all(jobs::Registry::new(jobs::RegistryParts {
+        pool: transport.clone(),
+        rt: rt.clone(),
+        on_end,
+        settings: settings.clone(),
+        instance: instance.clone(),
+        registered,
+        stop: stop_fetching.clone(),
+    }));
     let heartbeat = runtime::heartbeat::Heartbeat {
         db: transport.clone(),
-        workers: reg.workers.clone(),
+        name: instance.clone(),
+        kinds: reg.kinds.clone(),
         every: settings.heartbeat,
         dead_after: settings.heartbeat * settings.missed_heartbeats as u32,
         registered: registered_tx,
     };
     let heartbeat = tokio::spawn(heartbeat.run(stop.clone()));
     // The relay's rate is shared by every process that sends mail.
-    if let Some((own, _)) = reg.workers.iter().find(|(_, k)| k == EmailSend::NAME) {
+    if reg.kinds.contains(&EmailSend::NAME) {
         tokio::spawn(mail::share_rate(
             transport.clone(),
-            rt.services.clone(),
-            own.clone(),
+            services.mail.clone(),
+            instance.clone(),
             settings.heartbeat,
             settings.heartbeat * settings.missed_heartbeats as u32,
             stop.clone(),
         ));
     }
     // So are the AI provider's limits, by every process that runs AI jobs.
-    if let Some(limits) = &rt.services.ai.limits
-        && let Some((own, _)) = reg.workers.iter().find(|(_, k)| k == AiSurveySummary::NAME)
+    if let Some(limits) = &services.ai.limits
+        && reg.kinds.contains(&AiSurveySummary::NAME)
     {
         tokio::spawn(llm::share_limits(
             transport.clone(),
             limits.clone(),
-            own.clone(),
+            instance.clone(),
             settings.heartbeat,
             settings.heartbeat * settings.missed_heartbeats as u32,
             stop.clone(),
@@ -134,7 +129,7 @@ pub async fn run(
         cron = ?crons.iter().map(|c| c.kind).collect::<Vec<_>>(),
         metrics = %metrics_addr,
         smtp = %settings.mail.relay_for_logs(),
-        ai_provider = rt.services.ai.pipeline.provider_name(),
+        ai_provider = services.ai.pipeline.provider_name(),
         "launchpad-worker started"
     );
     for entry in crons {

@@ -311,16 +311,16 @@ impl Limits {
 pub async fn share_limits(
     db: sqlx::PgPool,
     limits: Arc<Limits>,
-    own_worker: String,
+    own_process: String,
     every: Duration,
     alive_within: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    use launchpad_domain::jobs::{JobKind, kinds::AiSurveySummary};
+    use launchpad_domain::{jobs::JobKind, kinds::AiSurveySummary};
     crate::share::among_processes(
         db,
         AiSurveySummary::NAME,
-        own_worker,
+        own_process,
         every,
         alive_within,
         stop,

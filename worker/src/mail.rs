@@ -257,21 +257,21 @@ fn is_hard_bounce(code: &str, text: &str) -> bool {
 /// `alive_within`) and shares the rate with them, until `stop`.
 pub async fn share_rate(
     db: sqlx::PgPool,
-    services: Arc<crate::runtime::Services>,
-    own_worker: String,
+    mailer: Arc<Mailer>,
+    own_process: String,
     every: Duration,
     alive_within: Duration,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    use launchpad_domain::jobs::{JobKind, kinds::EmailSend};
+    use launchpad_domain::{jobs::JobKind, kinds::EmailSend};
     crate::share::among_processes(
         db,
         EmailSend::NAME,
-        own_worker,
+        own_process,
         every,
         alive_within,
         stop,
-        move |n| services.mail.share_with(n),
+        move |n| mailer.share_with(n),
     )
     .await;
 }

@@ -63,24 +63,18 @@ async fn sample_queue(db: PgPool, stop: CancellationToken) {
             _ = stop.cancelled() => return,
             _ = t.tick() => {}
         }
-        let rows: Result<Vec<(String, String, i64, i64)>, _> = sqlx::query_as(
-            // From the transport rows, through partial indexes (a scan of
-            // `jobs` would grow with the retention period).
-            "SELECT job_type, 'queued', count(*), coalesce(sum(attempts), 0)::bigint FROM apalis.jobs
-             WHERE status = 'Pending' OR (status = 'Failed' AND attempts < max_attempts) GROUP BY job_type
-             UNION ALL
-             SELECT job_type, 'running', count(*), coalesce(sum(attempts), 0)::bigint FROM apalis.jobs
-             WHERE status IN ('Queued', 'Running') GROUP BY job_type",
-        )
-        .fetch_all(&db)
-        .await;
-        if let Ok(rows) = rows {
-            for (kind, status, n, _) in rows {
-                metrics::gauge!("launchpad_jobs_in_state", "kind" => kind, "status" => status)
-                    .set(n as f64);
+        if let Ok(rows) = launchpad_domain::jobs::repo::queue_depths(&db).await {
+            for r in rows {
+                metrics::gauge!("launchpad_jobs_in_state", "kind" => r.kind, "status" => "queued")
+                    .set(r.jobs as f64);
             }
         }
     }
+}
+
+/// Attempts this process runs (or holds to run) of a kind.
+pub fn jobs_running(kind: &'static str, n: usize) {
+    metrics::gauge!("launchpad_jobs_in_state", "kind" => kind, "status" => "running").set(n as f64);
 }
 
 #[handler]

@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 /// Every `every` until `stop`, counts the worker processes running `kind`
-/// (this one, whose worker of that kind is `own_worker`, and the others
+/// (this one, named `own_process`, and the others
 /// heard from within `alive_within`) and hands the count to `share`: how
 /// a limit of an outside service (the SMTP relay, the AI provider) is
 /// divided among the processes that use it.
 pub async fn among_processes(
     db: sqlx::PgPool,
     kind: &'static str,
-    own_worker: String,
+    own_process: String,
     every: Duration,
     alive_within: Duration,
     stop: tokio_util::sync::CancellationToken,
@@ -22,7 +22,7 @@ pub async fn among_processes(
     loop {
         let counted = async {
             let mut conn = db.acquire().await?;
-            transport::processes_running(&mut conn, kind, &own_worker, alive_within).await
+            transport::processes_running(&mut conn, kind, &own_process, alive_within).await
         };
         match counted.await {
             Ok(n) => share(n),

@@ -2,16 +2,16 @@
 //! latest results, token usage per tenant and month, and monthly budgets.
 
 use chrono::{DateTime, Utc};
+use launchpad_domain::kinds::{
+    AiCopAdvice, AiCopAdvicePayload, AiSurveySummary, AiSurveySummaryPayload,
+};
 use launchpad_domain::{
     ai::{
         repo::{self, Budget, MonthlyUsage},
         types::{CopAdvice, SurveySummary},
     },
     ids::{CopId, CustomerId, JobId, SurveyId},
-    jobs::{
-        EnqueueCtx, NewJob,
-        kinds::{AiCopAdvice, AiCopAdvicePayload, AiSurveySummary, AiSurveySummaryPayload},
-    },
+    jobs::{EnqueueCtx, NewJob},
 };
 use poem::web::Data;
 use poem_openapi::{

@@ -1,12 +1,10 @@
 //! Diagnostic jobs: exercise the job machinery end to end (admin only,
 //! enabled with LAUNCHPAD_DIAGNOSTIC_JOBS=true on the API and the worker).
 
+use launchpad_domain::kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticPayload};
 use launchpad_domain::{
     ids::CustomerId,
-    jobs::{
-        EnqueueCtx, NewJob,
-        kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticPayload},
-    },
+    jobs::{EnqueueCtx, NewJob},
     values,
 };
 use poem::web::Data;

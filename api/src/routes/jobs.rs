@@ -9,8 +9,10 @@ use launchpad_domain::{
     Error as DomainError,
     idempotency::StoredResponse,
     ids::{CustomerId, JobId},
-    jobs::{JobFilter, JobRecord, JobStatus, NewJob, enqueue_one, kinds, repo},
+    jobs::{JobFilter, JobRecord, JobStatus, NewJob, enqueue_one, repo},
+    kinds,
     tenancy::{Caller, Scope},
+    webhooks::events::JobEvents,
 };
 use poem::web::Data;
 use poem_openapi::{
@@ -320,7 +322,9 @@ impl JobsApi {
         id: Path<JobId>,
     ) -> ApiResult<Json<JobView>> {
         Ok(Json(
-            repo::cancel(&state.db, &auth.0.scope(), id.0).await?.into(),
+            repo::cancel(&state.db, &JobEvents, &auth.0.scope(), id.0)
+                .await?
+                .into(),
         ))
     }
 

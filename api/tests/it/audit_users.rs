@@ -162,11 +162,11 @@ async fn admin_deletes_a_user_and_the_deletion_is_audited() {
     // A job they requested and a message to them: both outlive the user,
     // who is forgotten in them (their columns have no foreign key; a
     // trigger on users does what ON DELETE SET NULL did).
-    let job_id = ulid::Ulid::generate().to_string();
+    let job_id = uuid::Uuid::now_v7();
     let member_uuid: uuid::Uuid = member.user_id.parse().unwrap();
     let acme_uuid: uuid::Uuid = acme.parse().unwrap();
     sqlx::query("INSERT INTO jobs (id, customer_id, kind, payload, max_attempts, requested_by) VALUES ($1, $2, 'diagnostic', '{}', 1, $3)")
-        .bind(&job_id)
+        .bind(job_id)
         .bind(acme_uuid)
         .bind(member_uuid)
         .execute(&app.db.pool)

@@ -213,12 +213,7 @@ async fn exists(db: &TestDb, relation: &str) -> bool {
 #[tokio::test]
 async fn migrate_brings_an_empty_database_up_to_date_and_a_second_run_is_a_no_op() {
     let db = TestDb::empty().await;
-    for rel in [
-        "_sqlx_migrations",
-        "public.users",
-        "audit_log",
-        "apalis.jobs",
-    ] {
+    for rel in ["_sqlx_migrations", "public.users", "audit_log", "jobs"] {
         assert!(!exists(&db, rel).await, "{rel} exists in an empty database");
     }
     let env = [
@@ -244,14 +239,13 @@ async fn migrate_brings_an_empty_database_up_to_date_and_a_second_run_is_a_no_op
             .unwrap(),
         "migrations not current after `launchpad-api migrate`"
     );
-    for rel in [
-        "_sqlx_migrations",
-        "public.users",
-        "audit_log",
-        "apalis.jobs",
-    ] {
+    for rel in ["_sqlx_migrations", "public.users", "audit_log", "jobs"] {
         assert!(exists(&db, rel).await, "{rel} missing after migrate");
     }
+    assert!(
+        !exists(&db, "apalis.jobs").await,
+        "apalis' table is gone: jobs are one row"
+    );
     let after_first = applied(&db).await;
     let ours: Vec<i64> = launchpad_domain::db::MIGRATOR
         .iter()

@@ -5,14 +5,11 @@
 
 use std::time::Duration;
 
+use launchpad_domain::kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticPayload};
 use launchpad_domain::{
     Error,
     group_commit::GroupCommit,
-    jobs::{
-        EnqueueCtx, JobRecord, NewJob,
-        kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticPayload},
-        wakeup::Notifier,
-    },
+    jobs::{EnqueueCtx, JobRecord, NewJob, wakeup::Notifier},
 };
 use sqlx::PgPool;
 use test_support::{TestApp, TestDb};
@@ -149,17 +146,17 @@ fn enqueue(
     tokio::spawn(async move { g.enqueue(jobs).await })
 }
 
-/// (labels of the `jobs` rows, apalis tasks), sorted.
+/// (labels of the `jobs` rows, sorted; how many wait in line).
 async fn written(db: &PgPool) -> (Vec<String>, i64) {
     let labels: Vec<String> = sqlx::query_scalar("SELECT payload->>'label' FROM jobs ORDER BY 1")
         .fetch_all(db)
         .await
         .unwrap();
-    let tasks: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs")
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE run_at IS NOT NULL")
         .fetch_one(db)
         .await
         .unwrap();
-    (labels, tasks)
+    (labels, waiting)
 }
 
 #[tokio::test]
@@ -260,7 +257,7 @@ async fn concurrent_job_requests_each_get_their_own_job() {
     assert_eq!(ids.len(), 40);
     let (jobs, tasks): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM jobs WHERE kind = 'diagnostic'),
-                (SELECT count(*) FROM apalis.jobs WHERE job_type = 'diagnostic')",
+                (SELECT count(*) FROM jobs WHERE kind = 'diagnostic' AND run_at IS NOT NULL)",
     )
     .fetch_one(&app.db.pool)
     .await

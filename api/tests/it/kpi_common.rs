@@ -118,7 +118,7 @@ impl Portal {
 
     /// The `kpi_rollup` jobs: (id, status, payload), oldest first.
     pub async fn rollups(&self) -> Vec<(String, String, Value)> {
-        sqlx::query_as("SELECT id, status, payload FROM jobs WHERE kind = 'kpi_rollup' ORDER BY created_at, id")
+        sqlx::query_as("SELECT id::text, status, payload FROM jobs WHERE kind = 'kpi_rollup' ORDER BY created_at, id")
             .fetch_all(&self.app.db.pool)
             .await
             .unwrap()

@@ -22,7 +22,8 @@ use super::{
 use crate::{
     error::Result,
     ids::{CopId, JobId},
-    jobs::{Failure, JobKind, kinds::AiCopAdvice},
+    jobs::{Failure, JobKind},
+    kinds::AiCopAdvice,
 };
 
 /// Changes whenever the prompt or the answer schema change (cache keys include it).

@@ -248,7 +248,7 @@ pub async fn record_usage(db: &PgPool, r: &UsageRecord<'_>, unsettled: i64) -> R
         "WITH u AS (
              INSERT INTO ai_usage (job_id, attempt, customer_id, kind, provider, model, requests,
                                    prompt_tokens, completion_tokens, cached_tokens, cache_hit)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
              ON CONFLICT (job_id, attempt) DO NOTHING
              RETURNING customer_id, at
          )

@@ -30,7 +30,8 @@ use super::{
 use crate::{
     error::Result,
     ids::JobId,
-    jobs::{Failure, JobKind, kinds::AiSurveySummary},
+    jobs::{Failure, JobKind},
+    kinds::AiSurveySummary,
 };
 
 /// Changes whenever the prompts or the answer schema change (cache keys include it).

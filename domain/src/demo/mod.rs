@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use crate::{
     Result,
     ids::{CustomerId, UserId},
-    jobs::kinds::KpiRollupPayload,
+    kinds::KpiRollupPayload,
     kpi::{
         metrics::Metric,
         rollup::{self, Planned},

@@ -6,7 +6,7 @@ use super::{DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD};
 use crate::{
     Result,
     ids::{CustomerId, UserId},
-    jobs::kinds::InviteReason,
+    kinds::InviteReason,
     portal::invites,
     values::Password,
 };

@@ -28,10 +28,8 @@ use crate::{
     calendar::ics::{self, Method, Party},
     error::Result,
     ids::{CustomerId, UserId},
-    jobs::{
-        EnqueueCtx, NewJob, enqueue_bulk,
-        kinds::{EmailSend, EmailSendPayload},
-    },
+    jobs::{EnqueueCtx, NewJob, enqueue_bulk},
+    kinds::{EmailSend, EmailSendPayload},
 };
 
 text_enum! {

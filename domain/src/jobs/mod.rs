@@ -1,12 +1,15 @@
-//! Jobs as a product: declared kinds, the `jobs` table, enqueueing in the
-//! caller's transaction, reading, cancelling, retrying and pruning.
+//! The job core: the `jobs` table, enqueueing in the caller's transaction,
+//! the worker-side transitions, reading, cancelling, retrying and pruning.
 //!
-//! The apalis task (`apalis.jobs`, same ULID) is the transport; the `jobs`
-//! row is what clients see. Both are written in one transaction.
+//! A job is one row: what clients see and what workers fetch. The core
+//! knows no feature: kinds are declared in [`crate::kinds`], and what
+//! happens when a job ends reaches the features through [`hooks::OnJobEnd`].
 
 pub mod backoff;
+pub mod changes;
+pub mod cron;
 pub mod enqueue;
-pub mod kinds;
+pub mod hooks;
 pub mod repo;
 pub mod run;
 pub mod transport;
@@ -45,8 +48,8 @@ impl Concurrency {
     }
 }
 
-/// A kind of job, declared once in [`kinds`]. The `NAME` is stable: it is the
-/// apalis queue name, the `kind` column and the API's `kind` value.
+/// A kind of job, declared once in [`crate::kinds`]. The `NAME` is stable: it is the
+/// `kind` column, the apalis worker's name and the API's `kind` value.
 pub trait JobKind: Send + Sync + 'static {
     const NAME: &'static str;
     /// What the job needs to find its inputs: ids, not copies of rows.
@@ -63,6 +66,10 @@ pub trait JobKind: Send + Sync + 'static {
     /// Attempts one worker process runs at once, relative to its default
     /// (`LAUNCHPAD_WORKER_CONCURRENCY_<KIND>` overrides either).
     const CONCURRENCY: Concurrency = Concurrency::Default;
+
+    /// A kind that exercises the job machinery itself (tests, benchmarks):
+    /// workers run it only with `LAUNCHPAD_DIAGNOSTIC_JOBS=true`.
+    const DIAGNOSTIC: bool = false;
 
     /// The resource the job is about (a survey id, an event id), for filtering.
     fn subject(_payload: &Self::Payload) -> Option<String> {
@@ -184,13 +191,58 @@ impl From<crate::error::Error> for Failure {
     }
 }
 
-/// When a job row changes, the worker notifies this channel with the job ids
-/// (comma separated) so that API processes can push SSE updates.
-pub const JOB_EVENTS_CHANNEL: &str = "launchpad_job_events";
+pub use changes::JOB_EVENTS_CHANNEL;
 
 #[cfg(test)]
 mod tests {
-    use super::{Concurrency, JobKind, kinds};
+    use super::Concurrency;
+
+    /// The job core knows no feature: no file of `domain/src/jobs/` or of
+    /// the worker's runtime (`worker/src/runtime/`) names a feature module.
+    #[test]
+    fn the_job_core_imports_no_feature() {
+        const FEATURES: &[&str] = &[
+            "webhooks", "ai", "portal", "email", "kpi", "lms", "kinds", "calendar", "mail", "llm",
+            "http",
+        ];
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dirs = [
+            root.join("domain/src/jobs"),
+            root.join("worker/src/runtime"),
+        ];
+        let mut checked = 0;
+        for dir in dirs {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Code only: comments may name what plugs in.
+                let code: String = text
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("//"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                for f in FEATURES {
+                    for needle in [
+                        format!("crate::{f}::"),
+                        format!("crate::{f}}}"),
+                        format!("crate::{{{f}"),
+                        format!("launchpad_domain::{f}::"),
+                        format!("launchpad_domain::{{{f}"),
+                        format!("crate::{f},"),
+                        format!("super::super::{f}"),
+                    ] {
+                        assert!(
+                            !code.contains(&needle),
+                            "{} names `{needle}`: the job core must know no feature",
+                            path.display()
+                        );
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "read only {checked} files");
+    }
 
     #[test]
     fn declared_concurrency_scales_the_workers_default() {
@@ -199,8 +251,5 @@ mod tests {
         assert_eq!(Concurrency::AtMost(4).of(2), 2);
         assert_eq!(Concurrency::Times(4).of(32), 128);
         assert_eq!(Concurrency::Times(4).of(0), 1, "never zero");
-        assert_eq!(kinds::EmailSend::CONCURRENCY.of(32), 256);
-        assert_eq!(kinds::KpiRollup::CONCURRENCY.of(32), 4);
-        assert_eq!(kinds::WebhookDeliver::CONCURRENCY.of(32), 32);
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sqlx::{FromRow, PgConnection, PgPool};
 
-use super::{JobError, JobStatus};
+use super::{JobError, JobStatus, changes, hooks::OnJobEnd};
 use crate::{
     error::{Error, Result},
     ids::{CustomerId, JobId, UserId},
@@ -113,7 +113,6 @@ pub async fn fetch_many(conn: &mut PgConnection, ids: &[JobId]) -> Result<Vec<Jo
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     let rows: Vec<JobRow> = sqlx::query_as(sqlf!("SELECT {COLUMNS} FROM jobs WHERE id = ANY($1)"))
         .bind(ids)
         .fetch_all(conn)
@@ -164,7 +163,7 @@ pub struct JobFilter {
 }
 
 /// Newest first.
-const NEWEST: Keyset<(DateTime<Utc>, String)> = Keyset::descending(&["created_at", "id"]);
+const NEWEST: Keyset<(DateTime<Utc>, uuid::Uuid)> = Keyset::descending(&["created_at", "id"]);
 
 /// Newest first, keyset-paginated on (created_at, id).
 pub async fn list(
@@ -201,14 +200,19 @@ pub async fn list(
         q.and_where(Expr::col("created_at").lt(t));
     }
     Ok(NEWEST
-        .fetch(db, q, page, |j: &JobRow| (j.created_at, j.id.to_string()))
+        .fetch(db, q, page, |j: &JobRow| (j.created_at, j.id.0))
         .await?
         .map(JobRecord::from))
 }
 
 /// Cancels a job. Queued (or waiting) jobs are cancelled at once and never
 /// run; running jobs are asked to stop at their next checkpoint.
-pub async fn cancel(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> {
+pub async fn cancel(
+    db: &PgPool,
+    on_end: &dyn OnJobEnd,
+    scope: &Scope,
+    id: JobId,
+) -> Result<JobRecord> {
     let mut tx = db.begin().await?;
     let job: JobRecord =
         sqlx::query_as::<_, JobRow>(sqlf!("SELECT {COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE"))
@@ -222,21 +226,13 @@ pub async fn cancel(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> 
         JobStatus::Queued => {
             sqlx::query(
                 "UPDATE jobs SET status = 'cancelled', finished_at = now(), next_attempt_at = NULL,
-                     error = NULL, unique_key = NULL, updated_at = now() WHERE id = $1",
+                     run_at = NULL, error = NULL, unique_key = NULL, updated_at = now() WHERE id = $1",
             )
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            // Take the transport task out of the fetch path. A task already
-            // fetched into a worker's buffer sees the cancelled row at start.
-            sqlx::query(
-                "DELETE FROM apalis.jobs WHERE id = $1 AND status IN ('Pending', 'Failed')",
-            )
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
             let cancelled = fetch(&mut tx, id).await?.ok_or(Error::not_found("job"))?;
-            crate::webhooks::events::record_job_events(&mut tx, &[cancelled]).await?;
+            on_end.ended(&mut tx, &[cancelled]).await?;
         }
         JobStatus::Running => {
             sqlx::query(
@@ -256,7 +252,7 @@ pub async fn cancel(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> 
             ));
         }
     }
-    notify_changed(&mut tx, &[id]).await?;
+    changes::notify_changed(&mut tx, &[id]).await?;
     let job = fetch(&mut tx, id).await?.ok_or(Error::not_found("job"))?;
     tx.commit().await?;
     Ok(job)
@@ -285,7 +281,7 @@ pub async fn retry(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> {
     sqlx::query(
         "UPDATE jobs SET status = 'queued', attempts = 0, progress = 0, progress_message = NULL, error = NULL,
              result = NULL, cancel_requested = false, next_attempt_at = NULL, started_at = NULL,
-             finished_at = NULL, updated_at = now()
+             finished_at = NULL, run_at = now(), updated_at = now()
          WHERE id = $1",
     )
     .bind(id)
@@ -295,63 +291,16 @@ pub async fn retry(db: &PgPool, scope: &Scope, id: JobId) -> Result<JobRecord> {
         Error::Conflict { .. } => Error::conflict("duplicate_queued_job", "an equivalent job is already queued"),
         e => e,
     })?;
-    // Re-arm the transport task (re-create it if it was pruned). The update
-    // fires no NOTIFY; workers pick it up on their poll interval, so notify.
-    sqlx::query(
-        "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
-         VALUES ($1, $2, convert_to($3::text, 'UTF8'), 'Pending', 0, $4, now(), $5)
-         ON CONFLICT (id) DO UPDATE SET status = 'Pending', attempts = 0, max_attempts = EXCLUDED.max_attempts,
-             run_at = now(), lock_by = NULL, lock_at = NULL, done_at = NULL, last_result = NULL",
-    )
-    .bind(id.to_string())
-    .bind(&job.kind)
-    .bind(job.payload.to_string())
-    .bind(job.max_attempts)
-    .bind(std::cmp::max(job.priority, 0))
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("SELECT pg_notify('apalis::job::insert', json_build_object('job_type', $1::text, 'id', $2::text)::text)")
-        .bind(&job.kind)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    notify_changed(&mut tx, &[id]).await?;
+    super::wakeup::notify_in_tx(&mut tx, &[job.kind.as_str()]).await?;
+    changes::notify_changed(&mut tx, &[id]).await?;
     let job = fetch(&mut tx, id).await?.ok_or(Error::not_found("job"))?;
     tx.commit().await?;
     Ok(job)
 }
 
-/// Tells listening API processes that these jobs changed (one NOTIFY per
-/// call, ids comma-separated and chunked under the payload limit).
-pub async fn notify_changed(conn: &mut PgConnection, ids: &[JobId]) -> Result<()> {
-    let mut chunk = String::new();
-    for id in ids {
-        if chunk.len() + 27 > 7900 {
-            send_notify(conn, &chunk).await?;
-            chunk.clear();
-        }
-        if !chunk.is_empty() {
-            chunk.push(',');
-        }
-        chunk.push_str(&id.to_string());
-    }
-    if !chunk.is_empty() {
-        send_notify(conn, &chunk).await?;
-    }
-    Ok(())
-}
-
-async fn send_notify(conn: &mut PgConnection, payload: &str) -> Result<()> {
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(super::JOB_EVENTS_CHANNEL)
-        .bind(payload)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Deletes finished job records (and their apalis tasks) older than the retention.
-pub async fn prune(db: &PgPool, older_than: DateTime<Utc>) -> Result<(u64, u64)> {
+/// Deletes finished job records older than the retention (a batch of at
+/// most 10,000; the prune job calls it until it deletes none).
+pub async fn prune(db: &PgPool, older_than: DateTime<Utc>) -> Result<u64> {
     let jobs = sqlx::query(
         "DELETE FROM jobs WHERE id IN (
              SELECT id FROM jobs WHERE created_at < $1 AND finished_at < $1
@@ -361,21 +310,34 @@ pub async fn prune(db: &PgPool, older_than: DateTime<Utc>) -> Result<(u64, u64)>
     .execute(db)
     .await?
     .rows_affected();
-    let tasks = sqlx::query(
-        "DELETE FROM apalis.jobs WHERE id IN (
-             SELECT id FROM apalis.jobs WHERE done_at < $1 AND status IN ('Done','Killed','Failed')
-               AND (status <> 'Failed' OR attempts >= max_attempts) LIMIT 10000)",
-    )
-    .bind(older_than)
-    .execute(db)
-    .await?
-    .rows_affected();
-    // Worker rows of processes long gone (each process start registers new ones).
+    // Registrations of processes long gone (each process start registers anew).
     let retention = (Utc::now() - older_than).to_std().unwrap_or_default();
     let mut conn = db.acquire().await?;
     let workers = super::transport::prune_workers(&mut conn, retention).await?;
     if workers > 0 {
         tracing::info!(workers, "pruned worker registrations");
     }
-    Ok((jobs, tasks))
+    Ok(jobs)
+}
+
+/// Jobs waiting in line per kind, with the attempts they used (the
+/// worker's queue metrics; jobs running are counted by the processes that
+/// run them).
+#[derive(Debug, Clone, FromRow)]
+pub struct QueueDepth {
+    pub kind: String,
+    pub jobs: i64,
+    pub attempts: i64,
+}
+
+pub async fn queue_depths(db: &PgPool) -> Result<Vec<QueueDepth>> {
+    // Through the line index: a scan of `jobs` would grow with the
+    // retention period.
+    let rows = sqlx::query_as(
+        "SELECT kind, count(*) AS jobs, coalesce(sum(attempts), 0)::bigint AS attempts
+         FROM jobs WHERE run_at IS NOT NULL GROUP BY kind",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows)
 }

@@ -4,7 +4,7 @@
 //! and keeps it through its WAL flush, so notifying commits cannot share a
 //! flush (no group commit): one NOTIFY per enqueue would cap the enqueue rate
 //! at one commit per disk flush. apalis' insert trigger did exactly that,
-//! per row; it is dropped (migration `20261122000040`). So:
+//! per row (it is gone with apalis' schema). So:
 //!
 //! - [`enqueue`](super::enqueue) by default sends one NOTIFY per kind (not
 //!   per row) in its transaction: a bulk fan-out of 10,000 jobs sends one;
@@ -25,8 +25,8 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 
-/// The channel workers listen on (apalis' own; payload `{"job_type": …}`).
-pub const CHANNEL: &str = "apalis::job::insert";
+/// The channel workers listen on; the payload is a kind's name.
+pub const CHANNEL: &str = "launchpad_jobs_due";
 
 tokio::task_local! {
     static DEFERRED: RefCell<Vec<&'static str>>;
@@ -73,7 +73,7 @@ pub(crate) async fn notify_in_tx(conn: &mut PgConnection, kinds: &[&str]) -> Res
 }
 
 fn sql() -> &'static str {
-    "SELECT pg_notify($1, json_build_object('job_type', k)::text) FROM unnest($2::text[]) AS k"
+    "SELECT pg_notify($1, k) FROM unnest($2::text[]) AS k"
 }
 
 /// Sends wake-ups after commit, from one connection per process.

@@ -20,11 +20,8 @@ use super::{DateRange, metrics::Metric};
 use crate::{
     error::{Error, Result},
     ids::{CopId, CustomerId, JobId, SurveyId, UserId},
-    jobs::{
-        EnqueueCtx, JobKind, JobRecord, NewJob, enqueue, enqueue_one,
-        kinds::{KpiRollup, KpiRollupPayload},
-        repo,
-    },
+    jobs::{EnqueueCtx, JobKind, JobRecord, NewJob, enqueue, enqueue_one, repo},
+    kinds::{KpiRollup, KpiRollupPayload},
     portal::access::{self, Action},
     tenancy::Caller,
     webhooks::{WebhookData, WebhookEventType, record_event_batch},
@@ -307,15 +304,6 @@ async fn widen_queued<'a>(
     if widened.is_empty() {
         return Ok(vec![]);
     }
-    // Keep the transport's copy of the payload equal to the job's.
-    let ids: Vec<String> = widened.iter().map(|(id, _)| id.to_string()).collect();
-    sqlx::query(
-        "UPDATE apalis.jobs a SET job = convert_to(j.payload::text, 'UTF8')
-         FROM jobs j WHERE j.id = ANY($1) AND a.id = j.id",
-    )
-    .bind(&ids)
-    .execute(&mut *conn)
-    .await?;
     Ok(widened
         .into_iter()
         .filter_map(|(id, key)| {

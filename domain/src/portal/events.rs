@@ -15,7 +15,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, EventId, UserId},
-    jobs::kinds::InviteReason,
+    kinds::InviteReason,
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,

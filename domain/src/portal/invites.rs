@@ -35,10 +35,8 @@ use crate::{
     },
     error::{Error, Result},
     ids::{CustomerId, EventId, JobId, UserId},
-    jobs::{
-        EnqueueCtx, JobRecord, NewJob, enqueue_one,
-        kinds::{EventInvites, EventInvitesPayload, InviteReason},
-    },
+    jobs::{EnqueueCtx, JobRecord, NewJob, enqueue_one},
+    kinds::{EventInvites, EventInvitesPayload, InviteReason},
     tenancy::Caller,
     values::Email,
 };

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     error::{Error, Result},
     ids::{EventId, UserId},
-    jobs::kinds::InviteReason,
+    kinds::InviteReason,
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     webhooks::{WebhookData, WebhookEventType, record_event},

@@ -14,10 +14,10 @@ use crate::{
     error::Result,
     ids::CustomerId,
     jobs::{
-        EnqueueCtx, JobKind, JobRecord, JobStatus, NewJob, enqueue_bulk,
-        kinds::{WebhookDeliver, WebhookDeliverPayload},
+        EnqueueCtx, JobKind, JobRecord, JobStatus, NewJob, enqueue_bulk, hooks::OnJobEnd,
         view::JobView,
     },
+    kinds::{WebhookDeliver, WebhookDeliverPayload},
 };
 
 text_enum! {
@@ -238,6 +238,25 @@ pub async fn enqueue_deliveries(conn: &mut PgConnection, deliveries: &[DeliveryI
         })
         .collect();
     enqueue_bulk(conn, jobs).await
+}
+
+/// How the job core tells the webhooks of jobs that ended: their `job.*`
+/// events and one-off callbacks ([`record_job_events`]), for the jobs
+/// [`JOB_EVENT_FILTER`] selects.
+pub struct JobEvents;
+
+impl OnJobEnd for JobEvents {
+    fn filter(&self) -> &'static str {
+        JOB_EVENT_FILTER
+    }
+
+    fn ended<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        jobs: &'a [JobRecord],
+    ) -> futures::future::BoxFuture<'a, Result<()>> {
+        Box::pin(record_job_events(conn, jobs))
+    }
 }
 
 /// The `job.*` events of jobs that just reached a terminal state, in the

@@ -6,12 +6,10 @@
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate};
+use launchpad_domain::kinds::{KpiRollup, KpiRollupPayload};
 use launchpad_domain::{
     ids::{CopId, CustomerId, JobId},
-    jobs::{
-        EnqueueCtx, NewJob, enqueue_one,
-        kinds::{KpiRollup, KpiRollupPayload},
-    },
+    jobs::{EnqueueCtx, NewJob, enqueue_one},
     kpi::rollup::{self, Target},
 };
 use sqlx::PgConnection;
@@ -286,7 +284,7 @@ async fn run_jobs(db: &TestDb, enqueue: impl AsyncFnOnce(&mut PgConnection) -> V
     loop {
         let (done, failed): (i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed')
-             FROM jobs WHERE id = ANY($1)",
+             FROM jobs WHERE id = ANY($1::uuid[])",
         )
         .bind(&ids)
         .fetch_one(&db.pool)

@@ -2,7 +2,8 @@
 //! release binaries of the API and the worker, on this machine. Prints a
 //! table of medians of several runs.
 //!
-//! Suites: `jobs` (drain, HTTP enqueue, pickup latency, idle RSS), `kpi`
+//! Suites: `jobs` (drain, HTTP enqueue, pickup latency, fairness across
+//! tenants, a 1,000,000-job backlog, idle RSS), `kpi`
 //! (KPI rollups over a synthetic tenant, analytics read latency).
 
 use std::{
@@ -12,7 +13,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue, kinds};
+use launchpad_domain::{
+    jobs::{EnqueueCtx, NewJob, enqueue},
+    kinds,
+};
 use test_support::{TestDb, app::test_settings};
 
 #[path = "../bench/ai.rs"]
@@ -337,6 +341,222 @@ async fn pickup(n: usize) -> (f64, f64, f64) {
     )
 }
 
+/// `jobs` + its indexes, in MB.
+async fn jobs_table_mb(db: &TestDb) -> f64 {
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size('jobs')")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    bytes as f64 / 1e6
+}
+
+/// Backlog: `total` queued `diagnostic` jobs (bulk-inserted, then ANALYZE),
+/// one worker drains `measured` of them: (jobs/s over those, pickup p95 in
+/// ms of high-priority jobs enqueued meanwhile, table MB before the load,
+/// table MB after the whole backlog is drained, pruned and vacuumed).
+async fn backlog(total: usize, measured: usize) -> (f64, f64, f64, f64) {
+    let db = TestDb::new().await;
+    let before = jobs_table_mb(&db).await;
+    let payload = serde_json::to_value(payload(None)).unwrap();
+    // The rows `jobs::enqueue` writes for jobs due now (run_at spaced by
+    // 1 µs, as one tenant's burst), 100,000 per statement.
+    for start in (0..total).step_by(100_000) {
+        let n = (total - start).min(100_000) as i64;
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, payload, max_attempts, priority, run_at)
+             SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+                        placing substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3)
+                        FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid,
+                    'diagnostic', $1, 3, 0, clock_timestamp() + g * interval '1 microsecond'
+             FROM generate_series(1, $2) g",
+        )
+        .bind(&payload)
+        .bind(n)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("ANALYZE jobs").execute(&db.pool).await.unwrap();
+    let concurrency = std::env::var("BENCH_DRAIN_CONCURRENCY").unwrap_or_else(|_| "512".into());
+    let batch = std::env::var("BENCH_DRAIN_BATCH").unwrap_or_else(|_| "256".into());
+    let t0: f64 = sqlx::query_scalar("SELECT extract(epoch FROM clock_timestamp())::float8")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let w = spawn_worker(
+        &db.url,
+        &[
+            ("LAUNCHPAD_WORKER_CONCURRENCY", &concurrency),
+            ("LAUNCHPAD_WORKER_BATCH_SIZE", &batch),
+        ],
+    );
+    // High-priority probes every 50 ms while the first `measured` drain.
+    let mut probes = vec![];
+    let started = Instant::now();
+    loop {
+        let mut job =
+            NewJob::of::<kinds::Diagnostic>(&payload_label("probe"), &EnqueueCtx::default());
+        job.priority = 10;
+        let mut tx = db.pool.begin().await.unwrap();
+        probes.extend(
+            enqueue(&mut tx, vec![job])
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| j.id),
+        );
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if probes.len() % 20 == 0 && count_done(&db).await as usize >= measured {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(900) {
+            panic!("backlog did not drain in 15 minutes");
+        }
+    }
+    // The rate over the first `measured` jobs (probes excluded), on the
+    // database's clock.
+    let t1: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM max(finished_at))::float8 FROM (
+             SELECT finished_at FROM jobs WHERE status = 'succeeded' AND priority = 0
+             ORDER BY finished_at LIMIT $1) f",
+    )
+    .bind(measured as i64)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let rate = measured as f64 / (t1 - t0);
+    let mut lat: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM (started_at - created_at))::float8 * 1000 FROM jobs
+         WHERE id = ANY($1) AND started_at IS NOT NULL",
+    )
+    .bind(&probes)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    lat.sort_by(f64::total_cmp);
+    let p95 = percentile(&lat, 0.95);
+    // The rest of the backlog, then pruning (as prune_jobs does) and what
+    // autovacuum would do.
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE status <> 'succeeded'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(w);
+    while launchpad_domain::jobs::repo::prune(
+        &db.pool,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap()
+        > 0
+    {}
+    sqlx::query("VACUUM jobs").execute(&db.pool).await.unwrap();
+    let after = jobs_table_mb(&db).await;
+    eprintln!(
+        "  backlog {total}: drained {measured} at {rate:.0} jobs/s; probe pickup p95 {p95:.1} ms ({} probes); jobs table {before:.2} MB before, {after:.2} MB after",
+        lat.len()
+    );
+    (rate, p95, before, after)
+}
+
+fn payload_label(label: &str) -> kinds::DiagnosticPayload {
+    payload(Some(label.into()))
+}
+
+/// Fairness: tenant A enqueues 50,000 jobs that sleep 5 ms each, then tenant
+/// B enqueues 10, one every 200 ms: B's p95 from enqueue to start in ms
+/// (and A's drain rate, for scale).
+async fn fairness() -> (f64, f64) {
+    let db = TestDb::new().await;
+    let mut tenants = vec![];
+    for name in ["fair-a", "fair-b"] {
+        let id = launchpad_domain::ids::CustomerId::new();
+        sqlx::query("INSERT INTO customers (id, name, slug) VALUES ($1, $2, $2)")
+            .bind(id)
+            .bind(name)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        tenants.push(id);
+    }
+    let job = |tenant, label: &str| {
+        NewJob::of::<kinds::Diagnostic>(
+            &kinds::DiagnosticPayload {
+                behaviour: kinds::DiagnosticBehaviour::Sleep,
+                fail_times: 0,
+                sleep_ms: 5,
+                label: Some(label.into()),
+            },
+            &EnqueueCtx {
+                customer_id: Some(tenant),
+                ..Default::default()
+            },
+        )
+    };
+    for chunk in 0..10 {
+        let jobs = (0..5000)
+            .map(|i| job(tenants[0], &format!("a{chunk}-{i}")))
+            .collect();
+        let mut tx = db.pool.begin().await.unwrap();
+        enqueue(&mut tx, jobs).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    sqlx::query("ANALYZE jobs").execute(&db.pool).await.unwrap();
+    let _w = spawn_worker(&db.url, &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut b = vec![];
+    for i in 0..10 {
+        let mut tx = db.pool.begin().await.unwrap();
+        b.extend(
+            enqueue(&mut tx, vec![job(tenants[1], &format!("b{i}"))])
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|j| j.id),
+        );
+        tx.commit().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut lat: Vec<f64>;
+    let t = Instant::now();
+    loop {
+        lat = sqlx::query_scalar(
+            "SELECT extract(epoch FROM (started_at - created_at))::float8 * 1000 FROM jobs
+             WHERE id = ANY($1) AND started_at IS NOT NULL",
+        )
+        .bind(&b)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+        if lat.len() == b.len() || t.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let a_left: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE run_at IS NOT NULL")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    lat.sort_by(f64::total_cmp);
+    let p95 = if lat.len() == b.len() {
+        percentile(&lat, 0.95)
+    } else {
+        f64::INFINITY
+    };
+    eprintln!(
+        "  fairness: B's start latency p95 {p95:.1} ms (max {:.1}); A still had {a_left} of 50,000 waiting when B's last started",
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
+    (p95, a_left as f64)
+}
+
 fn peak_rss_mb(pid: u32) -> f64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
@@ -367,10 +587,13 @@ async fn jobs_suite() {
     let parts: Vec<String> = std::env::args().skip(2).collect();
     let want = |p: &str| parts.is_empty() || parts.iter().any(|x| x == p);
     let nan = || vec![f64::NAN];
+    let mut backlog_before = vec![];
     let mut d1 = vec![];
     let mut d2 = vec![];
     let mut enq = vec![];
     let mut pick = vec![];
+    let mut back = vec![];
+    let mut fair = vec![];
     for run in 0..RUNS {
         eprintln!("run {}/{RUNS}", run + 1);
         if want("drain") {
@@ -383,6 +606,14 @@ async fn jobs_suite() {
         if want("pickup") {
             pick.push(pickup(300).await);
         }
+        if want("fairness") {
+            fair.push(fairness().await);
+        }
+        if want("backlog") {
+            let b = backlog(1_000_000, 200_000).await;
+            back.push((b.0, b.1, b.3));
+            backlog_before.push(b.2);
+        }
     }
     if d1.is_empty() {
         (d1, d2) = (nan(), nan());
@@ -392,6 +623,13 @@ async fn jobs_suite() {
     }
     if pick.is_empty() {
         pick.push((f64::NAN, f64::NAN, f64::NAN));
+    }
+    if back.is_empty() {
+        back.push((f64::NAN, f64::NAN, f64::NAN));
+        backlog_before.push(f64::NAN);
+    }
+    if fair.is_empty() {
+        fair.push((f64::NAN, f64::NAN));
     }
     let (rss_w, rss_a) = if want("rss") {
         idle_rss().await
@@ -428,6 +666,31 @@ async fn jobs_suite() {
         ("pickup latency p50 (idle worker)", col(&pick, 0), "ms", ""),
         ("pickup latency p95", col(&pick, 1), "ms", "< 10 ms"),
         ("pickup latency p99", col(&pick, 2), "ms", ""),
+        (
+            "backlog 1M: drain 200k, 1 worker",
+            col(&back, 0),
+            "/s",
+            "≥ 0.8 × drain",
+        ),
+        ("  high-priority pickup p95", col(&back, 1), "ms", "< 10 ms"),
+        (
+            "  jobs table before the load",
+            median(backlog_before.clone()),
+            "MB",
+            "",
+        ),
+        (
+            "  after drain + prune + vacuum",
+            col(&back, 2),
+            "MB",
+            "≤ 2 × before",
+        ),
+        (
+            "fairness: B's start p95 (A: 50k × 5 ms)",
+            median(fair.iter().map(|f| f.0).collect()),
+            "ms",
+            "< 100 ms",
+        ),
         ("peak RSS, idle worker", rss_w, "MB", "< 60 MB"),
         ("peak RSS, idle API", rss_a, "MB", "< 60 MB"),
     ];
@@ -442,7 +705,7 @@ async fn jobs_suite() {
         println!("| {label:<41} | {value:>7} {unit:<3} | {goal:<11} |");
     }
     println!();
-    println!("runs: drain1 {d1:.0?} drain2 {d2:.0?}");
+    println!("runs: drain1 {d1:.0?} drain2 {d2:.0?} backlog {back:.1?} fairness {fair:.1?}");
 }
 
 fn num_cpus() -> usize {

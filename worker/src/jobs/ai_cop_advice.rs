@@ -3,22 +3,16 @@
 //! gathers, through the AI pipeline ([`CopAdviceTask`]).
 
 use chrono::Utc;
+use launchpad_domain::kinds::{AiCopAdvice, AiCopAdvicePayload};
 use launchpad_domain::{
     ai::{advice::CopAdviceTask, context, pipeline, types::CopAdvice},
-    jobs::{
-        Failure,
-        kinds::{AiCopAdvice, AiCopAdvicePayload},
-    },
+    jobs::Failure,
 };
 
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{Handler, JobContext};
 
-pub struct AiCopAdviceHandler;
-
-impl JobHandler for AiCopAdviceHandler {
-    type Kind = AiCopAdvice;
-
-    async fn run(&self, ctx: &JobContext, p: AiCopAdvicePayload) -> Result<CopAdvice, Failure> {
+impl Handler for AiCopAdvice {
+    async fn run(ctx: &JobContext, p: AiCopAdvicePayload) -> Result<CopAdvice, Failure> {
         let gone = || Failure::permanent("subject_not_found", "the CoP no longer exists");
         let customer = ctx.job.customer_id.ok_or_else(gone)?;
         let context = {

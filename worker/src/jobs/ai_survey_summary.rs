@@ -4,24 +4,14 @@
 
 use launchpad_domain::{
     ai::{context, pipeline, summary::SurveySummaryTask, types::SurveySummary},
-    jobs::{
-        Failure,
-        kinds::{AiSurveySummary, AiSurveySummaryPayload},
-    },
+    jobs::Failure,
+    kinds::{AiSurveySummary, AiSurveySummaryPayload},
 };
 
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{Handler, JobContext};
 
-pub struct AiSurveySummaryHandler;
-
-impl JobHandler for AiSurveySummaryHandler {
-    type Kind = AiSurveySummary;
-
-    async fn run(
-        &self,
-        ctx: &JobContext,
-        p: AiSurveySummaryPayload,
-    ) -> Result<SurveySummary, Failure> {
+impl Handler for AiSurveySummary {
+    async fn run(ctx: &JobContext, p: AiSurveySummaryPayload) -> Result<SurveySummary, Failure> {
         let survey = {
             let mut conn = ctx.db.acquire().await?;
             context::survey_for_summary(&mut conn, p.survey_id).await?

@@ -2,23 +2,15 @@
 
 use std::time::Duration;
 
-use launchpad_domain::jobs::{
-    Failure,
-    kinds::{Diagnostic, DiagnosticBehaviour, DiagnosticOutput, DiagnosticPayload},
+use launchpad_domain::jobs::Failure;
+use launchpad_domain::kinds::{
+    Diagnostic, DiagnosticBehaviour, DiagnosticOutput, DiagnosticPayload,
 };
 
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{Handler, JobContext};
 
-pub struct DiagnosticHandler;
-
-impl JobHandler for DiagnosticHandler {
-    type Kind = Diagnostic;
-
-    async fn run(
-        &self,
-        ctx: &JobContext,
-        p: DiagnosticPayload,
-    ) -> Result<DiagnosticOutput, Failure> {
+impl Handler for Diagnostic {
+    async fn run(ctx: &JobContext, p: DiagnosticPayload) -> Result<DiagnosticOutput, Failure> {
         let attempt = ctx.job.attempts;
         match p.behaviour {
             DiagnosticBehaviour::Succeed => {}
@@ -37,7 +29,9 @@ impl JobHandler for DiagnosticHandler {
                 ));
             }
             DiagnosticBehaviour::Sleep => {
-                let steps = 20u64;
+                // A progress checkpoint every 50 ms at most (20 in all): a
+                // short sleep is one step.
+                let steps = (p.sleep_ms / 50).clamp(1, 20);
                 for i in 0..steps {
                     tokio::time::sleep(Duration::from_millis(p.sleep_ms / steps)).await;
                     ctx.progress(((i + 1) * 100 / steps) as u8, Some("sleeping"))

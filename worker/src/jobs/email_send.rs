@@ -5,28 +5,22 @@
 
 use std::time::Duration;
 
+use launchpad_domain::kinds::{EmailSend, EmailSendOutput, EmailSendPayload};
 use launchpad_domain::{
     email::outbox::{self, Claim, EmailStatus},
-    jobs::{
-        Failure, JobKind,
-        kinds::{EmailSend, EmailSendOutput, EmailSendPayload},
-    },
+    jobs::{Failure, JobKind},
 };
 
 use crate::{
     mail::SendError,
-    runtime::{JobContext, JobHandler},
+    runtime::{Handler, JobContext},
 };
-
-pub struct EmailSendHandler;
 
 /// How long a claim holds: longer than an attempt may run.
 const LEASE: Duration = Duration::from_secs(EmailSend::TIMEOUT.as_secs() + 30);
 
-impl JobHandler for EmailSendHandler {
-    type Kind = EmailSend;
-
-    async fn run(&self, ctx: &JobContext, p: EmailSendPayload) -> Result<EmailSendOutput, Failure> {
+impl Handler for EmailSend {
+    async fn run(ctx: &JobContext, p: EmailSendPayload) -> Result<EmailSendOutput, Failure> {
         let mail = &ctx.services.mail;
         let id = p.outbox_id;
         let output = |status: EmailStatus, message_id: Option<String>, detail: Option<String>| {

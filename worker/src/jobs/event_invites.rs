@@ -4,27 +4,17 @@
 //! nothing twice (the rows' dedupe keys carry this job's id).
 
 use chrono::Utc;
+use launchpad_domain::kinds::{EventInvites, EventInvitesOutput, EventInvitesPayload};
 use launchpad_domain::{
     email::outbox,
-    jobs::{
-        EnqueueCtx, Failure,
-        kinds::{EventInvites, EventInvitesOutput, EventInvitesPayload},
-    },
+    jobs::{EnqueueCtx, Failure},
     portal::invites,
 };
 
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{Handler, JobContext};
 
-pub struct EventInvitesHandler;
-
-impl JobHandler for EventInvitesHandler {
-    type Kind = EventInvites;
-
-    async fn run(
-        &self,
-        ctx: &JobContext,
-        p: EventInvitesPayload,
-    ) -> Result<EventInvitesOutput, Failure> {
+impl Handler for EventInvites {
+    async fn run(ctx: &JobContext, p: EventInvitesPayload) -> Result<EventInvitesOutput, Failure> {
         let mut tx = ctx.db.begin().await?;
         let Some(plan) = invites::plan(
             &mut tx,

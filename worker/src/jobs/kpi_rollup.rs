@@ -8,25 +8,19 @@
 //! An archived or vanished CoP, or a range after the customer's today, ends
 //! `succeeded` with nothing written and the reason in the result.
 
+use launchpad_domain::kinds::{KpiRollup, KpiRollupOutput, KpiRollupPayload};
 use launchpad_domain::{
-    jobs::{
-        Failure,
-        kinds::{KpiRollup, KpiRollupOutput, KpiRollupPayload},
-    },
+    jobs::Failure,
     kpi::{
         Metric,
         rollup::{self, Planned},
     },
 };
 
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{Handler, JobContext};
 
-pub struct KpiRollupHandler;
-
-impl JobHandler for KpiRollupHandler {
-    type Kind = KpiRollup;
-
-    async fn run(&self, ctx: &JobContext, p: KpiRollupPayload) -> Result<KpiRollupOutput, Failure> {
+impl Handler for KpiRollup {
+    async fn run(ctx: &JobContext, p: KpiRollupPayload) -> Result<KpiRollupOutput, Failure> {
         let mut conn = ctx.db.acquire().await?;
         let plan = match rollup::plan(&mut conn, &p).await? {
             Planned::Run(plan) => plan,

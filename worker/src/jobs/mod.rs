@@ -1,4 +1,6 @@
-//! Every job kind the worker runs, registered in one place.
+//! The handlers of every job kind (one module per kind, each implementing
+//! [`Handler`] for the kind `launchpad_domain::kinds` declares), registered
+//! from the one list of kinds ([`register_all`]).
 
 pub mod ai_cop_advice;
 pub mod ai_survey_summary;
@@ -13,7 +15,11 @@ use std::{sync::Arc, time::Duration};
 
 use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use launchpad_domain::{
-    jobs::{EnqueueCtx, JobKind, NewJob, kinds},
+    jobs::{EnqueueCtx, JobKind, NewJob, run::WorkerId},
+    kinds::{
+        self, Diagnostic, DiagnosticBehaviour, DiagnosticPayload, KpiRollup, PruneJobs,
+        PruneJobsPayload,
+    },
     kpi,
 };
 use sqlx::PgPool;
@@ -23,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::WorkerSettings,
     runtime::{
-        JobHandler, Runtime,
+        Handler, OnEnd, Runtime,
         cron::CronEntry,
         queue::{KindQueue, QueueBackend, QueueSettings},
         run_task,
@@ -36,62 +42,68 @@ use crate::{
 pub struct Registry {
     pub monitor: Monitor,
     pub kinds: Vec<&'static str>,
-    /// `(apalis worker name, kind)` of every registered kind.
-    pub workers: Vec<(String, String)>,
     pool: PgPool,
     rt: Arc<Runtime>,
+    on_end: OnEnd,
     settings: WorkerSettings,
     instance: String,
     wakeups: Wakeups,
-    registered: watch::Receiver<bool>,
+    registered: watch::Receiver<Option<WorkerId>>,
     stop: CancellationToken,
 }
 
+/// What a [`Registry`] is built from.
+pub struct RegistryParts {
+    /// The job-bookkeeping pool.
+    pub pool: PgPool,
+    pub rt: Arc<Runtime>,
+    pub on_end: OnEnd,
+    pub settings: WorkerSettings,
+    /// This process's name.
+    pub instance: String,
+    /// The process's id, once registered.
+    pub registered: watch::Receiver<Option<WorkerId>>,
+    /// Stops fetching (process shutdown).
+    pub stop: CancellationToken,
+}
+
 impl Registry {
-    /// `pool` is the job-bookkeeping pool; `registered` turns true once the
-    /// workers are registered; `stop` stops fetching (process shutdown).
-    pub fn new(
-        pool: PgPool,
-        rt: Arc<Runtime>,
-        settings: WorkerSettings,
-        instance: String,
-        registered: watch::Receiver<bool>,
-        stop: CancellationToken,
-    ) -> Self {
-        let wakeups = Wakeups::start(pool.clone(), stop.clone());
+    pub fn new(p: RegistryParts) -> Self {
+        let wakeups = Wakeups::start(p.pool.clone(), p.stop.clone());
         Self {
             monitor: Monitor::new(),
             kinds: vec![],
-            workers: vec![],
-            pool,
-            rt,
+            pool: p.pool,
+            rt: p.rt,
+            on_end: p.on_end,
             wakeups,
-            settings,
-            instance,
-            registered,
-            stop,
+            settings: p.settings,
+            instance: p.instance,
+            registered: p.registered,
+            stop: p.stop,
         }
     }
 
-    /// Registers the handler of one kind.
-    #[allow(clippy::should_implement_trait)] // a builder step, not `std::ops::Add`
-    pub fn add<H: JobHandler>(mut self, handler: H) -> Self {
-        let kind = <H::Kind as JobKind>::NAME;
+    /// Registers the handler of kind `K` (diagnostic kinds only when enabled).
+    pub fn add<K: Handler>(mut self) -> Self {
+        if K::DIAGNOSTIC && !self.settings.diagnostic_jobs {
+            return self;
+        }
+        let kind = K::NAME;
         let s = &self.settings;
-        let name = format!("{kind}@{}", self.instance);
         let queue_settings = QueueSettings {
             kind,
-            worker: name.clone(),
-            concurrency: s.concurrency_for(kind, <H::Kind as JobKind>::CONCURRENCY),
+            worker: format!("{kind}@{}", self.instance),
+            concurrency: s.concurrency_for(kind, K::CONCURRENCY),
             batch: s.batch_size,
             poll: s.poll_interval,
         };
         let pool = self.pool.clone();
         let wake = self.wakeups.kind(kind);
         let registered = self.registered.clone();
+        let on_end = self.on_end.clone();
         let stop = self.stop.clone();
         let rt = self.rt.clone();
-        let handler = Arc::new(handler);
         let concurrency = queue_settings.concurrency;
         self.monitor = self.monitor.register(move |_restarts| {
             let queue = KindQueue::new(
@@ -99,84 +111,70 @@ impl Registry {
                 pool.clone(),
                 wake.clone(),
                 registered.clone(),
+                on_end.clone(),
                 stop.child_token(),
             );
             WorkerBuilder::new(queue_settings.worker.clone())
                 .backend(QueueBackend::new(queue.clone()))
                 .concurrency(concurrency)
                 .data(rt.clone())
-                .data(handler.clone())
                 .data(queue)
-                .build(run_task::<H>)
+                .build(run_task::<K>)
         });
         self.kinds.push(kind);
-        self.workers.push((name, kind.to_string()));
         self
     }
 }
 
-/// All kinds. Diagnostic jobs only when enabled (tests, benchmarks).
-pub fn register_all(reg: Registry, settings: &WorkerSettings) -> Registry {
-    let reg = reg
-        .add(prune::Prune)
-        .add(webhook_deliver::WebhookDeliverHandler)
-        .add(event_invites::EventInvitesHandler)
-        .add(email_send::EmailSendHandler)
-        .add(ai_survey_summary::AiSurveySummaryHandler)
-        .add(ai_cop_advice::AiCopAdviceHandler)
-        .add(kpi_rollup::KpiRollupHandler);
-    if settings.diagnostic_jobs {
-        reg.add(diagnostic::DiagnosticHandler)
-    } else {
-        reg
-    }
+macro_rules! register_kinds {
+    ($($kind:ident),* $(,)?) => {
+        /// Every kind of `launchpad_domain::kinds`' list; a kind without a
+        /// [`Handler`] does not compile here.
+        pub fn register_all(reg: Registry) -> Registry {
+            reg $(.add::<kinds::$kind>())*
+        }
+    };
 }
+launchpad_domain::for_each_job_kind!(register_kinds);
 
 /// Periodic jobs: default schedules, overridable with `LAUNCHPAD_CRON_<KIND>`.
 pub fn cron_entries(settings: &WorkerSettings) -> Result<Vec<CronEntry>, String> {
     let mut out = vec![];
     let retention = settings.job_retention_days;
-    if let Some(expr) = settings.cron_for(kinds::PruneJobs::NAME, Some("0 17 3 * * *")) {
-        out.push(CronEntry::new(
-            kinds::PruneJobs::NAME,
-            &expr,
-            move |tick| {
-                vec![
-                    NewJob::of::<kinds::PruneJobs>(
-                        &kinds::PruneJobsPayload {
-                            retention_days: retention,
-                        },
-                        &EnqueueCtx::default(),
-                    )
-                    .unique(format!("cron:{}", tick.timestamp())),
-                ]
-            },
-        )?);
+    if let Some(expr) = settings.cron_for(PruneJobs::NAME, Some("0 17 3 * * *")) {
+        out.push(CronEntry::new(PruneJobs::NAME, &expr, move |tick| {
+            vec![
+                NewJob::of::<PruneJobs>(
+                    &PruneJobsPayload {
+                        retention_days: retention,
+                    },
+                    &EnqueueCtx::default(),
+                )
+                .unique(format!("cron:{}", tick.timestamp())),
+            ]
+        })?);
     }
     // Nightly KPI rollups: one per active CoP for the trailing window,
     // coalesced with any rollup of the CoP already queued.
     let trailing_days = settings.kpi_trailing_days;
-    if let Some(expr) = settings.cron_for(kinds::KpiRollup::NAME, Some("0 0 2 * * *")) {
+    if let Some(expr) = settings.cron_for(KpiRollup::NAME, Some("0 0 2 * * *")) {
         out.push(CronEntry::enqueuing(
-            kinds::KpiRollup::NAME,
+            KpiRollup::NAME,
             &expr,
             move |conn, tick| Box::pin(kpi::rollup::enqueue_nightly(conn, tick, trailing_days)),
         )?);
     }
     if settings.diagnostic_jobs
-        && let Some(expr) = settings.cron_for(kinds::Diagnostic::NAME, None)
+        && let Some(expr) = settings.cron_for(Diagnostic::NAME, None)
     {
-        out.push(CronEntry::new(kinds::Diagnostic::NAME, &expr, |tick| {
-            let payload = kinds::DiagnosticPayload {
-                behaviour: kinds::DiagnosticBehaviour::Succeed,
+        out.push(CronEntry::new(Diagnostic::NAME, &expr, |tick| {
+            let payload = DiagnosticPayload {
+                behaviour: DiagnosticBehaviour::Succeed,
                 fail_times: 0,
                 sleep_ms: 0,
                 label: Some(format!("cron:{}", tick.timestamp())),
             };
-            vec![NewJob::of::<kinds::Diagnostic>(
-                &payload,
-                &EnqueueCtx::default(),
-            )]
+            vec![NewJob::of::<Diagnostic>(&payload, &EnqueueCtx::default())]
         })?);
     }
     Ok(out)

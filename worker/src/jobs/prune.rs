@@ -1,35 +1,26 @@
-//! `prune_jobs`: deletes finished job records, transport rows, settled
+//! `prune_jobs`: deletes finished job records, settled
 //! webhook messages, finished e-mail outbox rows and expired idempotency
 //! keys past the retention period.
 
 use chrono::Utc;
-use launchpad_domain::jobs::{
-    Failure,
-    kinds::{PruneJobs, PruneJobsOutput, PruneJobsPayload},
-    repo,
-};
+use launchpad_domain::jobs::{Failure, repo};
+use launchpad_domain::kinds::{PruneJobs, PruneJobsOutput, PruneJobsPayload};
 
-use crate::runtime::{JobContext, JobHandler};
+use crate::runtime::{Handler, JobContext};
 
-pub struct Prune;
-
-impl JobHandler for Prune {
-    type Kind = PruneJobs;
-
-    async fn run(&self, ctx: &JobContext, p: PruneJobsPayload) -> Result<PruneJobsOutput, Failure> {
+impl Handler for PruneJobs {
+    async fn run(ctx: &JobContext, p: PruneJobsPayload) -> Result<PruneJobsOutput, Failure> {
         let cutoff = Utc::now() - chrono::Duration::days(p.retention_days as i64);
         let mut out = PruneJobsOutput {
             jobs_deleted: 0,
-            tasks_deleted: 0,
             webhook_messages_deleted: 0,
             email_messages_deleted: 0,
         };
         // In slices, so one run never holds long locks.
         loop {
-            let (jobs, tasks) = repo::prune(&ctx.db, cutoff).await?;
+            let jobs = repo::prune(&ctx.db, cutoff).await?;
             out.jobs_deleted += jobs;
-            out.tasks_deleted += tasks;
-            if jobs == 0 && tasks == 0 {
+            if jobs == 0 {
                 break;
             }
             ctx.checkpoint().await?;

@@ -8,14 +8,12 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use launchpad_domain::kinds::{
+    WEBHOOK_RETRY_SCHEDULE, WebhookDeliver, WebhookDeliverOutcome, WebhookDeliverOutput,
+    WebhookDeliverPayload,
+};
 use launchpad_domain::{
-    jobs::{
-        Failure, JobKind,
-        kinds::{
-            WEBHOOK_RETRY_SCHEDULE, WebhookDeliver, WebhookDeliverOutcome, WebhookDeliverOutput,
-            WebhookDeliverPayload,
-        },
-    },
+    jobs::{Failure, JobKind},
     webhooks::{
         delivery::{self, After},
         signing,
@@ -24,10 +22,8 @@ use launchpad_domain::{
 
 use crate::{
     http::Request,
-    runtime::{JobContext, JobHandler},
+    runtime::{Handler, JobContext},
 };
-
-pub struct WebhookDeliverHandler;
 
 /// The wait before the next attempt: the schedule (scaled by configuration),
 /// or the target's `Retry-After`, at most the longest step of the schedule.
@@ -45,11 +41,8 @@ fn retry_delay(attempt: u32, retry_after: Option<Duration>, scale: f64) -> Durat
     }
 }
 
-impl JobHandler for WebhookDeliverHandler {
-    type Kind = WebhookDeliver;
-
+impl Handler for WebhookDeliver {
     async fn run(
-        &self,
         ctx: &JobContext,
         p: WebhookDeliverPayload,
     ) -> Result<WebhookDeliverOutput, Failure> {

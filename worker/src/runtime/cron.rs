@@ -6,7 +6,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use launchpad_domain::jobs::{JobRecord, NewJob, enqueue};
+use launchpad_domain::jobs::{self, JobRecord, NewJob, enqueue};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -72,25 +72,12 @@ pub async fn fire(
     tick: DateTime<Utc>,
 ) -> launchpad_domain::Result<bool> {
     let mut tx = db.begin().await?;
-    let won =
-        sqlx::query("INSERT INTO cron_ticks (kind, tick) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(entry.kind)
-            .bind(tick)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-            == 1;
-    if !won {
+    if !jobs::cron::claim(&mut tx, entry.kind, tick).await? {
         return Ok(false);
     }
     let records = (entry.enqueue)(&mut tx, tick).await?;
     if let Some(first) = records.first() {
-        sqlx::query("UPDATE cron_ticks SET job_id = $3 WHERE kind = $1 AND tick = $2")
-            .bind(entry.kind)
-            .bind(tick)
-            .bind(first.id)
-            .execute(&mut *tx)
-            .await?;
+        jobs::cron::record_job(&mut tx, entry.kind, tick, first.id).await?;
     }
     tx.commit().await?;
     Ok(true)

@@ -1,8 +1,12 @@
 //! The job runtime on top of apalis: Launchpad's own apalis backend
-//! ([`queue`]) fetches and starts tasks in one statement and feeds apalis'
-//! workers; this layer owns the product's job record — finishes in batches,
-//! classifies failures, stores durable backoff, enforces attempts (also for
-//! attempts that killed their worker), timeouts and panics, cancellation.
+//! ([`queue`]) fetches and starts jobs in one statement and feeds apalis'
+//! workers; this layer records outcomes in batches, classifies failures,
+//! stores durable backoff, enforces attempts (also for attempts that killed
+//! their worker), timeouts and panics, cancellation.
+//!
+//! It knows no feature: handlers get their integrations through
+//! [`JobContext::services`] (built from config in `crate::services`), and
+//! what happens when a job ends is the [`OnJobEnd`] it is handed.
 
 pub mod context;
 pub mod cron;
@@ -16,25 +20,18 @@ use std::{future::Future, panic::AssertUnwindSafe, sync::Arc, time::Instant};
 use apalis::prelude::{BoxDynError, Data};
 use chrono::Utc;
 use futures::FutureExt;
-use launchpad_domain::jobs::{Failure, JobError, JobKind, JobRecord, run::Finish};
+use launchpad_domain::jobs::{
+    Failure, JobError, JobKind, JobRecord,
+    hooks::OnJobEnd,
+    run::{Finish, Outcome},
+};
 use sqlx::PgPool;
 
 pub use context::JobContext;
 
-use crate::{config::WebhookSettings, http::WebhookClient};
+use crate::services::Services;
 use queue::{KindQueue, Started};
 use writer::StateWriter;
-
-/// Outside integrations shared by handlers (mail, LLM, HTTP clients...).
-pub struct Services {
-    /// Sends webhook deliveries (SSRF-guarded, no redirects, capped reads).
-    pub webhook_client: WebhookClient,
-    pub webhook_settings: WebhookSettings,
-    /// SMTP to the configured relay, rate-limited.
-    pub mail: crate::mail::Mailer,
-    /// The AI provider (absent: the offline extractive method) and its settings.
-    pub ai: crate::llm::Ai,
-}
 
 /// Everything the task function needs, shared by all kinds.
 pub struct Runtime {
@@ -43,16 +40,19 @@ pub struct Runtime {
     pub services: Arc<Services>,
 }
 
-/// A job handler: one per kind.
-pub trait JobHandler: Send + Sync + 'static {
-    type Kind: JobKind;
-
+/// What the worker does for a kind: implemented by each kind declared in
+/// `launchpad_domain::kinds` (a kind without one fails the build where the
+/// kinds are registered, `crate::jobs::register_all`).
+pub trait Handler: JobKind {
     fn run(
-        &self,
         ctx: &JobContext,
-        payload: <Self::Kind as JobKind>::Payload,
-    ) -> impl Future<Output = Result<<Self::Kind as JobKind>::Output, Failure>> + Send;
+        payload: Self::Payload,
+    ) -> impl Future<Output = Result<Self::Output, Failure>> + Send;
 }
+
+/// What is told when jobs end (shared by the finish writes and the fetches
+/// that end exhausted jobs).
+pub type OnEnd = Arc<dyn OnJobEnd>;
 
 /// Frees the attempt's slot in its kind's queue when dropped.
 struct Slot(Arc<KindQueue>);
@@ -63,23 +63,21 @@ impl Drop for Slot {
     }
 }
 
-/// The apalis task function of kind `H::Kind`: runs one started attempt and
+/// The apalis task function of kind `K`: runs one started attempt and
 /// records its outcome. Nothing is handed back to apalis (there is no
 /// acknowledgement: the outcome's write ends or re-schedules the task).
 ///
 /// The attempt runs as its own tokio task: a busy or CPU-heavy handler
 /// neither delays its kind's other tasks nor keeps them on one thread.
-pub async fn run_task<H: JobHandler>(
+pub async fn run_task<K: Handler>(
     started: Started,
     rt: Data<Arc<Runtime>>,
-    handler: Data<Arc<H>>,
     queue: Data<Arc<KindQueue>>,
 ) -> Result<(), BoxDynError> {
     let slot = Slot((*queue).clone());
     let rt: Arc<Runtime> = (*rt).clone();
-    let handler: Arc<H> = (*handler).clone();
     let attempt = tokio::spawn(async move {
-        attempt(*started.0, rt, handler).await;
+        attempt::<K>(*started.0, rt).await;
         drop(slot);
     });
     // Only a runtime shutting down cancels it; panics are caught inside.
@@ -87,8 +85,8 @@ pub async fn run_task<H: JobHandler>(
     Ok(())
 }
 
-async fn attempt<H: JobHandler>(job: JobRecord, rt: Arc<Runtime>, handler: Arc<H>) {
-    let kind = <H::Kind as JobKind>::NAME;
+async fn attempt<K: Handler>(job: JobRecord, rt: Arc<Runtime>) {
+    let kind = K::NAME;
     let id = job.id;
     if job.attempts == 1 {
         let waited = (job.started_at.unwrap_or_else(Utc::now) - job.created_at)
@@ -100,7 +98,7 @@ async fn attempt<H: JobHandler>(job: JobRecord, rt: Arc<Runtime>, handler: Arc<H
     let attempts = job.attempts;
     let max_attempts = job.max_attempts;
     let started = Instant::now();
-    let outcome = execute(handler.as_ref(), &rt, job).await;
+    let outcome = execute::<K>(&rt, job).await;
     let elapsed = started.elapsed().as_secs_f64();
 
     let finish = match outcome {
@@ -117,7 +115,7 @@ async fn attempt<H: JobHandler>(job: JobRecord, rt: Arc<Runtime>, handler: Arc<H
             let error = JobError::new(code, message, true);
             if attempts < max_attempts {
                 let delay = retry_after.unwrap_or_else(|| {
-                    H::Kind::RETRY.delay(attempts.max(1) as u32, rand::random::<f64>())
+                    K::RETRY.delay(attempts.max(1) as u32, rand::random::<f64>())
                 });
                 let retry_at = Utc::now()
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
@@ -135,39 +133,36 @@ async fn attempt<H: JobHandler>(job: JobRecord, rt: Arc<Runtime>, handler: Arc<H
     };
     crate::metrics::job_finished(kind, label, Some(elapsed));
     crate::metrics::job_attempt(kind, attempts);
-    if let Err(e) = rt.writer.finish_job(id, finish).await {
+    let outcome = Outcome {
+        id,
+        attempt: attempts,
+        finish,
+    };
+    if let Err(e) = rt.writer.finish_job(outcome).await {
         tracing::warn!(job_id = %id, error = %e, "could not record the job's outcome; it will run again");
     }
 }
 
 /// Runs the handler with the kind's timeout, turning panics and timeouts
 /// into transient failures.
-async fn execute<H: JobHandler>(
-    handler: &H,
-    rt: &Runtime,
-    job: JobRecord,
-) -> Result<serde_json::Value, Failure> {
-    let payload: <H::Kind as JobKind>::Payload = serde_json::from_value(job.payload.clone())
-        .map_err(|e| {
-            Failure::permanent(
-                "invalid_payload",
-                format!("the job's payload is invalid: {e}"),
-            )
-        })?;
+async fn execute<K: Handler>(rt: &Runtime, job: JobRecord) -> Result<serde_json::Value, Failure> {
+    let payload: K::Payload = serde_json::from_value(job.payload.clone()).map_err(|e| {
+        Failure::permanent(
+            "invalid_payload",
+            format!("the job's payload is invalid: {e}"),
+        )
+    })?;
     let ctx = JobContext {
         job,
         db: rt.db.clone(),
         services: rt.services.clone(),
     };
-    let fut = AssertUnwindSafe(handler.run(&ctx, payload)).catch_unwind();
-    let output = match tokio::time::timeout(<H::Kind as JobKind>::TIMEOUT, fut).await {
+    let fut = AssertUnwindSafe(K::run(&ctx, payload)).catch_unwind();
+    let output = match tokio::time::timeout(K::TIMEOUT, fut).await {
         Err(_) => {
             return Err(Failure::transient(
                 "timeout",
-                format!(
-                    "the attempt exceeded the time limit of {:?}",
-                    <H::Kind as JobKind>::TIMEOUT
-                ),
+                format!("the attempt exceeded the time limit of {:?}", K::TIMEOUT),
             ));
         }
         Ok(Err(panic)) => {

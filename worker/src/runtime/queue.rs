@@ -1,12 +1,7 @@
-//! Launchpad's apalis backend: the source of tasks of one kind for one
-//! apalis worker.
+//! Launchpad's apalis backend over the `jobs` table: the source of started
+//! attempts of one kind for one apalis worker.
 //!
-//! apalis-postgres' own backend runs its fetches, acknowledgements and
-//! heartbeats through one state machine per worker, one after another, and
-//! fetches into a "locked but not started" state that a second statement
-//! turns into a started attempt. Here:
-//!
-//! - a *feeder* task per kind fetches and starts due tasks in one statement
+//! - a *feeder* task per kind fetches and starts due jobs in one statement
 //!   ([`run::fetch_and_start`]) whenever slots are free, while the tasks it
 //!   fetched earlier run (fetching is pipelined with running and with the
 //!   batched finish writes of [`StateWriter`](super::writer::StateWriter));
@@ -16,8 +11,8 @@
 //!   sooner) covers delayed and retried tasks, which get no notification;
 //! - heartbeats and the orphan rescue are one process-wide task
 //!   ([`super::heartbeat`]);
-//! - there is no acknowledgement: the finish write deletes the task (or puts
-//!   it back for its retry) in the transaction that records the outcome.
+//! - there is no acknowledgement: the outcome's write ends the job (or puts
+//!   it back in line for its retry).
 //!
 //! apalis' worker still drives the tasks: it polls this backend when it has
 //! a free slot (its concurrency limit), runs the task function, and shuts
@@ -38,7 +33,10 @@ use apalis_core::backend::{Backend, BackendConfig, finalize::Ephemeral};
 use futures::{FutureExt, future::BoxFuture};
 use launchpad_domain::{
     ids::JobId,
-    jobs::{JobRecord, run},
+    jobs::{
+        JobRecord,
+        run::{self, WorkerId},
+    },
 };
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
@@ -54,7 +52,7 @@ pub struct Started(pub Box<JobRecord>);
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
     pub kind: &'static str,
-    /// The apalis worker name (`apalis.workers.id`, the tasks' `lock_by`).
+    /// The apalis worker name (kind and process).
     pub worker: String,
     pub concurrency: usize,
     pub batch: usize,
@@ -75,8 +73,9 @@ pub struct KindQueue {
     slot_freed: Notify,
     /// Stops the feeder (process shutdown, or the backend dropped).
     stop: CancellationToken,
-    /// Set once this process's workers are registered (tasks name them).
-    registered: watch::Receiver<bool>,
+    /// This process's id once it is registered (started jobs carry it).
+    registered: watch::Receiver<Option<WorkerId>>,
+    on_end: super::OnEnd,
 }
 
 #[derive(Default)]
@@ -92,7 +91,8 @@ impl KindQueue {
         settings: QueueSettings,
         db: PgPool,
         wake: Arc<Notify>,
-        registered: watch::Receiver<bool>,
+        registered: watch::Receiver<Option<WorkerId>>,
+        on_end: super::OnEnd,
         stop: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -104,6 +104,7 @@ impl KindQueue {
             slot_freed: Notify::new(),
             stop,
             registered,
+            on_end,
         })
     }
 
@@ -117,8 +118,13 @@ impl KindQueue {
 
     /// Marks one attempt finished (its outcome recorded): frees its slot.
     pub fn attempt_done(&self) {
-        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        let n = self.in_flight.fetch_sub(1, Ordering::AcqRel) - 1;
+        crate::metrics::jobs_running(self.settings.kind, n);
         self.slot_freed.notify_one();
+    }
+
+    fn worker_id(&self) -> Option<WorkerId> {
+        *self.registered.borrow()
     }
 
     /// Fetches while slots are free and tasks are due; see the module docs.
@@ -128,7 +134,7 @@ impl KindQueue {
         let mut registered = self.registered.clone();
         tokio::select! {
             _ = self.stop.cancelled() => {}
-            _ = registered.wait_for(|r| *r) => {}
+            _ = registered.wait_for(|r| r.is_some()) => {}
         }
         // Whether the last fetch was full: more tasks are probably due.
         let mut backlog = true;
@@ -163,7 +169,8 @@ impl KindQueue {
                     idle_wait = s.poll;
                     if !jobs.is_empty() {
                         crate::metrics::jobs_fetched(s.kind, jobs.len());
-                        self.in_flight.fetch_add(jobs.len(), Ordering::AcqRel);
+                        let n = self.in_flight.fetch_add(jobs.len(), Ordering::AcqRel) + jobs.len();
+                        crate::metrics::jobs_running(s.kind, n);
                         let waker = {
                             let mut b = self.buffer();
                             b.tasks.extend(jobs);
@@ -195,9 +202,18 @@ impl KindQueue {
     }
 
     async fn fetch(&self, want: usize) -> Result<Vec<JobRecord>, launchpad_domain::Error> {
+        let Some(worker) = self.worker_id() else {
+            return Ok(vec![]);
+        };
         let mut tx = self.db.begin().await?;
-        let jobs =
-            run::fetch_and_start(&mut tx, self.settings.kind, &self.settings.worker, want).await?;
+        let jobs = run::fetch_and_start(
+            &mut tx,
+            self.on_end.as_ref(),
+            self.settings.kind,
+            worker,
+            want,
+        )
+        .await?;
         tx.commit().await?;
         Ok(jobs)
     }
@@ -222,9 +238,12 @@ impl KindQueue {
             return;
         }
         self.in_flight.fetch_sub(ids.len(), Ordering::AcqRel);
+        let Some(worker) = self.worker_id() else {
+            return;
+        };
         let released = async {
             let mut tx = self.db.begin().await?;
-            let n = run::release(&mut tx, &self.settings.worker, &ids).await?;
+            let n = run::release(&mut tx, worker, &ids).await?;
             tx.commit().await?;
             Ok::<_, launchpad_domain::Error>(n)
         }
@@ -301,7 +320,7 @@ impl Backend for QueueBackend {
     ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
         let mut b = self.queue.buffer();
         if let Some(job) = b.tasks.pop_front() {
-            let id = TaskId::from_ulid(job.id.0);
+            let id = TaskId::from_uuid(job.id.0);
             let task = apalis_core::task::builder::TaskBuilder::new(Started(Box::new(job)))
                 .task_id(id)
                 .build();
@@ -341,7 +360,7 @@ impl Backend for QueueBackend {
 
 impl BackendConfig for QueueBackend {
     type Args = Started;
-    type Id = ulid::Ulid;
+    type Id = uuid::Uuid;
     type Kind = Ephemeral;
     type Config = QueueSettings;
     type Layer = Identity;

@@ -3,9 +3,7 @@
 //!
 //! A kind's wake-up is a [`Notify`] permit: a notification that arrives
 //! while the feeder is busy fetching is kept and makes it fetch again right
-//! after, so none is lost (apalis' own pub/sub stream could swallow one that
-//! arrived during a fetch or an acknowledgement, which made pickup latency
-//! depend on the poll interval).
+//! after, so none is lost.
 
 use std::{
     collections::HashMap,
@@ -18,11 +16,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use launchpad_domain::jobs::wakeup::CHANNEL;
-
-#[derive(serde::Deserialize)]
-struct InsertEvent {
-    job_type: String,
-}
 
 #[derive(Clone, Default)]
 pub struct Wakeups {
@@ -60,10 +53,7 @@ impl Wakeups {
         self.wake_all();
         loop {
             let n = listener.recv().await?;
-            let Ok(ev) = serde_json::from_str::<InsertEvent>(n.payload()) else {
-                continue;
-            };
-            if let Some(k) = self.get(&ev.job_type) {
+            if let Some(k) = self.get(n.payload()) {
                 k.notify_one();
             }
         }

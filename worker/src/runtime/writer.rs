@@ -13,20 +13,20 @@ use std::time::Duration;
 
 use launchpad_domain::{
     Error,
-    ids::JobId,
     jobs::{
         JobError,
-        run::{Finish, finish},
+        run::{Finish, Outcome, finish},
     },
 };
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
+use super::OnEnd;
+
 type Reply = oneshot::Sender<()>;
 
 struct Op {
-    id: JobId,
-    finish: Finish,
+    outcome: Outcome,
     reply: Reply,
 }
 
@@ -41,24 +41,24 @@ const MAX_BATCH: usize = 1024;
 const MAX_FLUSHES: usize = 2;
 
 impl StateWriter {
-    pub fn start(db: PgPool) -> Self {
+    pub fn start(db: PgPool, on_end: OnEnd) -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(run(db, rx));
+        tokio::spawn(run(db, on_end, rx));
         Self { tx }
     }
 
     /// Records an attempt's outcome; returns once it is written.
-    pub async fn finish_job(&self, id: JobId, finish: Finish) -> Result<(), String> {
+    pub async fn finish_job(&self, outcome: Outcome) -> Result<(), String> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Op { id, finish, reply })
+            .send(Op { outcome, reply })
             .await
             .map_err(|_| "state writer stopped".to_string())?;
         rx.await.map_err(|_| "state writer stopped".to_string())
     }
 }
 
-async fn run(db: PgPool, mut rx: mpsc::Receiver<Op>) {
+async fn run(db: PgPool, on_end: OnEnd, mut rx: mpsc::Receiver<Op>) {
     let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_FLUSHES));
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
@@ -76,26 +76,27 @@ async fn run(db: PgPool, mut rx: mpsc::Receiver<Op>) {
         }
         let ops = std::mem::take(&mut buf);
         let db = db.clone();
+        let on_end = on_end.clone();
         tokio::spawn(async move {
-            flush(&db, ops).await;
+            flush(&db, &on_end, ops).await;
             drop(permit);
         });
         buf.reserve(MAX_BATCH);
     }
 }
 
-async fn write(db: &PgPool, items: &[(JobId, Finish)]) -> Result<(), Error> {
+async fn write(db: &PgPool, on_end: &OnEnd, items: &[Outcome]) -> Result<(), Error> {
     let mut tx = db.begin().await?;
-    finish(&mut tx, items).await?;
+    finish(&mut tx, on_end.as_ref(), items).await?;
     tx.commit().await?;
     Ok(())
 }
 
-async fn flush(db: &PgPool, ops: Vec<Op>) {
-    let mut items: Vec<(JobId, Finish)> = ops.iter().map(|o| (o.id, o.finish.clone())).collect();
+async fn flush(db: &PgPool, on_end: &OnEnd, ops: Vec<Op>) {
+    let mut items: Vec<Outcome> = ops.iter().map(|o| o.outcome.clone()).collect();
     let mut backoff = Duration::from_millis(100);
     loop {
-        match write(db, &items).await {
+        match write(db, on_end, &items).await {
             Ok(()) => break,
             Err(e @ Error::Unavailable(_)) => {
                 tracing::warn!(error = %e, jobs = items.len(), "could not record job outcomes; retrying");
@@ -105,12 +106,12 @@ async fn flush(db: &PgPool, ops: Vec<Op>) {
             Err(e) if items.len() > 1 => {
                 tracing::warn!(error = %e, jobs = items.len(), "a batch of job outcomes was refused; writing them one by one");
                 for op in ops {
-                    Box::pin(flush(db, vec![op])).await;
+                    Box::pin(flush(db, on_end, vec![op])).await;
                 }
                 return;
             }
             Err(e) => {
-                let (id, f) = &items[0];
+                let Outcome { id, finish: f, .. } = &items[0];
                 if matches!(f, Finish::Failed { error } if error.code == "outcome_not_recorded") {
                     // Even the plain failure was refused: leave the task to
                     // the orphan rescue of the next process start.
@@ -118,7 +119,7 @@ async fn flush(db: &PgPool, ops: Vec<Op>) {
                     break;
                 }
                 tracing::warn!(job_id = %id, error = %e, "the job's outcome was refused; failing the job");
-                items[0].1 = Finish::Failed {
+                items[0].finish = Finish::Failed {
                     error: JobError::new(
                         "outcome_not_recorded",
                         format!("the attempt's outcome could not be stored: {e}"),

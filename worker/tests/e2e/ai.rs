@@ -59,8 +59,8 @@ impl Ai {
         let pool = self.h.app.db.pool.clone();
         eventually(WAIT, "the workers to be registered", || async {
             let live: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM apalis.workers
-                 WHERE worker_type = 'ai_survey_summary' AND last_seen > now() - interval '3 seconds'",
+                "SELECT count(*) FROM job_workers
+                 WHERE 'ai_survey_summary' = ANY (kinds) AND last_seen > now() - interval '3 seconds'",
             )
             .fetch_one(&pool)
             .await
@@ -1070,7 +1070,7 @@ async fn identical_input_reuses_the_cached_result_instead_of_calling_the_model()
     ] {
         assert_eq!(first[k], second[k], "{k}");
     }
-    let hit: bool = sqlx::query_scalar("SELECT cache_hit FROM ai_usage WHERE job_id = $1")
+    let hit: bool = sqlx::query_scalar("SELECT cache_hit FROM ai_usage WHERE job_id = $1::uuid")
         .bind(&second_id)
         .fetch_one(&t.app().db.pool)
         .await
@@ -1191,12 +1191,7 @@ async fn an_unreachable_provider_is_retried_then_fails_with_a_clear_error() {
     );
     // Skip the backoff waits instead of sleeping through them.
     let j = eventually(WAIT, "the job to fail", || async {
-        sqlx::query("UPDATE jobs SET next_attempt_at = now() WHERE id = $1 AND status = 'queued'")
-            .bind(&id)
-            .execute(&t.app().db.pool)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE apalis.jobs SET run_at = now() - interval '1 second' WHERE id = $1 AND status <> 'Running'")
+        sqlx::query("UPDATE jobs SET next_attempt_at = now(), run_at = now() - interval '1 second' WHERE id = $1::uuid AND status = 'queued'")
             .bind(&id)
             .execute(&t.app().db.pool)
             .await

@@ -6,10 +6,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use launchpad_domain::jobs::{
-    EnqueueCtx, NewJob, enqueue_one,
-    kinds::{EmailSend, EmailSendPayload},
-};
+use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue_one};
+use launchpad_domain::kinds::{EmailSend, EmailSendPayload};
 use test_support::{
     Json, SmtpSink, WorkerProcess,
     app::{Resp, json},
@@ -176,7 +174,7 @@ impl Mail {
     /// The `email_send` jobs of `address`'s rows, oldest first.
     async fn send_jobs_to(&self, address: &str) -> Vec<Json> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT j.id FROM jobs j JOIN email_outbox o ON j.subject = o.id::text
+            "SELECT j.id::text FROM jobs j JOIN email_outbox o ON j.subject = o.id::text
              WHERE j.kind = 'email_send' AND lower(o.to_address) = lower($1) ORDER BY o.seq",
         )
         .bind(address)
@@ -1034,8 +1032,8 @@ async fn worker_processes_share_the_relay_rate() {
         "both workers to be registered",
         || async {
             let live: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM apalis.workers
-                 WHERE worker_type = 'email_send' AND last_seen > now() - interval '3 seconds'",
+                "SELECT count(*) FROM job_workers
+                 WHERE 'email_send' = ANY (kinds) AND last_seen > now() - interval '3 seconds'",
             )
             .fetch_one(&pool)
             .await

@@ -56,21 +56,16 @@ impl Harness {
         .await
     }
 
-    /// Waits until the job's transport task is gone (deleted when the job ends).
-    pub async fn wait_apalis_gone(&self, id: &str) {
-        eventually(
-            Duration::from_secs(10),
-            &format!("apalis task {id} to be deleted"),
-            || async {
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(&self.app.db.pool)
-                    .await
-                    .unwrap();
-                (n == 0).then_some(())
-            },
-        )
-        .await
+    /// Asserts that the job is out of its kind's line (started or ended:
+    /// no fetch can take it again).
+    pub async fn assert_out_of_line(&self, id: &str) {
+        let waiting: bool =
+            sqlx::query_scalar("SELECT run_at IS NOT NULL FROM jobs WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&self.app.db.pool)
+                .await
+                .unwrap();
+        assert!(!waiting, "job {id} is still in line");
     }
 }
 

@@ -815,7 +815,7 @@ async fn the_nightly_cron_fires_once_per_tick_across_three_workers() {
     let _c = h.worker_with(&env);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let ticks: Vec<(DateTime<Utc>, Option<String>)> = sqlx::query_as(
-        "SELECT tick, job_id FROM cron_ticks WHERE kind = 'kpi_rollup' ORDER BY tick",
+        "SELECT tick, job_id::text FROM cron_ticks WHERE kind = 'kpi_rollup' ORDER BY tick",
     )
     .fetch_all(&d.pool)
     .await

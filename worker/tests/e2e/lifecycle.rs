@@ -20,7 +20,7 @@ async fn enqueue_then_poll_to_succeeded_with_typed_result() {
     assert_eq!(j["attempts"], 1);
     assert_eq!(j["progress"], 100);
     assert!(j["started_at"].is_string() && j["finished_at"].is_string());
-    h.wait_apalis_gone(&id).await;
+    h.assert_out_of_line(&id).await;
 }
 
 #[tokio::test]
@@ -47,14 +47,14 @@ async fn transient_failures_back_off_durably_then_succeed() {
         .unwrap()
         .parse()
         .unwrap();
-    let run_at: DateTime<Utc> = sqlx::query_scalar("SELECT run_at FROM apalis.jobs WHERE id = $1")
+    let run_at: DateTime<Utc> = sqlx::query_scalar("SELECT run_at FROM jobs WHERE id = $1::uuid")
         .bind(&id)
         .fetch_one(&h.app.db.pool)
         .await
         .unwrap();
     assert!(
         (run_at - next).num_milliseconds().abs() < 1000,
-        "transport task moved to the retry time"
+        "back in line at the retry time"
     );
     assert!(next > Utc::now() - chrono::Duration::seconds(1));
     let done = h
@@ -74,7 +74,7 @@ async fn permanent_failure_fails_at_once() {
     assert_eq!(j["attempts"], 1);
     assert_eq!(j["error"]["code"], "diagnostic_permanent");
     assert_eq!(j["error"]["retryable"], false);
-    h.wait_apalis_gone(&id).await;
+    h.assert_out_of_line(&id).await;
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn cancel_a_queued_job_and_it_never_runs() {
     assert_eq!(j["status"], "cancelled");
     assert_eq!(j["attempts"], 0);
     assert!(j["started_at"].is_null());
-    h.wait_apalis_gone(&id).await;
+    h.assert_out_of_line(&id).await;
     // Cancelling a finished job is a conflict.
     let again = h
         .app
@@ -148,11 +148,13 @@ async fn cancel_a_running_job_stops_it_at_a_checkpoint_then_retry_runs_it_again(
     assert!(j["progress"].as_i64().unwrap() < 100);
 
     // Retry: a fresh attempt budget; it runs (and this time we let it finish quickly).
-    sqlx::query("UPDATE jobs SET payload = jsonb_set(payload, '{sleep_ms}', '100') WHERE id = $1")
-        .bind(&id)
-        .execute(&h.app.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE jobs SET payload = jsonb_set(payload, '{sleep_ms}', '100') WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .execute(&h.app.db.pool)
+    .await
+    .unwrap();
     let r = h
         .app
         .post(
@@ -185,7 +187,7 @@ async fn retry_a_failed_job() {
     let _w = h.worker();
     let id = h.enqueue(json!({"behaviour": "fail_permanent"})).await;
     let first = h.wait_status(&id, "failed", Duration::from_secs(20)).await;
-    sqlx::query("UPDATE jobs SET payload = '{\"behaviour\": \"succeed\", \"label\": \"second\"}' WHERE id = $1")
+    sqlx::query("UPDATE jobs SET payload = '{\"behaviour\": \"succeed\", \"label\": \"second\"}' WHERE id = $1::uuid")
         .bind(&id)
         .execute(&h.app.db.pool)
         .await
@@ -265,8 +267,11 @@ async fn idempotency_key_returns_the_first_job_and_rejects_another_body() {
 }
 
 #[tokio::test]
-async fn job_rows_and_tasks_commit_or_roll_back_with_the_domain_write() {
-    use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue_one, kinds};
+async fn job_rows_commit_or_roll_back_with_the_domain_write() {
+    use launchpad_domain::{
+        jobs::{EnqueueCtx, NewJob, enqueue_one},
+        kinds,
+    };
     let h = Harness::new().await;
     let payload = kinds::DiagnosticPayload {
         behaviour: kinds::DiagnosticBehaviour::Succeed,
@@ -298,7 +303,6 @@ async fn job_rows_and_tasks_commit_or_roll_back_with_the_domain_write() {
     .unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(count("jobs").await, 0);
-    assert_eq!(count("apalis.jobs").await, 0);
     assert_eq!(count("customers").await, 0);
 
     let mut tx = h.app.db.pool.begin().await.unwrap();
@@ -314,7 +318,6 @@ async fn job_rows_and_tasks_commit_or_roll_back_with_the_domain_write() {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(count("jobs").await, 1);
-    assert_eq!(count("apalis.jobs").await, 1);
     let _w = h.worker();
     h.wait_status(&job.id.to_string(), "succeeded", Duration::from_secs(20))
         .await;
@@ -390,7 +393,7 @@ async fn sse_stream_delivers_running_then_succeeded_and_closes() {
 async fn reading_jobs_bad_input_and_tenancy() {
     let h = Harness::new().await;
     let id = h.enqueue(succeed("mine")).await;
-    let unknown = ulid::Ulid::generate().to_string();
+    let unknown = uuid::Uuid::now_v7().to_string();
     h.app
         .get(&format!("/api/v1/jobs/{unknown}"), &h.admin.access)
         .await
@@ -520,7 +523,10 @@ async fn worker_and_api_expose_prometheus_metrics() {
 /// apart, the jobs could only start in time through the wake-ups.
 #[tokio::test]
 async fn an_enqueue_wakes_an_idle_worker_without_polling() {
-    use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue, kinds};
+    use launchpad_domain::{
+        jobs::{EnqueueCtx, NewJob, enqueue},
+        kinds,
+    };
     let h = Harness::new().await;
     let _w = h.worker_with(&[
         ("LAUNCHPAD_WORKER_POLL_MS", "120000"),
@@ -554,37 +560,35 @@ async fn an_enqueue_wakes_an_idle_worker_without_polling() {
     }
 }
 
-/// An idle feeder sleeps until its kind's next delayed or retried task is
+/// An idle feeder sleeps until its kind's next delayed or retried job is
 /// due: the earliest `run_at` over every priority, ignoring other kinds and
-/// tasks that cannot run again.
+/// jobs out of the line.
 #[tokio::test]
-async fn next_due_is_the_earliest_runnable_task_of_the_kind_across_priorities() {
+async fn next_due_is_the_earliest_waiting_job_of_the_kind_across_priorities() {
     use launchpad_domain::jobs::run;
     let db = test_support::TestDb::new().await;
     let mut conn = db.pool.acquire().await.unwrap();
     assert_eq!(run::next_due(&mut conn, "diagnostic").await.unwrap(), None);
-    // (kind, status, attempts, max_attempts, priority, seconds from now)
-    let tasks = [
-        ("diagnostic", "Pending", 0, 3, 5, 300),
-        ("diagnostic", "Pending", 0, 3, 0, 120),
-        ("diagnostic", "Failed", 1, 3, 2, 60),
-        // Not runnable again, another kind, or already running: ignored.
-        ("diagnostic", "Failed", 3, 3, 1, 10),
-        ("webhook_deliver", "Pending", 0, 3, 0, 5),
-        ("diagnostic", "Running", 1, 3, 0, 1),
+    // (kind, status, priority, seconds from now; None = out of the line)
+    let jobs = [
+        ("diagnostic", "queued", 5, Some(300)),
+        ("diagnostic", "queued", 0, Some(120)),
+        ("diagnostic", "queued", 2, Some(60)),
+        // Another kind, or running / ended: ignored.
+        ("webhook_deliver", "queued", 0, Some(5)),
+        ("diagnostic", "running", 0, None),
+        ("diagnostic", "failed", 1, None),
     ];
-    for (kind, status, attempts, max, priority, secs) in tasks {
+    for (kind, status, priority, secs) in jobs {
         sqlx::query(
-            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority)
-             VALUES ($1, $2, convert_to('{}', 'UTF8'), $3, $4, $5, now() + make_interval(secs => $6), $7)",
+            "INSERT INTO jobs (id, kind, payload, status, max_attempts, priority, run_at)
+             VALUES ($1, $2, '{}', $3, 3, $4, now() + make_interval(secs => $5))",
         )
-        .bind(ulid::Ulid::generate().to_string())
+        .bind(uuid::Uuid::now_v7())
         .bind(kind)
         .bind(status)
-        .bind(attempts)
-        .bind(max)
-        .bind(f64::from(secs))
         .bind(priority)
+        .bind(secs.map(f64::from))
         .execute(&mut *conn)
         .await
         .unwrap();
@@ -592,7 +596,7 @@ async fn next_due_is_the_earliest_runnable_task_of_the_kind_across_priorities() 
     let next = run::next_due(&mut conn, "diagnostic")
         .await
         .unwrap()
-        .expect("a task is waiting");
+        .expect("a job is waiting");
     assert!(
         (55.0..=60.5).contains(&next.as_secs_f64()),
         "the retry in 60 s (priority 2) comes first: {next:?}"
@@ -608,8 +612,8 @@ async fn next_due_is_the_earliest_runnable_task_of_the_kind_across_priorities() 
 /// the rest: job records, and e-mail outbox rows with their content.
 #[tokio::test]
 async fn prune_deletes_only_what_finished_before_the_retention() {
-    use launchpad_domain::jobs::{
-        EnqueueCtx, NewJob, enqueue_one,
+    use launchpad_domain::{
+        jobs::{EnqueueCtx, NewJob, enqueue_one},
         kinds::{PruneJobs, PruneJobsPayload},
     };
     let h = Harness::new().await;
@@ -626,9 +630,9 @@ async fn prune_deletes_only_what_finished_before_the_retention() {
     // Jobs: finished 40 days ago (pruned), finished now and queued 40 days
     // ago (kept).
     exec("INSERT INTO jobs (id, kind, payload, max_attempts, status, created_at, finished_at) VALUES
-          ('01J000000000000000000000A1', 'diagnostic', '{}', 1, 'succeeded', now() - interval '40 days', now() - interval '40 days'),
-          ('01J000000000000000000000B1', 'diagnostic', '{}', 1, 'succeeded', now(), now()),
-          ('01J000000000000000000000C1', 'diagnostic', '{}', 1, 'queued', now() - interval '40 days', NULL)").await;
+          ('019aa000-0000-7000-8000-0000000000a1', 'diagnostic', '{}', 1, 'succeeded', now() - interval '40 days', now() - interval '40 days'),
+          ('019aa000-0000-7000-8000-0000000000b1', 'diagnostic', '{}', 1, 'succeeded', now(), now()),
+          ('019aa000-0000-7000-8000-0000000000c1', 'diagnostic', '{}', 1, 'queued', now() - interval '40 days', NULL)").await;
     // E-mail: ids are UUIDv7, so their age is in them.
     let v7 = |days_ago: i64, n: u16| {
         let t = Utc::now() - chrono::Duration::days(days_ago);
@@ -692,14 +696,17 @@ async fn prune_deletes_only_what_finished_before_the_retention() {
     assert_eq!(j["result"]["email_messages_deleted"], 2, "{j}");
 
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM jobs WHERE id LIKE '01J00000000000000000000%' ORDER BY id",
+        "SELECT id::text FROM jobs WHERE id::text LIKE '019aa000-%' ORDER BY id",
     )
     .fetch_all(db)
     .await
     .unwrap();
     assert_eq!(
         ids,
-        ["01J000000000000000000000B1", "01J000000000000000000000C1"]
+        [
+            "019aa000-0000-7000-8000-0000000000b1",
+            "019aa000-0000-7000-8000-0000000000c1"
+        ]
     );
     let outbox: Vec<(uuid::Uuid, String)> =
         sqlx::query_as("SELECT id, status FROM email_outbox ORDER BY id")

@@ -760,10 +760,11 @@ async fn callback_urls_of_job_creating_requests_follow_the_endpoint_rules() {
         )
         .await;
     r.expect(202);
-    let stored: Option<String> = sqlx::query_scalar("SELECT callback_url FROM jobs WHERE id = $1")
-        .bind(r.body["id"].as_str().unwrap())
-        .fetch_one(&p.app.db.pool)
-        .await
-        .unwrap();
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT callback_url FROM jobs WHERE id = $1::uuid")
+            .bind(r.body["id"].as_str().unwrap())
+            .fetch_one(&p.app.db.pool)
+            .await
+            .unwrap();
     assert_eq!(stored.as_deref(), Some("https://93.184.216.34/cb"));
 }

@@ -1,18 +1,42 @@
-//! Every job kind, declared in one place. The worker registers a handler for
-//! each (`launchpad_worker::jobs::register_all`); the API validates `kind`
-//! filters against [`ALL`].
+//! Every job kind, declared in one place: [`for_each_job_kind!`] is the one
+//! list of kinds. [`ALL`] (the API validates `kind` filters against it) and
+//! the worker's registrations (`launchpad_worker::jobs::register_all`, where
+//! a kind without a handler fails the build) both come from it.
+//!
+//! Adding a kind: declare it below (name, payload, output, policies), add it
+//! to the list, and implement the worker's `Handler` for it.
+//!
+//! This module sits outside the job core (`crate::jobs`), which knows no
+//! feature: the kinds name the features' payload and result types.
 
 use crate::text_enum;
 use std::time::Duration;
 
 use chrono::NaiveDate;
 
-use super::{Concurrency, JobKind, RetryPolicy};
 use crate::{
     ai::types::{CopAdvice, SurveySummary},
     ids::{CopId, CustomerId, EventId, SurveyId, UserId},
+    jobs::{Concurrency, JobKind, RetryPolicy},
     webhooks::DeliveryId,
 };
+
+/// Calls `$callback! { Kind, Kind, ... }` with every declared job kind.
+#[macro_export]
+macro_rules! for_each_job_kind {
+    ($callback:ident) => {
+        $callback! {
+            PruneJobs,
+            Diagnostic,
+            WebhookDeliver,
+            EventInvites,
+            EmailSend,
+            AiSurveySummary,
+            AiCopAdvice,
+            KpiRollup,
+        }
+    };
+}
 
 /// Static facts about a kind, for listing and validation.
 #[derive(Debug, Clone, Copy)]
@@ -34,17 +58,14 @@ impl KindInfo {
     }
 }
 
+macro_rules! kind_infos {
+    ($($kind:ident),* $(,)?) => {
+        &[$(KindInfo::of::<$kind>()),*]
+    };
+}
+
 /// All kinds known to the platform.
-pub const ALL: &[KindInfo] = &[
-    KindInfo::of::<PruneJobs>(),
-    KindInfo::of::<Diagnostic>(),
-    KindInfo::of::<WebhookDeliver>(),
-    KindInfo::of::<EventInvites>(),
-    KindInfo::of::<EmailSend>(),
-    KindInfo::of::<AiSurveySummary>(),
-    KindInfo::of::<AiCopAdvice>(),
-    KindInfo::of::<KpiRollup>(),
-];
+pub const ALL: &[KindInfo] = for_each_job_kind!(kind_infos);
 
 pub fn find(name: &str) -> Option<&'static KindInfo> {
     ALL.iter().find(|k| k.name == name)
@@ -53,7 +74,9 @@ pub fn find(name: &str) -> Option<&'static KindInfo> {
 // ---------------------------------------------------------------------------
 // Maintenance
 
-/// Deletes finished job records and transport rows past the retention period.
+/// Deletes finished job records (and other finished records: webhook
+/// messages, e-mails, idempotency keys, cached AI results) past the
+/// retention period.
 pub struct PruneJobs;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -65,7 +88,6 @@ pub struct PruneJobsPayload {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PruneJobsOutput {
     pub jobs_deleted: u64,
-    pub tasks_deleted: u64,
     /// Webhook messages (with their deliveries and attempts).
     #[serde(default)]
     pub webhook_messages_deleted: u64,
@@ -130,6 +152,7 @@ pub struct DiagnosticOutput {
 
 impl JobKind for Diagnostic {
     const NAME: &'static str = "diagnostic";
+    const DIAGNOSTIC: bool = true;
     type Payload = DiagnosticPayload;
     type Output = DiagnosticOutput;
     const MAX_ATTEMPTS: u32 = 3;
@@ -431,5 +454,30 @@ impl JobKind for KpiRollup {
         p.cop_id
             .map(|c| c.to_string())
             .or_else(|| p.customer_id.map(|c| c.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_snake_case() {
+        let mut names: Vec<&str> = ALL.iter().map(|k| k.name).collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        );
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len(), "two kinds share a name");
+    }
+
+    #[test]
+    fn declared_concurrency_scales_the_workers_default() {
+        assert_eq!(EmailSend::CONCURRENCY.of(32), 256);
+        assert_eq!(KpiRollup::CONCURRENCY.of(32), 4);
+        assert_eq!(WebhookDeliver::CONCURRENCY.of(32), 32);
     }
 }

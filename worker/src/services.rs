@@ -1,0 +1,36 @@
+//! The outside integrations job handlers use, built from the worker's
+//! settings in one place and handed to the runtime.
+
+use std::sync::Arc;
+
+use crate::{
+    config::{WebhookSettings, WorkerSettings},
+    http::WebhookClient,
+    llm,
+    mail::Mailer,
+};
+
+pub struct Services {
+    /// Sends webhook deliveries (SSRF-guarded, no redirects, capped reads).
+    pub webhook_client: WebhookClient,
+    pub webhook_settings: WebhookSettings,
+    /// SMTP to the configured relay, rate-limited (the rate is shared with
+    /// the other processes that send, see [`crate::mail::share_rate`]).
+    pub mail: Arc<Mailer>,
+    /// The AI provider (absent: the offline extractive method) and its settings.
+    pub ai: llm::Ai,
+}
+
+impl Services {
+    pub fn from_settings(settings: &WorkerSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            webhook_client: WebhookClient::new(
+                settings.webhooks.timeout,
+                settings.webhooks.allow_insecure,
+            )?,
+            webhook_settings: settings.webhooks.clone(),
+            mail: Arc::new(Mailer::new(&settings.mail).map_err(|e| anyhow::anyhow!(e))?),
+            ai: llm::Ai::from_settings(&settings.ai)?,
+        })
+    }
+}
