@@ -125,7 +125,7 @@ check(pages >= 2, f"{pages} page(s)")
 check(sorted(seen) == sorted({job.id, slow.id}), f"listed {seen}")
 
 # 5. Problems read as typed errors.
-missing = jobs_get.sync(client=client, id="01JD3ZJ8V4Q6Y4N5C7X2T0M9KA")
+missing = jobs_get.sync(client=client, id="019aa000-0000-7000-8000-00000000dead")
 check(isinstance(missing, models.Problem), f"a missing job answered {missing!r}")
 check(missing.status == 404 and missing.code == models.ProblemCode.NOT_FOUND, repr(missing))
 bad = jobs_list.sync(client=client, limit=0)

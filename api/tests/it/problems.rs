@@ -43,8 +43,11 @@ async fn every_kind_of_error_answers_a_problem_with_its_code() {
         (
             404,
             "not_found",
-            app.get("/api/v1/jobs/01JD3ZJ8V4Q6Y4N5C7X2T0M9KA", &admin.access)
-                .await,
+            app.get(
+                "/api/v1/jobs/019aa000-0000-7000-8000-00000000dead",
+                &admin.access,
+            )
+            .await,
         ),
         (
             404,
