@@ -235,12 +235,18 @@ async fn insert<R: Returned>(
                      SELECT j.run_at FROM jobs j
                      WHERE j.run_at IS NOT NULL AND j.kind = g.kind AND j.priority = g.priority
                      ORDER BY j.priority DESC, j.run_at LIMIT 1), now())),
+                 -- The tenant's last place: a backward probe of
+                 -- jobs_tenant_line_idx (max() made the planner scan).
                  CASE WHEN g.customer_id IS NULL THEN (
-                     SELECT max(j.run_at) FROM jobs j
-                     WHERE j.run_at <= now() AND j.kind = g.kind AND j.customer_id IS NULL)
+                     SELECT j.run_at FROM jobs j
+                     WHERE j.run_at IS NOT NULL AND j.run_at <= now() AND j.kind = g.kind
+                       AND j.customer_id IS NULL
+                     ORDER BY j.kind DESC, j.customer_id DESC, j.run_at DESC LIMIT 1)
                  ELSE (
-                     SELECT max(j.run_at) FROM jobs j
-                     WHERE j.run_at <= now() AND j.kind = g.kind AND j.customer_id = g.customer_id)
+                     SELECT j.run_at FROM jobs j
+                     WHERE j.run_at IS NOT NULL AND j.run_at <= now() AND j.kind = g.kind
+                       AND j.customer_id = g.customer_id
+                     ORDER BY j.kind DESC, j.customer_id DESC, j.run_at DESC LIMIT 1)
                  END + interval '1 microsecond') AS head
              FROM (SELECT DISTINCT kind, priority, customer_id FROM u WHERE run_at IS NULL) g
          )
