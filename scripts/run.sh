@@ -260,6 +260,10 @@ source "$REPO/scripts/db.sh"
 : "${LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL:=admin@launchpad.local}"
 : "${LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD:=launchpad-admin-demo}"
 export LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD
+# Files on local disk unless an S3-compatible store is configured; the API
+# and the worker must share the directory.
+: "${LAUNCHPAD_STORAGE_DIR:=$DATA/files}"
+export LAUNCHPAD_STORAGE_DIR
 # Created by `launchpad-api seed-demo`; printed for convenience only.
 DEMO_USER_EMAIL="exec@acme.example"
 DEMO_USER_PASSWORD="launchpad-demo-pass"

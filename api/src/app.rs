@@ -126,7 +126,15 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
         settings.commit_lanes,
         wakeups,
     );
+    // URLs the API signs for local storage: a key derived from the JWT
+    // secret (rotating it invalidates outstanding URLs, which live minutes).
+    let signing_key = launchpad_domain::files::storage::derive_signing_key(&settings.jwt_secret);
+    let storage = launchpad_domain::files::storage::build(&settings.files.storage, &signing_key)
+        .unwrap_or_else(|e| panic!("file storage {:?}: {e:#}", settings.files.storage));
+    let url_signer = launchpad_domain::files::storage::UrlSigner::new(&signing_key);
     Arc::new(AppState {
+        storage,
+        url_signer,
         commits,
         db,
         settings,

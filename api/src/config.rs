@@ -30,6 +30,11 @@ pub struct Settings {
     pub webhooks_allow_insecure: bool,
     /// `LAUNCHPAD_MAIL_FROM`: the ORGANIZER of downloaded invitations.
     pub mail_from: Sender,
+    /// Storage and limits of files (`LAUNCHPAD_STORAGE_*`, `LAUNCHPAD_FILES_*`).
+    pub files: launchpad_domain::files::FilesConfig,
+    /// `LAUNCHPAD_PUBLIC_URL`: the API's external base URL, prefixed to the
+    /// signed URLs of local storage (relative to the API otherwise).
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -115,6 +120,9 @@ impl Settings {
             diagnostic_jobs: config::flag("LAUNCHPAD_DIAGNOSTIC_JOBS")?,
             webhooks_allow_insecure: config::flag("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE")?,
             mail_from: Sender::from_env()?,
+            files: launchpad_domain::files::FilesConfig::from_env()?,
+            public_url: config::optional("LAUNCHPAD_PUBLIC_URL")?
+                .map(|u| u.trim().trim_end_matches('/').to_string()),
         })
     }
 }

@@ -75,14 +75,17 @@ impl<E: Endpoint> Endpoint for Edge<E> {
                 .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok());
-            let mut resp = if declared.is_some_and(|n| n > limit) {
+            // File uploads stream to storage under their own limits.
+            let streamed = crate::routes::files::is_streamed_upload(req.method(), &path);
+            let mut resp = if !streamed && declared.is_some_and(|n| n > limit) {
                 too_large(limit)
             } else {
                 // JSON bodies are read here (as the handler would) so that
-                // the NUL check sees them; other bodies only when unsized.
+                // the NUL check sees them; other bodies only when unsized;
+                // file uploads never (they stream to storage).
                 let json = crate::body::is_json(&req);
                 let mut body = None;
-                if declared.is_none() || json {
+                if !streamed && (declared.is_none() || json) {
                     match req.take_body().into_bytes_limit(limit).await {
                         Ok(b) => {
                             body = json.then(|| b.clone());

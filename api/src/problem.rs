@@ -105,6 +105,21 @@ pub const CODES: &[CodeDoc] = &[
         "Authenticated, but the caller's role does not allow this.",
     ),
     doc(
+        "content_type_mismatch",
+        403,
+        "A signed upload URL was used with another `Content-Type` than the one it was signed for.",
+    ),
+    doc(
+        "invalid_signature",
+        403,
+        "The signed file URL's signature is not valid (altered or for another method).",
+    ),
+    doc(
+        "url_expired",
+        403,
+        "The signed file URL has expired; ask for a new one.",
+    ),
+    doc(
         "not_found",
         404,
         "No such resource, or it belongs to another tenant.",
@@ -193,6 +208,21 @@ pub const CODES: &[CodeDoc] = &[
     doc("event_ended", 409, "The event has ended."),
     doc("event_full", 409, "The event is at capacity."),
     doc(
+        "file_attached",
+        409,
+        "The file is attached to a resource; detach it first.",
+    ),
+    doc(
+        "file_not_pending",
+        409,
+        "The file's content can only be uploaded while it is `pending`.",
+    ),
+    doc(
+        "file_not_ready",
+        409,
+        "The file is not `ready` (still pending or processing, or rejected).",
+    ),
+    doc(
         "idempotency_key_in_flight",
         409,
         "The first request with this `Idempotency-Key` is still running; retry later.",
@@ -266,6 +296,16 @@ pub const CODES: &[CodeDoc] = &[
         "The request body is larger than the limit.",
     ),
     doc(
+        "file_too_large",
+        413,
+        "The file is larger than its declared size or its purpose's limit; nothing was stored.",
+    ),
+    doc(
+        "storage_quota_exceeded",
+        413,
+        "The tenant's stored files would exceed its storage quota.",
+    ),
+    doc(
         "unsupported_media_type",
         415,
         "The body is not `application/json`.",
@@ -284,6 +324,16 @@ pub const CODES: &[CodeDoc] = &[
         "missing_reference",
         422,
         "A resource the request refers to does not exist (any more).",
+    ),
+    doc(
+        "lesson_not_video",
+        422,
+        "Only video lessons carry a media file.",
+    ),
+    doc(
+        "size_mismatch",
+        422,
+        "The uploaded body is shorter than the file's declared size; nothing was stored.",
     ),
     doc(
         "rate_limited",
@@ -538,6 +588,15 @@ impl From<DomainError> for ApiError {
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "unprocessable",
                     "Unprocessable request",
+                    Some(detail),
+                )
+                .with_code(code),
+            )),
+            DomainError::PayloadTooLarge { code, detail } => ApiError::PayloadTooLarge(Json(
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "Payload Too Large",
                     Some(detail),
                 )
                 .with_code(code),

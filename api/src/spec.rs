@@ -61,6 +61,16 @@ fn is_diagnostic(op: &Value) -> bool {
         .is_some_and(|t| t.iter().any(|t| t == DIAGNOSTICS_TAG))
 }
 
+/// Problems an operation answers beyond what its shape implies (by
+/// `operationId`): signed URLs are unauthenticated but refuse a bad
+/// signature (403); a download of a file that is not ready conflicts (409).
+const ALSO_ANSWERS: &[(&str, &[&str])] = &[
+    ("files_download", &["409"]),
+    ("files_upload_signed", &["403"]),
+    ("files_download_signed", &["403"]),
+    ("files_thumbnail_signed", &["403"]),
+];
+
 fn refine_operation(path: &str, method: &str, op: &mut Value, schemas: &Value) {
     if is_diagnostic(op) {
         let d = op["description"].as_str().unwrap_or_default().to_string();
@@ -88,20 +98,27 @@ fn refine_operation(path: &str, method: &str, op: &mut Value, schemas: &Value) {
     let read_only = method == "get";
     let path_params = path.contains('{');
     let pointer = example_pointer(op, schemas);
+    let also: &[&str] = ALSO_ANSWERS
+        .iter()
+        .find(|(id, _)| op["operationId"] == *id)
+        .map_or(&[], |(_, statuses)| statuses);
     let Some(responses) = op["responses"].as_object_mut() else {
         return;
     };
     // Declare only the problems the operation can answer (Swagger UI showed
     // all eleven on every operation), each with one example of its own.
-    responses.retain(|status, _| match status.as_str() {
-        "400" => has_params || has_body,
-        "401" => secured || auth,
-        "403" => secured,
-        "404" => secured || path_params,
-        "409" | "422" => !read_only,
-        "413" | "415" => has_body,
-        "429" => !ops,
-        _ => true,
+    responses.retain(|status, _| {
+        also.contains(&status.as_str())
+            || match status.as_str() {
+                "400" => has_params || has_body,
+                "401" => secured || auth,
+                "403" => secured,
+                "404" => secured || path_params,
+                "409" | "422" => !read_only,
+                "413" | "415" => has_body,
+                "429" => !ops,
+                _ => true,
+            }
     });
     for (status, resp) in responses.iter_mut() {
         let Some(content) = resp.get_mut("content") else {

@@ -16,6 +16,10 @@ pub struct AppState {
     /// Runs job-creating requests' transactions in shared commits, and
     /// wakes workers after each.
     pub commits: launchpad_domain::group_commit::GroupCommit,
+    /// Where file contents live (local disk or S3-compatible).
+    pub storage: Arc<dyn launchpad_domain::files::storage::Storage>,
+    /// Signs and checks the API's own file URLs (local storage).
+    pub url_signer: launchpad_domain::files::storage::UrlSigner,
 }
 
 pub type SharedState = Arc<AppState>;

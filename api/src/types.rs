@@ -45,6 +45,9 @@ pub enum Tag {
     Assignments,
     /// Public verification of certificates of completion.
     Certificates,
+    /// Files: uploads (presigned or through the API), processing, downloads,
+    /// storage usage and quotas.
+    Files,
     /// Webhooks: endpoints, signed deliveries with retries, delivery logs,
     /// replay and recovery. Deliveries to one endpoint are not ordered and
     /// may run concurrently.

@@ -37,6 +37,9 @@ pub enum Error {
     /// A well-formed request the server understood but will not process (422).
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
+    /// The content (or the tenant's stored total) is larger than allowed (413).
+    #[error("{detail}")]
+    PayloadTooLarge { code: &'static str, detail: String },
     #[error("authentication required: {0}")]
     Unauthorized(String),
     #[error("forbidden: {0}")]

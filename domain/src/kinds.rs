@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 
 use crate::{
     ai::types::{CopAdvice, SurveySummary},
+    files::FileId,
     ids::{CopId, CustomerId, EventId, SurveyId, UserId},
     jobs::{Concurrency, JobKind, RetryPolicy},
     webhooks::DeliveryId,
@@ -34,6 +35,9 @@ macro_rules! for_each_job_kind {
             AiSurveySummary,
             AiCopAdvice,
             KpiRollup,
+            FileProcess,
+            FileDelete,
+            FilesCleanup,
         }
     };
 }
@@ -455,6 +459,121 @@ impl JobKind for KpiRollup {
             .map(|c| c.to_string())
             .or_else(|| p.customer_id.map(|c| c.to_string()))
     }
+}
+
+// ---------------------------------------------------------------------------
+// Files (see `crate::files`)
+
+/// Checks an uploaded file — exists with the declared size (and SHA-256),
+/// real type matches the declared one, media facts, thumbnail — and moves
+/// it to `ready` or `rejected` (`file.ready` / `file.rejected` events). A
+/// missing object rejects the file ("object not found"): no retry loop.
+pub struct FileProcess;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FileProcessPayload {
+    pub file_id: FileId,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FileProcessOutput {
+    /// The file's status after this run (`ready`, `rejected`), or `deleted`.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejection_reason: Option<String>,
+}
+
+impl JobKind for FileProcess {
+    const NAME: &'static str = "file_process";
+    type Payload = FileProcessPayload;
+    type Output = FileProcessOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    /// Hashing a large file reads all of it.
+    const TIMEOUT: Duration = Duration::from_secs(30 * 60);
+    /// Decoding images and hashing take CPU.
+    const CONCURRENCY: Concurrency = Concurrency::AtMost(8);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.file_id.to_string())
+    }
+}
+
+/// Removes a deleted file's object (and thumbnail) from storage.
+pub struct FileDelete;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FileDeletePayload {
+    pub file_id: FileId,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FileDeleteOutput {
+    /// Whether anything was left to remove.
+    pub purged: bool,
+}
+
+impl JobKind for FileDelete {
+    const NAME: &'static str = "file_delete";
+    type Payload = FileDeletePayload;
+    type Output = FileDeleteOutput;
+    const MAX_ATTEMPTS: u32 = 10;
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.file_id.to_string())
+    }
+}
+
+/// Nightly: deletes orphans (files nobody attached within `orphan_hours`),
+/// purges deleted files whose object is still there, and removes objects
+/// no record references (a crash between upload and record).
+pub struct FilesCleanup;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FilesCleanupPayload {
+    /// Files nobody attached for this long are orphans.
+    #[serde(default = "default_orphan_hours")]
+    pub orphan_hours: u32,
+    /// Objects without a record older than this are removed (younger ones
+    /// may belong to a record being written).
+    #[serde(default = "default_stray_minutes")]
+    pub stray_minutes: u32,
+}
+
+fn default_orphan_hours() -> u32 {
+    24
+}
+
+fn default_stray_minutes() -> u32 {
+    24 * 60
+}
+
+impl Default for FilesCleanupPayload {
+    fn default() -> Self {
+        Self {
+            orphan_hours: default_orphan_hours(),
+            stray_minutes: default_stray_minutes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct FilesCleanupOutput {
+    /// Orphan records deleted (with their objects).
+    pub orphans_deleted: u64,
+    /// Deleted records whose objects were removed.
+    pub purged: u64,
+    /// Objects without a record, removed.
+    pub stray_objects_deleted: u64,
+}
+
+impl JobKind for FilesCleanup {
+    const NAME: &'static str = "files_cleanup";
+    type Payload = FilesCleanupPayload;
+    type Output = FilesCleanupOutput;
+    const MAX_ATTEMPTS: u32 = 3;
+    const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod db;
 pub mod demo;
 pub mod email;
 pub mod error;
+pub mod files;
 pub mod group_commit;
 pub mod idempotency;
 pub mod ids;

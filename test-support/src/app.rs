@@ -116,6 +116,15 @@ pub fn test_settings(database_url: &str) -> Settings {
         diagnostic_jobs: true,
         webhooks_allow_insecure: false,
         mail_from: launchpad_domain::email::Sender::default(),
+        files: launchpad_domain::files::FilesConfig::with_storage(
+            launchpad_domain::files::storage::StorageConfig::Local {
+                dir: std::env::temp_dir().join(format!(
+                    "lp-files-{}",
+                    ulid::Ulid::generate().to_string().to_lowercase()
+                )),
+            },
+        ),
+        public_url: None,
     }
 }
 

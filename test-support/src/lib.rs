@@ -7,6 +7,7 @@ pub mod llm_server;
 pub mod proxy;
 pub mod python_sdk;
 pub mod receiver;
+pub mod seaweedfs;
 pub mod smtp;
 pub mod worker;
 
@@ -14,6 +15,7 @@ pub use app::{Json, TestApp, Tokens};
 pub use db::TestDb;
 pub use llm_server::{LlmServer, Reply as LlmReply};
 pub use receiver::{Receiver, Reply};
+pub use seaweedfs::SeaweedFs;
 pub use smtp::SmtpSink;
 pub use worker::WorkerProcess;
 

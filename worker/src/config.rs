@@ -44,6 +44,8 @@ pub struct WorkerSettings {
     pub ai: AiSettings,
     /// Days the nightly KPI rollup recomputes, ending today (late data lands in them).
     pub kpi_trailing_days: u32,
+    /// Where file contents live (`LAUNCHPAD_STORAGE_*`), and their limits.
+    pub files: launchpad_domain::files::FilesConfig,
 }
 
 /// Webhook delivery settings.
@@ -137,6 +139,7 @@ impl WorkerSettings {
             mail: mail_from_env()?,
             ai: AiSettings::from_env()?,
             kpi_trailing_days: kpi_trailing_days()?,
+            files: launchpad_domain::files::FilesConfig::from_env()?,
         })
     }
 

@@ -19,6 +19,8 @@ pub struct Services {
     pub mail: Arc<Mailer>,
     /// The AI provider (absent: the offline extractive method) and its settings.
     pub ai: llm::Ai,
+    /// Object storage of files.
+    pub storage: Arc<dyn launchpad_domain::files::storage::Storage>,
 }
 
 impl Services {
@@ -31,6 +33,8 @@ impl Services {
             webhook_settings: settings.webhooks.clone(),
             mail: Arc::new(Mailer::new(&settings.mail).map_err(|e| anyhow::anyhow!(e))?),
             ai: llm::Ai::from_settings(&settings.ai)?,
+            // The worker signs no URLs: any key will do.
+            storage: launchpad_domain::files::storage::build(&settings.files.storage, b"worker")?,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use launchpad_domain::{
+    files::FileId,
     ids::{AssetId, CopId, UserId},
     portal::assets::{
         self, Asset, AssetData, AssetFilter, AssetKind, AssetLevel, AssetPatch, Engagement,
@@ -56,6 +57,9 @@ pub struct AssetView {
     pub topic: Option<String>,
     /// Lower-case tags.
     pub tags: Vec<String>,
+    /// A stored file carried besides the URL (`PUT /assets/{id}/file`).
+    #[oai(skip_serializing_if_is_none)]
+    pub file_id: Option<FileId>,
     #[oai(skip_serializing_if_is_none)]
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
@@ -78,6 +82,7 @@ impl From<Asset> for AssetView {
             level: a.level,
             topic: a.topic,
             tags: a.tags,
+            file_id: a.file_id,
             created_by: a.created_by,
             created_at: a.created_at,
             updated_at: a.updated_at,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use launchpad_domain::{
+    files::FileId,
     ids::{CourseId, CustomerId, LessonId, UserId},
     lms::{
         courses::{self, Course, CourseFilter, CourseLevel, CoursePatch, CourseStatus, NewCourse},
@@ -57,6 +58,9 @@ pub struct CourseView {
     pub estimated_minutes: Option<i32>,
     /// Number of lessons.
     pub lesson_count: i64,
+    /// The thumbnail image (a file of purpose `course_thumbnail`; `PUT /courses/{id}/thumbnail`).
+    #[oai(skip_serializing_if_is_none)]
+    pub thumbnail_file_id: Option<FileId>,
     /// The user who created the course (absent once that user is deleted).
     #[oai(skip_serializing_if_is_none)]
     pub created_by: Option<UserId>,
@@ -83,6 +87,7 @@ impl From<Course> for CourseView {
             level: c.level,
             estimated_minutes: c.estimated_minutes,
             lesson_count: c.lesson_count,
+            thumbnail_file_id: c.thumbnail_file_id,
             created_by: c.created_by,
             published_at: c.published_at,
             archived_at: c.archived_at,
@@ -182,6 +187,10 @@ pub struct LessonView {
     /// Where the video or other media lives.
     #[oai(skip_serializing_if_is_none)]
     pub media_url: Option<String>,
+    /// The lesson's media (a file of purpose `lesson_media`; video lessons,
+    /// `PUT /courses/{id}/lessons/{id}/media`).
+    #[oai(skip_serializing_if_is_none)]
+    pub media_file_id: Option<FileId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -196,6 +205,7 @@ impl From<Lesson> for LessonView {
             title: l.title,
             body: l.body,
             media_url: l.media_url,
+            media_file_id: l.media_file_id,
             created_at: l.created_at,
             updated_at: l.updated_at,
         }

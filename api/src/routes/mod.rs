@@ -10,6 +10,7 @@ pub mod cops;
 pub mod customers;
 pub mod diagnostics;
 pub mod events;
+pub mod files;
 pub mod jobs;
 pub mod kpis;
 pub mod lms_assignments;
@@ -52,5 +53,6 @@ pub fn all() -> impl poem_openapi::OpenApi {
             certificates::CertificatesApi,
         ),
         webhooks::WebhooksApi,
+        files::FilesApi,
     ))
 }

@@ -157,6 +157,16 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         .await
         .expect(202);
     }
+    for n in 0..2 {
+        app.post(
+            "/api/v1/files",
+            a,
+            &json!({"customer_id": customer, "filename": format!("f{n}.pdf"),
+                    "content_type": "application/pdf", "size": 10, "purpose": "asset"}),
+        )
+        .await
+        .expect(201);
+    }
 
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let cases: BTreeMap<&str, (String, &str)> = BTreeMap::from([
@@ -189,6 +199,7 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
             (format!("/api/v1/usage/ai?month={month}"), a),
         ),
         ("courses_list", ("/api/v1/courses".into(), a)),
+        ("files_list", ("/api/v1/files".into(), a)),
         (
             "lessons_list",
             (format!("/api/v1/courses/{course}/lessons"), a),

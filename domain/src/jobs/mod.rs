@@ -176,9 +176,9 @@ impl From<crate::error::Error> for Failure {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            E::Conflict { code, detail } | E::Unprocessable { code, detail } => {
-                Failure::permanent(code, detail)
-            }
+            E::Conflict { code, detail }
+            | E::Unprocessable { code, detail }
+            | E::PayloadTooLarge { code, detail } => Failure::permanent(code, detail),
             E::Unauthorized(m) | E::Forbidden(m) => Failure::permanent("forbidden", m),
             E::RateLimited { retry_after } => Failure::Transient {
                 code: "rate_limited".into(),

@@ -49,6 +49,7 @@ pub struct Course {
     pub level: CourseLevel,
     pub estimated_minutes: Option<i32>,
     pub lesson_count: i64,
+    pub thumbnail_file_id: Option<crate::files::FileId>,
     pub created_by: Option<UserId>,
     pub published_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
@@ -59,7 +60,7 @@ pub struct Course {
 const COLUMNS: &str =
     "id, customer_id, status, title, description, product, tags, level, estimated_minutes,
     (SELECT count(*) FROM lessons l WHERE l.course_id = courses.id) AS lesson_count,
-    created_by, published_at, archived_at, created_at, updated_at";
+    thumbnail_file_id, created_by, published_at, archived_at, created_at, updated_at";
 
 /// The searchable text of a course (matches the trigram index).
 const SEARCH_TEXT: &str = "(title || ' ' || description)";

@@ -42,12 +42,13 @@ pub struct Lesson {
     pub title: String,
     pub body: String,
     pub media_url: Option<String>,
+    pub media_file_id: Option<crate::files::FileId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str =
-    "id, course_id, position, kind, title, body, media_url, created_at, updated_at";
+    "id, course_id, position, kind, title, body, media_url, media_file_id, created_at, updated_at";
 
 fn body(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {

@@ -63,6 +63,7 @@ pub struct Asset {
     pub level: Option<AssetLevel>,
     pub topic: Option<String>,
     pub tags: Vec<String>,
+    pub file_id: Option<crate::files::FileId>,
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -71,7 +72,7 @@ pub struct Asset {
     pub likes: i64,
 }
 
-const COLUMNS: &str = "id, cop_id, kind, title, description, url, persona, level, topic, tags, created_by, \
+const COLUMNS: &str = "id, cop_id, kind, title, description, url, persona, level, topic, tags, file_id, created_by, \
     created_at, updated_at, \
     (SELECT count(*) FROM asset_engagement g WHERE g.asset_id = content_assets.id AND g.action = 'view') AS views, \
     (SELECT count(*) FROM asset_engagement g WHERE g.asset_id = content_assets.id AND g.action = 'download') AS downloads, \

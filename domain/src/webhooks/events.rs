@@ -36,6 +36,8 @@ text_enum! {
         CourseCompleted = "course.completed",
         CertificateIssued = "certificate.issued",
         KpiRollupCompleted = "kpi.rollup.completed",
+        FileReady = "file.ready",
+        FileRejected = "file.rejected",
     }
 }
 

@@ -7,6 +7,9 @@ pub mod ai_survey_summary;
 pub mod diagnostic;
 pub mod email_send;
 pub mod event_invites;
+pub mod file_delete;
+pub mod file_process;
+pub mod files_cleanup;
 pub mod kpi_rollup;
 pub mod prune;
 pub mod webhook_deliver;
@@ -162,6 +165,22 @@ pub fn cron_entries(settings: &WorkerSettings) -> Result<Vec<CronEntry>, String>
             KpiRollup::NAME,
             &expr,
             move |conn, tick| Box::pin(kpi::rollup::enqueue_nightly(conn, tick, trailing_days)),
+        )?);
+    }
+    // Nightly: orphans, deleted files' objects, objects without a record.
+    if let Some(expr) = settings.cron_for(kinds::FilesCleanup::NAME, Some("0 40 3 * * *")) {
+        out.push(CronEntry::new(
+            kinds::FilesCleanup::NAME,
+            &expr,
+            move |tick| {
+                vec![
+                    NewJob::of::<kinds::FilesCleanup>(
+                        &kinds::FilesCleanupPayload::default(),
+                        &EnqueueCtx::default(),
+                    )
+                    .unique(format!("cron:{}", tick.timestamp())),
+                ]
+            },
         )?);
     }
     if settings.diagnostic_jobs

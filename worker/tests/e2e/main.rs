@@ -3,6 +3,7 @@
 
 mod ai;
 mod email;
+mod files;
 mod harness;
 mod kpi;
 mod lifecycle;
