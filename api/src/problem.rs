@@ -183,6 +183,16 @@ pub const CODES: &[CodeDoc] = &[
     ),
     doc("cop_archived", 409, "The CoP is archived."),
     doc(
+        "content_expiry_passed",
+        409,
+        "The content item's `expires_at` has passed; set a later one (or none) before approving it.",
+    ),
+    doc(
+        "content_status_unchanged",
+        409,
+        "The content item is already in the requested status.",
+    ),
+    doc(
         "course_has_no_lessons",
         409,
         "A course without lessons cannot be published.",
@@ -276,9 +286,19 @@ pub const CODES: &[CodeDoc] = &[
     ),
     doc("survey_not_open", 409, "The survey is not open."),
     doc(
+        "term_has_children",
+        409,
+        "The metadata term has terms below it; move or delete them first.",
+    ),
+    doc(
         "too_many_lessons",
         409,
         "The course has the maximum number of lessons.",
+    ),
+    doc(
+        "too_many_terms",
+        409,
+        "The customer already has the most metadata terms allowed (2,000).",
     ),
     doc(
         "use_case_approved",

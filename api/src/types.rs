@@ -43,6 +43,9 @@ pub enum Tag {
     Progress,
     /// Enablement portal: courses and paths assigned to users.
     Assignments,
+    /// Enablement portal: the content library (items with files, approval
+    /// and expiry) and the metadata hierarchy that tags content and courses.
+    Library,
     /// Public verification of certificates of completion.
     Certificates,
     /// Files: uploads (presigned or through the API), processing, downloads,

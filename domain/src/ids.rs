@@ -126,3 +126,11 @@ uuid_id!(
     /// A champion recognition.
     ChampionId
 );
+uuid_id!(
+    /// An item of the enablement portal's content library.
+    ContentItemId
+);
+uuid_id!(
+    /// A term of a customer's metadata hierarchy (product suite, concept, ...).
+    MetadataTermId
+);

@@ -38,6 +38,7 @@ macro_rules! for_each_job_kind {
             FileProcess,
             FileDelete,
             FilesCleanup,
+            ContentExpire,
         }
     };
 }
@@ -574,6 +575,28 @@ impl JobKind for FilesCleanup {
     type Output = FilesCleanupOutput;
     const MAX_ATTEMPTS: u32 = 3;
     const TIMEOUT: Duration = Duration::from_secs(30 * 60);
+}
+
+// ---------------------------------------------------------------------------
+// Content library (see `crate::lms::library`)
+
+/// Nightly: marks content items whose `expires_at` has passed as `expired`
+/// and tells each owner by e-mail.
+pub struct ContentExpire;
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ContentExpirePayload {}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ContentExpireOutput {
+    /// Items marked `expired` by this run.
+    pub expired: u64,
+}
+
+impl JobKind for ContentExpire {
+    const NAME: &'static str = "content_expire";
+    type Payload = ContentExpirePayload;
+    type Output = ContentExpireOutput;
 }
 
 #[cfg(test)]

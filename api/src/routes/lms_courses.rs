@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use launchpad_domain::{
     files::FileId,
-    ids::{CourseId, CustomerId, LessonId, UserId},
+    ids::{CourseId, CustomerId, LessonId, MetadataTermId, UserId},
     lms::{
         courses::{self, Course, CourseFilter, CourseLevel, CoursePatch, CourseStatus, NewCourse},
         lessons::{self, Lesson, LessonKind, LessonPatch, NewLesson},
@@ -30,6 +30,8 @@ crate::list_query! {
         tag: Option<String>,
         /// Only courses of this level.
         level: Option<CourseLevel>,
+        /// Only courses tagged with this metadata term or a term below it.
+        term_id: Option<MetadataTermId>,
         /// Text contained in the title or description (case-insensitive).
         q: Option<String>,
     }
@@ -61,6 +63,8 @@ pub struct CourseView {
     /// The thumbnail image (a file of purpose `course_thumbnail`; `PUT /courses/{id}/thumbnail`).
     #[oai(skip_serializing_if_is_none)]
     pub thumbnail_file_id: Option<FileId>,
+    /// Terms of the customer's metadata hierarchy (`PUT /courses/{id}/terms`).
+    pub term_ids: Vec<MetadataTermId>,
     /// The user who created the course (absent once that user is deleted).
     #[oai(skip_serializing_if_is_none)]
     pub created_by: Option<UserId>,
@@ -88,6 +92,7 @@ impl From<Course> for CourseView {
             estimated_minutes: c.estimated_minutes,
             lesson_count: c.lesson_count,
             thumbnail_file_id: c.thumbnail_file_id,
+            term_ids: c.term_ids,
             created_by: c.created_by,
             published_at: c.published_at,
             archived_at: c.archived_at,
@@ -339,6 +344,7 @@ impl CoursesApi {
             product: query.product,
             tag: query.tag,
             level: query.level,
+            term_id: query.term_id,
             q: query.q,
         }
         .parse()?;

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod kpis;
 pub mod lms_assignments;
 pub mod lms_courses;
+pub mod lms_library;
 pub mod lms_paths;
 pub mod lms_progress;
 pub mod ops;
@@ -51,6 +52,7 @@ pub fn all() -> impl poem_openapi::OpenApi {
             lms_progress::ProgressApi,
             lms_assignments::AssignmentsApi,
             certificates::CertificatesApi,
+            lms_library::LibraryApi,
         ),
         webhooks::WebhooksApi,
         files::FilesApi,

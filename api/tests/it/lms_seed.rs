@@ -12,6 +12,10 @@ async fn counts(db: &TestDb) -> Vec<i64> {
         "SELECT count(*) FROM lesson_progress",
         "SELECT count(*) FROM course_completions",
         "SELECT count(*) FROM assignments",
+        "SELECT count(*) FROM metadata_terms",
+        "SELECT count(*) FROM course_terms",
+        "SELECT count(*) FROM content_items",
+        "SELECT count(*) FROM content_items WHERE status = 'approved'",
     ] {
         out.push(sqlx::query_scalar(sql).fetch_one(&db.pool).await.unwrap());
     }
@@ -42,6 +46,11 @@ async fn demo_seed_fills_the_lms_once() {
     .await
     .unwrap();
     assert_eq!(lessons, 4);
+    assert_eq!(
+        first[6..],
+        [6, 3, 4, 2],
+        "a metadata hierarchy tagging both courses, four content items, two approved"
+    );
     let exec_progress: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM lesson_progress p JOIN users u ON u.id = p.user_id WHERE lower(u.email) = $1",
     )

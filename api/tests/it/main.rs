@@ -16,6 +16,7 @@ mod lms_assignments;
 mod lms_certificates;
 mod lms_common;
 mod lms_courses;
+mod lms_library;
 mod lms_paths;
 mod lms_progress;
 mod lms_seed;

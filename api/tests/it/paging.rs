@@ -167,6 +167,15 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         .await
         .expect(201);
     }
+    for n in 0..2 {
+        app.post(
+            "/api/v1/content-items",
+            a,
+            &json!({"customer_id": customer, "title": format!("Item {n}")}),
+        )
+        .await
+        .expect(201);
+    }
 
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let cases: BTreeMap<&str, (String, &str)> = BTreeMap::from([
@@ -200,6 +209,7 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         ),
         ("courses_list", ("/api/v1/courses".into(), a)),
         ("files_list", ("/api/v1/files".into(), a)),
+        ("content_items_list", ("/api/v1/content-items".into(), a)),
         (
             "lessons_list",
             (format!("/api/v1/courses/{course}/lessons"), a),

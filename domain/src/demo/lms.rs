@@ -230,6 +230,130 @@ pub async fn seed_lms(db: &PgPool, customer: CustomerId) -> Result<()> {
         .execute(&mut *tx)
         .await?;
     }
+    seed_library(&mut tx, customer, &[main, short]).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The content library's demo data, idempotent: a metadata hierarchy
+/// (product suites and their concepts) tagging the demo courses, and four
+/// content items owned by the demo exec: two approved (one expiring in a
+/// week), a draft and a deprecated one.
+async fn seed_library(
+    conn: &mut sqlx::PgConnection,
+    customer: CustomerId,
+    courses: &[crate::ids::CourseId],
+) -> Result<()> {
+    use crate::ids::{ContentItemId, MetadataTermId};
+
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM metadata_terms WHERE customer_id = $1)")
+            .bind(customer)
+            .fetch_one(&mut *conn)
+            .await?;
+    if exists {
+        return Ok(());
+    }
+    // (group, name, parent index, colour)
+    const TERMS: [(&str, &str, Option<usize>, &str); 6] = [
+        ("product_suite", "Lakehouse", None, "#1b3a5c"),
+        ("product_suite", "Business intelligence", None, "#8a4b08"),
+        ("concept", "Open table formats", Some(0), "#2f6f9f"),
+        ("concept", "Pipelines", Some(0), "#3f8f6f"),
+        ("concept", "Governance", Some(0), "#6f3f8f"),
+        ("concept", "Dashboards", Some(1), "#b06a1c"),
+    ];
+    let mut ids: Vec<MetadataTermId> = Vec::new();
+    for (i, (group, name, parent, color)) in TERMS.iter().enumerate() {
+        let id = MetadataTermId::new();
+        sqlx::query(
+            "INSERT INTO metadata_terms (id, customer_id, group_key, parent_id, name, sort_order, color)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(customer)
+        .bind(group)
+        .bind(parent.map(|p| ids[p]))
+        .bind(name)
+        .bind(i as i32 * 10)
+        .bind(color)
+        .execute(&mut *conn)
+        .await?;
+        ids.push(id);
+    }
+    // The main course: formats and pipelines; the short one: governance.
+    let tags = [(0, 2), (0, 3), (1, 4)];
+    for (course, term) in tags {
+        if let Some(c) = courses.get(course) {
+            sqlx::query("INSERT INTO course_terms (course_id, term_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(c)
+                .bind(ids[term])
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    let owner: Option<UserId> = sqlx::query_scalar(
+        "SELECT u.id FROM users u JOIN user_customers uc ON uc.user_id = u.id
+         WHERE uc.customer_id = $1 AND lower(u.email) = $2",
+    )
+    .bind(customer)
+    .bind(DEMO_EXEC_EMAIL)
+    .fetch_optional(&mut *conn)
+    .await?;
+    // (title, description, status, expires in days, term)
+    const ITEMS: [(&str, &str, &str, Option<i32>, usize); 4] = [
+        (
+            "Lakehouse pitch deck",
+            "The approved deck for first meetings.",
+            "approved",
+            None,
+            0,
+        ),
+        (
+            "Table formats cheat sheet",
+            "One page on open table formats, for workshops.",
+            "approved",
+            Some(7),
+            2,
+        ),
+        (
+            "Pipeline patterns (draft)",
+            "Bronze, silver, gold — with examples.",
+            "draft",
+            Some(90),
+            3,
+        ),
+        (
+            "Dashboard style guide 2024",
+            "Superseded by the 2026 guide.",
+            "deprecated",
+            None,
+            5,
+        ),
+    ];
+    for (title, description, status, days, term) in ITEMS {
+        let id = ContentItemId::new();
+        sqlx::query(
+            "INSERT INTO content_items (id, customer_id, status, title, description, owner_id, created_by,
+                 expires_at, approved_by, approved_at, deprecated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6, now() + make_interval(days => $7),
+                 CASE WHEN $3 <> 'draft' THEN $6 END, CASE WHEN $3 <> 'draft' THEN now() END,
+                 CASE WHEN $3 = 'deprecated' THEN now() END)",
+        )
+        .bind(id)
+        .bind(customer)
+        .bind(status)
+        .bind(title)
+        .bind(description)
+        .bind(owner)
+        .bind(days)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("INSERT INTO content_item_terms (item_id, term_id) VALUES ($1, $2)")
+            .bind(id)
+            .bind(ids[term])
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }

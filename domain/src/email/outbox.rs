@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::templates::Rendered;
+use super::{Sender, templates::Rendered};
 use crate::{
     calendar::ics::{self, Method, Party},
     error::Result,
@@ -98,6 +98,43 @@ pub struct NewEmail {
     pub message_id: String,
     /// Recorded as `suppressed` with this reason instead of being sent.
     pub skip: Option<SkipReason>,
+}
+
+/// A platform user to write one message to (see [`NewEmail::to_person`]).
+pub struct Person<'a> {
+    pub user_id: UserId,
+    pub address: &'a str,
+    pub name: &'a str,
+    /// Writing a second row with the same key is a no-op.
+    pub dedupe_key: String,
+    pub sender: &'a Sender,
+}
+
+impl NewEmail {
+    /// A message to a person: a new outbox id and Message-ID, the name as
+    /// header text, and `skip` set when the address is empty or invalid.
+    pub fn to_person(p: Person<'_>) -> Self {
+        let id = Uuid::now_v7();
+        let address = p.address.trim();
+        let skip = if address.is_empty() {
+            Some(SkipReason::NoAddress)
+        } else if crate::values::Email::parse(address).is_err() {
+            Some(SkipReason::InvalidAddress)
+        } else {
+            None
+        };
+        let name = super::header_text(p.name, 200);
+        Self {
+            id,
+            thread_key: None,
+            user_id: Some(p.user_id),
+            dedupe_key: Some(p.dedupe_key),
+            to_address: address.to_string(),
+            to_name: Some(name).filter(|n| !n.is_empty()),
+            message_id: super::message_id(id, p.sender),
+            skip,
+        }
+    }
 }
 
 /// What [`queue`] wrote.

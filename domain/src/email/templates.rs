@@ -94,6 +94,10 @@ pub const WEBHOOK_ENDPOINT_DISABLED: EmailTemplate = template!(
     "Webhook endpoint disabled: {{customer_name}}"
 );
 
+/// To a content item's owner: the item expired (`lms::library`).
+pub const CONTENT_EXPIRED: EmailTemplate =
+    template!("content_expired", "Content expired: {{title}}");
+
 /// The event templates (they share their variables).
 pub const ALL: &[EmailTemplate] = &[
     EVENT_INVITE,

@@ -467,6 +467,24 @@ pub async fn detach_others(
     Ok(())
 }
 
+/// Detaches every file attached to `target` but those in `keep` (they
+/// become orphans unless attached elsewhere).
+pub async fn detach_all_except(
+    conn: &mut PgConnection,
+    target: &str,
+    keep: &[FileId],
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE files SET attached_to = NULL, attached_at = NULL, updated_at = now()
+         WHERE attached_to = $1 AND NOT (id = ANY($2))",
+    )
+    .bind(target)
+    .bind(keep)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // For the jobs
 

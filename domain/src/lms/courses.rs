@@ -50,6 +50,8 @@ pub struct Course {
     pub estimated_minutes: Option<i32>,
     pub lesson_count: i64,
     pub thumbnail_file_id: Option<crate::files::FileId>,
+    /// Terms of the metadata hierarchy ([`super::metadata`]).
+    pub term_ids: Vec<crate::ids::MetadataTermId>,
     pub created_by: Option<UserId>,
     pub published_at: Option<DateTime<Utc>>,
     pub archived_at: Option<DateTime<Utc>>,
@@ -60,7 +62,9 @@ pub struct Course {
 const COLUMNS: &str =
     "id, customer_id, status, title, description, product, tags, level, estimated_minutes,
     (SELECT count(*) FROM lessons l WHERE l.course_id = courses.id) AS lesson_count,
-    thumbnail_file_id, created_by, published_at, archived_at, created_at, updated_at";
+    thumbnail_file_id,
+    ARRAY(SELECT t.term_id FROM course_terms t WHERE t.course_id = courses.id ORDER BY t.term_id) AS term_ids,
+    created_by, published_at, archived_at, created_at, updated_at";
 
 /// The searchable text of a course (matches the trigram index).
 const SEARCH_TEXT: &str = "(title || ' ' || description)";
@@ -170,6 +174,8 @@ pub struct CourseFilter {
     pub product: Option<String>,
     pub tag: Option<String>,
     pub level: Option<CourseLevel>,
+    /// Courses tagged with this metadata term or a term below it.
+    pub term_id: Option<crate::ids::MetadataTermId>,
     /// Substring of the title or description, case-insensitive.
     pub q: Option<String>,
 }
@@ -326,6 +332,12 @@ pub async fn list(
     }
     if let Some(l) = filter.level {
         q.and_where(Expr::col("level").eq(l.as_str()));
+    }
+    if let Some(t) = filter.term_id {
+        q.and_where(Expr::cust_with_values(
+            super::metadata::tagged_with_sql("course_terms", "course_id", "id"),
+            [t.as_uuid()],
+        ));
     }
     if let Some(text) = &filter.q {
         q.and_where(Expr::cust(SEARCH_TEXT).ilike(super::contains_pattern(text)));

@@ -16,6 +16,8 @@ pub mod assignments;
 pub mod certificates;
 pub mod courses;
 pub mod lessons;
+pub mod library;
+pub mod metadata;
 pub mod paths;
 pub mod progress;
 

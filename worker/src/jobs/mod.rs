@@ -4,6 +4,7 @@
 
 pub mod ai_cop_advice;
 pub mod ai_survey_summary;
+pub mod content_expire;
 pub mod diagnostic;
 pub mod email_send;
 pub mod event_invites;
@@ -165,6 +166,22 @@ pub fn cron_entries(settings: &WorkerSettings) -> Result<Vec<CronEntry>, String>
             KpiRollup::NAME,
             &expr,
             move |conn, tick| Box::pin(kpi::rollup::enqueue_nightly(conn, tick, trailing_days)),
+        )?);
+    }
+    // Nightly: content items past their expiry.
+    if let Some(expr) = settings.cron_for(kinds::ContentExpire::NAME, Some("0 10 3 * * *")) {
+        out.push(CronEntry::new(
+            kinds::ContentExpire::NAME,
+            &expr,
+            move |tick| {
+                vec![
+                    NewJob::of::<kinds::ContentExpire>(
+                        &kinds::ContentExpirePayload::default(),
+                        &EnqueueCtx::default(),
+                    )
+                    .unique(format!("cron:{}", tick.timestamp())),
+                ]
+            },
         )?);
     }
     // Nightly: orphans, deleted files' objects, objects without a record.

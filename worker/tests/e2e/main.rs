@@ -2,6 +2,7 @@
 //! worker processes, real Postgres.
 
 mod ai;
+mod content;
 mod email;
 mod files;
 mod harness;
