@@ -12,8 +12,11 @@ Prints one JSON document: a list of messages, or one calendar.
 import email
 import email.policy
 import json
+import re
 from email.header import decode_header, make_header
+from html.parser import HTMLParser
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 from icalendar import Calendar
 
@@ -68,6 +71,40 @@ def describe_ics(raw: bytes):
     }
 
 
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            for k, v in attrs:
+                if k == "href" and v is not None:
+                    self.hrefs.append(v)
+
+
+def describe_link(url):
+    u = urlsplit(url)
+    return {
+        "url": url,
+        "scheme": u.scheme,
+        "netloc": u.netloc,
+        "path": u.path,
+        "query": {k: v for k, v in parse_qs(u.query, keep_blank_values=True).items()},
+    }
+
+
+def links(content_type, text):
+    """The links of a body: the `href`s of an HTML part (html.parser,
+    entities decoded), the http(s) URLs of a text part."""
+    if content_type == "text/html":
+        p = _Links()
+        p.feed(text)
+        p.close()
+        return [describe_link(h) for h in p.hrefs]
+    return [describe_link(u) for u in re.findall(r"https?://[^\s<>\"]+", text)]
+
+
 def describe_part(part):
     d = {
         "content_type": part.get_content_type(),
@@ -82,6 +119,8 @@ def describe_part(part):
         payload = part.get_payload(decode=True) or b""
         charset = part.get_content_charset() or "utf-8"
         d["content"] = payload.decode(charset, errors="replace")
+        if part.get_content_type() in ("text/plain", "text/html"):
+            d["links"] = links(part.get_content_type(), d["content"])
         if part.get_content_type() in ("text/calendar", "application/ics"):
             d["ics"] = describe_ics(payload)
             d["ics_crlf"] = b"\n" not in payload.replace(b"\r\n", b"")
@@ -108,6 +147,7 @@ def describe_message(raw: bytes):
         "from": [{"name": a.display_name, "address": a.addr_spec} for a in frm.addresses] if frm is not None else [],
         "bcc": msg.get_all("Bcc", failobj=[]),
         "header_names": list(msg.keys()),
+        "headers": {k: str(v) for k, v in msg.items()},
         "headers_ascii": raw.split(b"\r\n\r\n", 1)[0].isascii(),
         "defects": [type(d).__name__ for d in msg.defects],
         "mime": describe_part(msg),

@@ -106,6 +106,9 @@ fn asset(
     })
 }
 
+/// Password resets processed at once (see `AppState::resets`).
+const RESETS_IN_FLIGHT: usize = 16;
+
 pub fn state(db: PgPool, settings: Settings) -> SharedState {
     // Install the metrics recorder before the first request records anything.
     let _ = crate::metrics::handle();
@@ -135,6 +138,8 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
     Arc::new(AppState {
         storage,
         url_signer,
+        account_mail: settings.account_mail(),
+        resets: Arc::new(tokio::sync::Semaphore::new(RESETS_IN_FLIGHT)),
         commits,
         db,
         settings,

@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use launchpad_domain::{
+    auth::account::{self, AccountMail},
     config::{self, ConfigError, LogFormat},
     email::Sender,
 };
@@ -28,13 +29,20 @@ pub struct Settings {
     /// Webhook targets may be plain http and loopback/private addresses
     /// (`LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE`; local development and tests only).
     pub webhooks_allow_insecure: bool,
-    /// `LAUNCHPAD_MAIL_FROM`: the ORGANIZER of downloaded invitations.
+    /// `LAUNCHPAD_MAIL_FROM`: the ORGANIZER of downloaded invitations and
+    /// the sender of the account e-mails.
     pub mail_from: Sender,
     /// Storage and limits of files (`LAUNCHPAD_STORAGE_*`, `LAUNCHPAD_FILES_*`).
     pub files: launchpad_domain::files::FilesConfig,
     /// `LAUNCHPAD_PUBLIC_URL`: the API's external base URL, prefixed to the
-    /// signed URLs of local storage (relative to the API otherwise).
+    /// signed URLs of local storage (relative to the API otherwise); the
+    /// account e-mails' links point at its operations when no portal is
+    /// configured (`http://` + the listening address when unset).
     pub public_url: Option<String>,
+    /// `LAUNCHPAD_PORTAL_URL`: the portal's base URL; the account e-mails'
+    /// links point at its pages (`/accept-invitation`, `/reset-password`,
+    /// `/verify-email`, each with `?token=`).
+    pub portal_url: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -50,7 +58,22 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+fn base_url(name: &str) -> Result<Option<String>, ConfigError> {
+    config::optional(name)?
+        .map(|v| account::base_url(&v).map_err(|m| config::invalid(name, &m)))
+        .transpose()
+}
+
 impl Settings {
+    /// Who sends the account e-mails and where their links point.
+    pub fn account_mail(&self) -> AccountMail {
+        let public = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_addr));
+        AccountMail::new(self.mail_from.clone(), &public, self.portal_url.as_deref())
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         let database_url = config::required("DATABASE_URL")?;
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
@@ -121,8 +144,8 @@ impl Settings {
             webhooks_allow_insecure: config::flag("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE")?,
             mail_from: Sender::from_env()?,
             files: launchpad_domain::files::FilesConfig::from_env()?,
-            public_url: config::optional("LAUNCHPAD_PUBLIC_URL")?
-                .map(|u| u.trim().trim_end_matches('/').to_string()),
+            public_url: base_url("LAUNCHPAD_PUBLIC_URL")?,
+            portal_url: base_url("LAUNCHPAD_PORTAL_URL")?,
         })
     }
 }

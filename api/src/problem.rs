@@ -90,6 +90,21 @@ pub const CODES: &[CodeDoc] = &[
         "The HTTP request itself was refused (e.g. a malformed header).",
     ),
     doc(
+        "token_expired",
+        400,
+        "The link's token has expired (`errors` names the token field); ask for a new link.",
+    ),
+    doc(
+        "token_invalid",
+        400,
+        "The token is not one of ours, is for another purpose, or was replaced by a newer link (`errors` names the token field).",
+    ),
+    doc(
+        "token_used",
+        400,
+        "The link's token was already used; each link works once (`errors` names the token field).",
+    ),
+    doc(
         "validation_failed",
         400,
         "Fields or parameters break a rule: a length, a range, a format, a reference to a customer or user that does not exist (`errors` lists each with a JSON pointer).",
@@ -237,6 +252,11 @@ pub const CODES: &[CodeDoc] = &[
         409,
         "The first request with this `Idempotency-Key` is still running; retry later.",
     ),
+    doc(
+        "invitation_accepted",
+        409,
+        "The user has chosen a password already; invitations are for users who have not (a password reset works).",
+    ),
     doc("job_finished", 409, "The job has already finished."),
     doc(
         "job_not_retryable",
@@ -257,6 +277,11 @@ pub const CODES: &[CodeDoc] = &[
         "no_enabled_target",
         409,
         "No enabled webhook endpoint receives this.",
+    ),
+    doc(
+        "own_email_needs_current",
+        409,
+        "Your own e-mail address changes through `POST /api/v1/me/email`, with your password.",
     ),
     doc(
         "own_password_needs_current",
@@ -310,6 +335,7 @@ pub const CODES: &[CodeDoc] = &[
         409,
         "The use case has already been approved or rejected.",
     ),
+    doc("user_disabled", 409, "The user is disabled."),
     doc(
         "payload_too_large",
         413,
@@ -597,6 +623,16 @@ impl From<DomainError> for ApiError {
                     Some(summary(&errors)),
                 )
                 .with_code("validation_failed")
+                .with_errors(&errors),
+            )),
+            DomainError::Rejected { code, errors } => ApiError::BadRequest(Json(
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "validation",
+                    "Invalid request",
+                    Some(summary(&errors)),
+                )
+                .with_code(code)
                 .with_errors(&errors),
             )),
             DomainError::Conflict { code, detail } => ApiError::Conflict(Json(

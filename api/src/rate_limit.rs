@@ -1,5 +1,6 @@
 //! Rate limits with governor: logins per (IP, email), own-password changes
-//! per user (the login quota), a per-caller quota, and
+//! per user (the login quota), password-reset requests per IP and per
+//! e-mail, a per-caller quota, and
 //! the same quota per client IP for the few unauthenticated endpoints.
 
 use std::{net::IpAddr, num::NonZeroU32, time::Duration};
@@ -16,6 +17,10 @@ pub struct RateLimits {
     /// token cannot guess the current password faster than a login could.
     password_change: DefaultKeyedRateLimiter<UserId>,
     caller: DefaultKeyedRateLimiter<UserId>,
+    /// Password-reset requests per e-mail address (the login quota) and per
+    /// client IP (four times that: several people may share an address).
+    reset_email: DefaultKeyedRateLimiter<String>,
+    reset_ip: DefaultKeyedRateLimiter<Option<IpAddr>>,
     anonymous: DefaultKeyedRateLimiter<Option<IpAddr>>,
     clock: DefaultClock,
 }
@@ -27,8 +32,14 @@ impl RateLimits {
             .expect("non-zero period")
             .allow_burst(login_n);
         let caller_n = NonZeroU32::new(caller_per_minute).unwrap_or(NonZeroU32::MIN);
+        let ip_n = login_n.saturating_mul(NonZeroU32::new(4).expect("non-zero"));
+        let per_ip = Quota::with_period(Duration::from_secs(15 * 60) / ip_n.get())
+            .expect("non-zero period")
+            .allow_burst(ip_n);
         Self {
             login: RateLimiter::keyed(login),
+            reset_email: RateLimiter::keyed(login),
+            reset_ip: RateLimiter::keyed(per_ip),
             password_change: RateLimiter::keyed(login),
             caller: RateLimiter::keyed(Quota::per_minute(caller_n)),
             anonymous: RateLimiter::keyed(Quota::per_minute(caller_n)),
@@ -56,6 +67,14 @@ impl RateLimits {
         self.verdict(&self.login, &(ip, email.trim().to_lowercase()))
     }
 
+    /// A password-reset request: per client IP, then per address (the
+    /// verdict depends on neither the address being known nor anything
+    /// stored).
+    pub fn check_password_reset(&self, ip: Option<IpAddr>, email: &str) -> Result<(), Error> {
+        self.verdict(&self.reset_ip, &ip)?;
+        self.verdict(&self.reset_email, &email.trim().to_lowercase())
+    }
+
     pub fn check_password_change(&self, user: UserId) -> Result<(), Error> {
         self.verdict(&self.password_change, &user)
     }
@@ -74,6 +93,8 @@ impl RateLimits {
         self.login.retain_recent();
         self.password_change.retain_recent();
         self.caller.retain_recent();
+        self.reset_email.retain_recent();
+        self.reset_ip.retain_recent();
         self.anonymous.retain_recent();
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use launchpad_domain::auth::TokenKeys;
+use launchpad_domain::auth::{TokenKeys, account::AccountMail};
 use sqlx::PgPool;
 
 use crate::{config::Settings, job_events::JobEvents, rate_limit::RateLimits};
@@ -20,6 +20,11 @@ pub struct AppState {
     pub storage: Arc<dyn launchpad_domain::files::storage::Storage>,
     /// Signs and checks the API's own file URLs (local storage).
     pub url_signer: launchpad_domain::files::storage::UrlSigner,
+    /// Who sends the account e-mails and where their links point.
+    pub account_mail: AccountMail,
+    /// Password resets run after the answer (so that it says nothing about
+    /// the address); at most this many at once, callers wait for a permit.
+    pub resets: Arc<tokio::sync::Semaphore>,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -31,6 +31,13 @@ pub enum Error {
     NotFound { resource: &'static str },
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// A 400 with a code of its own (a link's token that is expired or was
+    /// used), naming the fields.
+    #[error("{code}")]
+    Rejected {
+        code: &'static str,
+        errors: Vec<FieldError>,
+    },
     /// A well-formed request that the resource's state forbids (409).
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String },
@@ -74,6 +81,14 @@ impl Error {
                 ..
             } => Self::field(pointer, message),
             e => e,
+        }
+    }
+
+    /// A 400 with `code`, naming the field at `pointer`.
+    pub fn rejected(code: &'static str, pointer: &str, message: impl Into<String>) -> Self {
+        Self::Rejected {
+            code,
+            errors: vec![FieldError::new(pointer, message)],
         }
     }
 

@@ -6,7 +6,11 @@ use sqlx::{FromRow, PgConnection, PgPool};
 
 use crate::{
     audit::{self, AuditEntry},
-    auth::password,
+    auth::{
+        account::{self, Account, AccountMail, Invitation},
+        account_tokens::{self, TokenPurpose},
+        password,
+    },
     error::{Error, Result, Validator},
     ids::{CustomerId, UserId},
     pagination::{Keyset, Page, PageRequest},
@@ -22,6 +26,10 @@ pub struct User {
     pub roles: Vec<Role>,
     pub customer_ids: Vec<CustomerId>,
     pub disabled: bool,
+    /// Invited and has not chosen a password yet.
+    pub invitation_pending: bool,
+    /// An address change waiting for its verification link to be used.
+    pub pending_email: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -34,6 +42,8 @@ struct UserRow {
     roles: Vec<String>,
     customer_ids: Vec<uuid::Uuid>,
     disabled: bool,
+    invitation_pending: bool,
+    pending_email: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -47,6 +57,8 @@ impl From<UserRow> for User {
             roles: r.roles.iter().filter_map(|s| Role::parse(s)).collect(),
             customer_ids: r.customer_ids.into_iter().map(CustomerId).collect(),
             disabled: r.disabled,
+            invitation_pending: r.invitation_pending,
+            pending_email: r.pending_email,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -54,6 +66,11 @@ impl From<UserRow> for User {
 }
 
 const COLUMNS: &str = "u.id, u.email, u.name, u.roles, u.disabled, u.created_at, u.updated_at,
+    u.password_hash IS NULL AS invitation_pending,
+    (SELECT t.new_email FROM account_tokens t
+     WHERE t.user_id = u.id AND t.purpose = 'email_verification' AND t.used_at IS NULL
+       AND t.revoked_at IS NULL AND t.expires_at > now()
+     ORDER BY t.created_at DESC LIMIT 1) AS pending_email,
     coalesce((SELECT array_agg(uc.customer_id ORDER BY uc.customer_id) FROM user_customers uc WHERE uc.user_id = u.id), '{}') AS customer_ids";
 
 /// A validated new user.
@@ -61,7 +78,8 @@ const COLUMNS: &str = "u.id, u.email, u.name, u.roles, u.disabled, u.created_at,
 pub struct NewUser {
     pub email: Email,
     pub name: String,
-    pub password: Password,
+    /// `None`: the user is invited to choose one (an e-mail with a link).
+    pub password: Option<Password>,
     pub roles: Vec<Role>,
     pub customer_ids: Vec<CustomerId>,
 }
@@ -70,14 +88,14 @@ impl NewUser {
     pub fn parse(
         email: &str,
         name: &str,
-        password: &str,
+        password: Option<&str>,
         roles: Vec<Role>,
         customer_ids: Vec<CustomerId>,
     ) -> Result<Self> {
         let mut v = Validator::new();
         let email = v.check("/email", Email::parse(email));
         let name = v.check("/name", values::name(name));
-        let password = v.check("/password", Password::parse(password));
+        let password = password.and_then(|p| v.check("/password", Password::parse(p)));
         if roles.is_empty() {
             v.push("/roles", "must name at least one role");
         }
@@ -88,7 +106,7 @@ impl NewUser {
         Ok(Self {
             email: email.expect("checked"),
             name: name.expect("checked"),
-            password: password.expect("checked"),
+            password,
             roles: dedup(roles),
             customer_ids: dedup(customer_ids),
         })
@@ -98,6 +116,8 @@ impl NewUser {
 #[derive(Debug, Default)]
 pub struct UserPatch {
     pub name: Option<String>,
+    /// A new address: takes effect when the link mailed to it is used.
+    pub email: Option<Email>,
     pub roles: Option<Vec<Role>>,
     pub customer_ids: Option<Vec<CustomerId>>,
     pub disabled: Option<bool>,
@@ -107,6 +127,7 @@ pub struct UserPatch {
 impl UserPatch {
     pub fn parse(
         name: Option<&str>,
+        email: Option<&str>,
         roles: Option<Vec<Role>>,
         customer_ids: Option<Vec<CustomerId>>,
         disabled: Option<bool>,
@@ -114,6 +135,7 @@ impl UserPatch {
     ) -> Result<Self> {
         let mut v = Validator::new();
         let name = name.and_then(|n| v.check("/name", values::name(n)));
+        let email = email.and_then(|e| v.check("/email", Email::parse(e)));
         let password = password.and_then(|p| v.check("/password", Password::parse(p)));
         if roles.as_ref().is_some_and(|r| r.is_empty()) {
             v.push("/roles", "must name at least one role");
@@ -121,6 +143,7 @@ impl UserPatch {
         v.finish()?;
         Ok(Self {
             name,
+            email,
             roles: roles.map(dedup),
             customer_ids: customer_ids.map(dedup),
             disabled,
@@ -251,9 +274,19 @@ fn role_names(roles: &[Role]) -> Vec<&'static str> {
     roles.iter().map(|r| r.as_str()).collect()
 }
 
-pub async fn create(db: &PgPool, caller: &Caller, input: NewUser) -> Result<User> {
+/// Creates a user; without a password, invites them: a 7-day link to
+/// choose one is mailed to the user in the same transaction.
+pub async fn create(
+    db: &PgPool,
+    caller: &Caller,
+    input: NewUser,
+    mail: &AccountMail,
+) -> Result<User> {
     check_grants(caller, &input.roles, &input.customer_ids)?;
-    let hash = password::hash(&input.password).await?;
+    let hash = match &input.password {
+        Some(p) => Some(password::hash(p).await?),
+        None => None,
+    };
     let mut tx = db.begin().await?;
     let id = UserId::new();
     sqlx::query(
@@ -273,6 +306,15 @@ pub async fn create(db: &PgPool, caller: &Caller, input: NewUser) -> Result<User
         e => e,
     })?;
     set_customers(&mut tx, id, &input.customer_ids).await?;
+    if input.password.is_none() {
+        let account = Account {
+            id,
+            email: input.email.as_str().to_string(),
+            name: input.name.clone(),
+            disabled: false,
+        };
+        account::invite(&mut tx, mail, &account, (caller.user_id, &caller.name)).await?;
+    }
     let user = fetch(&mut tx, id).await?.ok_or(Error::not_found("user"))?;
     audit::record(
         &mut *tx,
@@ -312,6 +354,16 @@ fn same_set<T: PartialEq>(a: &[T], b: &[T]) -> bool {
 /// change their roles or customer grants, disable themselves (like deleting
 /// themselves), or set their password without the current one.
 fn check_self_patch(before: &User, patch: &UserPatch) -> Result<()> {
+    if patch
+        .email
+        .as_ref()
+        .is_some_and(|e| !e.as_str().eq_ignore_ascii_case(&before.email))
+    {
+        return Err(Error::conflict(
+            "own_email_needs_current",
+            "change your own e-mail address with POST /api/v1/me/email, which needs your password",
+        ));
+    }
     if patch.password.is_some() {
         return Err(Error::conflict(
             "own_password_needs_current",
@@ -388,7 +440,15 @@ async fn keep_stewards(conn: &mut PgConnection, before: &User) -> Result<()> {
     Ok(())
 }
 
-pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) -> Result<User> {
+/// Updates a user. A new e-mail address is not set: a link is mailed to it
+/// ([`change_email`]), and the address changes when it is used.
+pub async fn update(
+    db: &PgPool,
+    caller: &Caller,
+    id: UserId,
+    patch: UserPatch,
+    mail: &AccountMail,
+) -> Result<User> {
     let hash = match &patch.password {
         Some(p) if id != caller.user_id => Some(password::hash(p).await?),
         _ => None,
@@ -436,6 +496,13 @@ pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) 
     } else {
         0
     };
+    if hash.is_some() {
+        // The password is set: invitation links have nothing left to do.
+        account_tokens::revoke(&mut tx, id, &[TokenPurpose::Invitation]).await?;
+    }
+    if let Some(email) = &patch.email {
+        change_email(&mut tx, mail, caller, id, email).await?;
+    }
     let after = fetch(&mut tx, id).await?.ok_or(Error::not_found("user"))?;
     let entry = |action, before, after| AuditEntry {
         actor_id: Some(caller.user_id),
@@ -459,6 +526,7 @@ pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) 
         .await?;
     }
     let profile_or_grants = patch.name.is_some()
+        || patch.email.is_some()
         || patch.roles.is_some()
         || patch.customer_ids.is_some()
         || patch.disabled.is_some();
@@ -482,6 +550,114 @@ pub async fn update(db: &PgPool, caller: &Caller, id: UserId, patch: UserPatch) 
     }
     tx.commit().await?;
     Ok(after)
+}
+
+/// Starts changing user `id`'s address to `new` (the caller was checked
+/// to manage them, or is them): the link that confirms it is mailed to
+/// the new address ([`account::request_email_change`]), in the caller's
+/// transaction. Their current address cancels a pending change.
+pub(crate) async fn change_email(
+    conn: &mut PgConnection,
+    mail: &AccountMail,
+    caller: &Caller,
+    id: UserId,
+    new: &Email,
+) -> Result<()> {
+    let account: Account =
+        sqlx::query_as("SELECT id, email, name, disabled FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(Error::not_found("user"))?;
+    let (action, after) = if new.as_str().eq_ignore_ascii_case(&account.email) {
+        let cancelled =
+            account_tokens::revoke(conn, id, &[TokenPurpose::EmailVerification]).await?;
+        if cancelled == 0 {
+            return Ok(());
+        }
+        ("user.email_change_cancelled", serde_json::json!({}))
+    } else {
+        let issued =
+            account::request_email_change(conn, mail, &account, new, Some(caller.user_id)).await?;
+        (
+            "user.email_change_requested",
+            serde_json::json!({"pending_email": new.as_str(), "expires_at": issued.expires_at}),
+        )
+    };
+    audit::record(
+        &mut *conn,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action,
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            before: Some(serde_json::json!({"email": account.email})),
+            after: Some(after),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sends user `id` a new invitation, revoking the previous link. The same
+/// rules as creating the user: an admin, or a customer_exec of all the
+/// user's customers. 409 `invitation_accepted` once they chose a password,
+/// `user_disabled` for a disabled user.
+pub async fn resend_invitation(
+    db: &PgPool,
+    caller: &Caller,
+    id: UserId,
+    mail: &AccountMail,
+) -> Result<Invitation> {
+    let mut tx = db.begin().await?;
+    let user = match fetch(&mut tx, id).await? {
+        Some(u) if visible(caller, &u) => u,
+        _ => return Err(Error::not_found("user")),
+    };
+    check_grants(caller, &user.roles, &user.customer_ids)?;
+    let account: Account =
+        sqlx::query_as("SELECT id, email, name, disabled FROM users WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let has_password: bool =
+        sqlx::query_scalar("SELECT password_hash IS NOT NULL FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if has_password {
+        return Err(Error::conflict(
+            "invitation_accepted",
+            "the user has chosen a password already; they can reset it with POST /api/v1/auth/password-reset",
+        ));
+    }
+    if account.disabled {
+        return Err(Error::conflict(
+            "user_disabled",
+            "the user is disabled; enable them first",
+        ));
+    }
+    let issued = account::invite(&mut tx, mail, &account, (caller.user_id, &caller.name)).await?;
+    audit::record(
+        &mut *tx,
+        AuditEntry {
+            actor_id: Some(caller.user_id),
+            actor_email: Some(&caller.email),
+            action: "user.invitation_sent",
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            after: Some(serde_json::json!({"expires_at": issued.expires_at, "resent": true})),
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Invitation {
+        user_id: id,
+        expires_at: issued.expires_at,
+    })
 }
 
 pub async fn delete(db: &PgPool, caller: &Caller, id: UserId) -> Result<()> {

@@ -125,6 +125,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             },
         ),
         public_url: None,
+        portal_url: None,
     }
 }
 

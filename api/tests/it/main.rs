@@ -1,6 +1,7 @@
 //! API integration tests: the real API on an ephemeral port, over HTTP,
 //! against a fresh database cloned from the migrated template.
 
+mod account;
 mod audit_users;
 mod auth;
 mod authz;

@@ -113,9 +113,10 @@ async fn wrong_json_type_names_the_field() {
 async fn missing_field_names_the_field() {
     let (app, t, before) = setup().await;
     let mut b = valid_user();
-    b.as_object_mut().unwrap().remove("password");
+    // (Without `password` the user is invited; `name` is required.)
+    b.as_object_mut().unwrap().remove("name");
     let r = post_user(&app, &t, &b).await;
-    assert_pointers(&r, 400, &["/password"]);
+    assert_pointers(&r, 400, &["/name"]);
     assert_no_new_users(&app, before).await;
 }
 

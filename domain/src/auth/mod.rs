@@ -1,5 +1,7 @@
 //! Authentication: passwords, access tokens (JWT) and rotating refresh tokens.
 
+pub mod account;
+pub mod account_tokens;
 pub mod password;
 pub mod tokens;
 
@@ -42,7 +44,8 @@ struct Credentials {
     id: UserId,
     email: String,
     name: String,
-    password_hash: String,
+    /// `None` until an invited user chooses a password.
+    password_hash: Option<String>,
     roles: Vec<String>,
     disabled: bool,
     customer_ids: Vec<uuid::Uuid>,
@@ -100,11 +103,11 @@ pub async fn login(db: &PgPool, keys: &TokenKeys, email: &str, password: &str) -
             .bind(email.trim())
             .fetch_optional(db)
             .await?;
-    let hash = creds
-        .as_ref()
-        .map(|c| c.password_hash.as_str())
-        .unwrap_or(password::DUMMY_HASH.as_str());
-    let ok = password::verify(password, hash).await?;
+    // An unknown user, or one without a password yet (invited), costs the
+    // same verification as a wrong password.
+    let hash = creds.as_ref().and_then(|c| c.password_hash.as_deref());
+    let ok = password::verify(password, hash.unwrap_or(password::DUMMY_HASH.as_str())).await?
+        && hash.is_some();
     let mut tx = db.begin().await?;
     match creds {
         Some(c) if ok && !c.disabled => {
@@ -137,6 +140,7 @@ pub async fn login(db: &PgPool, keys: &TokenKeys, email: &str, password: &str) -
                     after: Some(serde_json::json!({"reason": match &c {
                         None => "unknown_email",
                         Some(c) if c.disabled => "disabled",
+                        Some(c) if c.password_hash.is_none() => "invitation_pending",
                         Some(_) => "wrong_password",
                     }})),
                     ..Default::default()
@@ -262,12 +266,12 @@ pub async fn change_own_password(
     current: &str,
     new: &Password,
 ) -> Result<()> {
-    let row: Option<(String, bool)> =
+    let row: Option<(Option<String>, bool)> =
         sqlx::query_as("SELECT password_hash, disabled FROM users WHERE id = $1")
             .bind(caller.user_id)
             .fetch_optional(db)
             .await?;
-    let Some((old_hash, false)) = row else {
+    let Some((Some(old_hash), false)) = row else {
         return Err(Error::Unauthorized(
             "the account no longer exists or is disabled".into(),
         ));
@@ -329,6 +333,53 @@ pub async fn change_own_password(
         },
     )
     .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes the caller's own e-mail address, which needs the current
+/// password (a stolen access token alone cannot move the account, and its
+/// password resets, to another address). As for anyone's: the change takes
+/// effect when the link mailed to the new address is used; until then the
+/// address stays. The current address cancels a pending change.
+pub async fn change_own_email(
+    db: &PgPool,
+    mail: &account::AccountMail,
+    caller: &Caller,
+    current: &str,
+    new: &crate::values::Email,
+) -> Result<()> {
+    let row: Option<(Option<String>, bool)> =
+        sqlx::query_as("SELECT password_hash, disabled FROM users WHERE id = $1")
+            .bind(caller.user_id)
+            .fetch_optional(db)
+            .await?;
+    let Some((Some(hash), false)) = row else {
+        return Err(Error::Unauthorized(
+            "the account no longer exists or is disabled".into(),
+        ));
+    };
+    if !password::verify(current, &hash).await? {
+        audit::record(
+            db,
+            AuditEntry {
+                actor_id: Some(caller.user_id),
+                actor_email: Some(&caller.email),
+                action: "auth.email_change_failed",
+                target_type: "user",
+                target_id: Some(caller.user_id.to_string()),
+                after: Some(serde_json::json!({"reason": "wrong_current_password"})),
+                ..Default::default()
+            },
+        )
+        .await?;
+        return Err(Error::field(
+            "/current_password",
+            "is not your current password",
+        ));
+    }
+    let mut tx = db.begin().await?;
+    crate::users::change_email(&mut tx, mail, caller, caller.user_id, new).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -76,7 +76,9 @@ pub struct IcsPart {
 /// (each recipient is added as `ATTENDEE` when sent).
 #[derive(Debug, Clone)]
 pub struct NewContent {
-    pub customer_id: CustomerId,
+    /// The tenant the message is sent for; `None` for the platform's own
+    /// mail (account e-mails), whatever tenants the recipient belongs to.
+    pub customer_id: Option<CustomerId>,
     /// The template the content was rendered from (`event_invite`, ...).
     pub template: &'static str,
     pub rendered: Rendered,
@@ -148,6 +150,14 @@ pub struct Queued {
     pub duplicates: usize,
 }
 
+/// Which suppression lists apply to a message of tenant `$1` (`None`: the
+/// platform's own mail) to the users `$3`: a tenant's message, the tenant's
+/// list; the platform's mail, the platform's list and the lists of every
+/// tenant the recipient belongs to (an address that bounced for one of
+/// them bounces for all). `s` is the suppression row.
+const SUPPRESSED_FOR: &str = "(s.customer_id = $1 OR ($1 IS NULL AND (s.customer_id IS NULL
+    OR s.customer_id IN (SELECT uc.customer_id FROM user_customers uc WHERE uc.user_id = ANY($3)))))";
+
 /// Writes `content` once and one outbox row per recipient, and enqueues one
 /// `email_send` job per message to send, in the caller's transaction, with
 /// one statement per table. Addresses on the tenant's suppression list are
@@ -167,11 +177,16 @@ pub async fn queue(
         .filter(|e| e.skip.is_none())
         .map(|e| e.to_address.to_lowercase())
         .collect();
-    let suppressed: HashSet<String> = sqlx::query_scalar(
-        "SELECT address FROM email_suppressions WHERE customer_id = $1 AND address = ANY($2)",
-    )
+    let users: Vec<Uuid> = emails
+        .iter()
+        .filter_map(|e| e.user_id.map(|u| u.0))
+        .collect();
+    let suppressed: HashSet<String> = sqlx::query_scalar(sqlf!(
+        "SELECT s.address FROM email_suppressions s WHERE s.address = ANY($2) AND {SUPPRESSED_FOR}"
+    ))
     .bind(customer)
     .bind(&addresses)
+    .bind(&users)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -246,7 +261,7 @@ pub async fn queue(
         .collect();
     out.suppressed = inserted.len() - pending.len();
     let job_ctx = EnqueueCtx {
-        customer_id: Some(customer),
+        customer_id: customer,
         requested_by: ctx.requested_by,
         callback_url: None,
     };
@@ -312,7 +327,8 @@ impl Columns {
 #[derive(Debug, Clone, FromRow)]
 pub struct OutboxEmail {
     pub id: Uuid,
-    pub customer_id: CustomerId,
+    /// `None` for the platform's own mail.
+    pub customer_id: Option<CustomerId>,
     pub template: String,
     pub thread_key: Option<String>,
     pub user_id: Option<UserId>,
@@ -396,7 +412,10 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
         "SELECT o.status,
                 extract(epoch FROM o.lease_until - now())::float8 AS lease_left,
                 EXISTS (SELECT 1 FROM email_suppressions s
-                        WHERE s.customer_id = o.customer_id AND s.address = lower(o.to_address)) AS suppressed,
+                        WHERE s.address = lower(o.to_address) AND (s.customer_id = o.customer_id
+                            OR (o.customer_id IS NULL AND (s.customer_id IS NULL OR s.customer_id IN (
+                                SELECT uc.customer_id FROM user_customers uc WHERE uc.user_id = o.user_id)))))
+                    AS suppressed,
                 (o.thread_key IS NOT NULL AND o.user_id IS NOT NULL AND EXISTS (
                     SELECT 1 FROM email_outbox n
                     WHERE n.user_id = o.user_id AND n.thread_key = o.thread_key AND n.seq > o.seq)) AS superseded
@@ -479,11 +498,12 @@ pub async fn release(db: &PgPool, id: Uuid, error: &str) -> Result<()> {
     Ok(())
 }
 
-/// A permanent failure. With `suppress`, the address joins the tenant's
-/// suppression list (a hard bounce), in the same transaction.
+/// A permanent failure. With `suppress`, the address joins the suppression
+/// list of the message's tenant (the platform's, for its own mail): a hard
+/// bounce. In the same transaction.
 pub async fn mark_failed(db: &PgPool, id: Uuid, smtp_response: &str, suppress: bool) -> Result<()> {
     let mut tx = db.begin().await?;
-    let row: Option<(CustomerId, String)> = sqlx::query_as(
+    let row: Option<(Option<CustomerId>, String)> = sqlx::query_as(
         "UPDATE email_outbox SET status = 'failed', lease_until = NULL, smtp_response = $2, updated_at = now()
          WHERE id = $1 AND status IN ('sending', 'pending')
          RETURNING customer_id, to_address",

@@ -97,6 +97,26 @@ pub const WEBHOOK_ENDPOINT_DISABLED: EmailTemplate = template!(
 /// To a content item's owner: the item expired (`lms::library`).
 pub const CONTENT_EXPIRED: EmailTemplate =
     template!("content_expired", "Content expired: {{title}}");
+/// An invited user's link to choose their first password
+/// (`auth::account`).
+pub const ACCOUNT_INVITATION: EmailTemplate =
+    template!("account_invitation", "Your invitation to Launchpad");
+/// A password reset's link (`auth::account`).
+pub const ACCOUNT_PASSWORD_RESET: EmailTemplate =
+    template!("account_password_reset", "Reset your Launchpad password");
+/// To a new address: the link that confirms it (`auth::account`).
+pub const ACCOUNT_EMAIL_VERIFICATION: EmailTemplate = template!(
+    "account_email_verification",
+    "Confirm your new e-mail address for Launchpad"
+);
+
+/// The account e-mails (they share their variables; `inviter_name` and
+/// `new_email` are empty where they do not apply).
+pub const ACCOUNT: &[EmailTemplate] = &[
+    ACCOUNT_INVITATION,
+    ACCOUNT_PASSWORD_RESET,
+    ACCOUNT_EMAIL_VERIFICATION,
+];
 
 /// The event templates (they share their variables).
 pub const ALL: &[EmailTemplate] = &[
@@ -211,6 +231,40 @@ mod tests {
         );
         assert!(r.html.contains("Ann &lt;b&gt;") && r.html.contains("Acme &amp; Co"));
         assert!(!r.text.contains("{{") && !r.html.contains("{{"));
+    }
+
+    #[test]
+    fn the_account_emails_render_and_escape() {
+        let mut v = Vars::new();
+        v.set("recipient_name", "Zoë <b>")
+            .set("email", "zoe@example.org")
+            .set("new_email", "zoe+new@example.org")
+            .set("inviter_name", "Ann & Co")
+            .set("link", "https://portal.example/reset?token=abc&x=1")
+            .set("token", "abc")
+            .set("expires_at", "2026-12-07 19:00 UTC")
+            .set("api_path", "/api/v1/auth/password-reset/confirm")
+            .set("organizer_name", "Launchpad");
+        for t in ACCOUNT {
+            let r = t.render(&v).unwrap_or_else(|e| panic!("{}: {e}", t.name));
+            assert!(r.subject.contains("Launchpad"), "{}", t.name);
+            assert!(
+                r.text
+                    .contains("https://portal.example/reset?token=abc&x=1")
+            );
+            assert!(
+                r.html
+                    .contains(r#"href="https://portal.example/reset?token=abc&amp;x=1""#),
+                "{}",
+                t.name
+            );
+            assert!(r.html.contains("Zoë &lt;b&gt;") && !r.html.contains("<b>"));
+            assert!(!r.text.contains("{{") && !r.html.contains("{{"));
+        }
+        let r = ACCOUNT_INVITATION.render(&v).unwrap();
+        assert!(r.html.contains("Ann &amp; Co") && r.text.contains("Ann & Co"));
+        let r = ACCOUNT_EMAIL_VERIFICATION.render(&v).unwrap();
+        assert!(r.text.contains("zoe+new@example.org"));
     }
 
     #[test]

@@ -176,6 +176,14 @@ impl From<crate::error::Error> for Failure {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            E::Rejected { code, errors } => Failure::permanent(
+                code,
+                errors
+                    .iter()
+                    .map(|f| format!("{}: {}", f.pointer, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
             E::Conflict { code, detail }
             | E::Unprocessable { code, detail }
             | E::PayloadTooLarge { code, detail } => Failure::permanent(code, detail),

@@ -629,7 +629,7 @@ async fn tell_owner(
         .render(&vars)
         .map_err(|err| Error::Internal(anyhow::anyhow!("{}: {err}", template.name)))?;
     let content = outbox::NewContent {
-        customer_id: e.customer_id,
+        customer_id: Some(e.customer_id),
         template: template.name,
         rendered,
         ics: None,

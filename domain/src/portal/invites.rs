@@ -232,7 +232,7 @@ pub async fn plan(
     // Each recipient is added as ATTENDEE when their message is sent.
     let ics = ics::render(method, &facts, &organizer, None, now);
     let content = NewContent {
-        customer_id,
+        customer_id: Some(customer_id),
         template: template.name,
         rendered,
         ics: Some(IcsPart {

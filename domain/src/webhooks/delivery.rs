@@ -351,7 +351,7 @@ async fn disabled_notices(
         .render(&vars)
         .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
     let content = NewContent {
-        customer_id: d.customer,
+        customer_id: Some(d.customer),
         template: template.name,
         rendered,
         ics: None,

@@ -33,7 +33,7 @@ impl Handler for EventInvites {
             });
         };
         let enqueue_ctx = EnqueueCtx {
-            customer_id: Some(plan.content.customer_id),
+            customer_id: plan.content.customer_id,
             requested_by: ctx.job.requested_by,
             callback_url: None,
         };

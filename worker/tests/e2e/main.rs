@@ -1,6 +1,7 @@
 //! End-to-end tests of the job machinery: the real API over HTTP, real
 //! worker processes, real Postgres.
 
+mod account;
 mod ai;
 mod content;
 mod email;
