@@ -653,3 +653,29 @@ async fn account_emails_are_the_platforms_and_respect_the_suppression_lists() {
         ]
     );
 }
+
+#[tokio::test]
+async fn of_two_concurrent_uses_of_a_link_one_wins() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.user(&admin, "race@example.org", &["customer_member"], &[])
+        .await;
+    reset(&app, "race@example.org").await.expect(202);
+    let token = wait_token(&app, "race@example.org", "account_password_reset", 1).await;
+    let (a, b) = tokio::join!(
+        confirm(&app, &token, "first racing password"),
+        confirm(&app, &token, "second racing password"),
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [204, 400], "{} / {}", a.text, b.text);
+    let loser = if a.status.as_u16() == 400 { &a } else { &b };
+    assert_token_problem(loser, "token_used");
+    let winner = if a.status.as_u16() == 204 {
+        "first racing password"
+    } else {
+        "second racing password"
+    };
+    app.login("race@example.org", winner).await.expect(200);
+    assert_eq!(audit(&app, "user.password_reset").await.len(), 1);
+}
