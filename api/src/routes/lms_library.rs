@@ -70,7 +70,8 @@ fn example_file(n: u128) -> FileId {
 pub struct ContentItemView {
     pub id: ContentItemId,
     pub customer_id: CustomerId,
-    /// `draft` → `approved` → `deprecated`; `expired` once `expires_at` passed.
+    // No doc comment: on an enum field it becomes an `allOf` that SDK
+    // generators refuse (the enum's own description says it).
     pub status: ContentStatus,
     pub title: String,
     /// Free text (may be empty).
