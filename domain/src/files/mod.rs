@@ -15,6 +15,7 @@
 //! the customer (admins, the customer's executives) see it.
 
 pub mod attach;
+pub mod media;
 pub mod repo;
 pub mod sniff;
 pub mod storage;

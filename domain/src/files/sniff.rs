@@ -4,6 +4,8 @@
 
 use std::io::Cursor;
 
+use super::media;
+
 /// A type recognised from the first bytes of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sniffed {
@@ -15,6 +17,7 @@ pub enum Sniffed {
     Wav,
     Mp3,
     Ogg,
+    Flac,
     /// ISO base media (MP4, M4A, MOV).
     Mp4,
     /// Matroska / WebM.
@@ -39,6 +42,7 @@ impl Sniffed {
             Self::Wav => "audio/wav",
             Self::Mp3 => "audio/mpeg",
             Self::Ogg => "audio/ogg",
+            Self::Flac => "audio/flac",
             Self::Mp4 => "video/mp4",
             Self::Webm => "video/webm",
             Self::Zip => "application/zip",
@@ -67,7 +71,16 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
         Sniffed::Wav
     } else if starts(b"OggS") {
         Sniffed::Ogg
-    } else if at(4, b"ftyp") {
+    } else if starts(b"fLaC") {
+        Sniffed::Flac
+    } else if at(4, b"ftyp")
+        // A QuickTime movie without `ftyp` starts with one of these boxes;
+        // its 32-bit size starts with a 0 byte that text never has.
+        || (head.first() == Some(&0)
+            && [b"moov", b"mdat", b"wide", b"free", b"skip"]
+                .iter()
+                .any(|k| at(4, &k[..])))
+    {
         Sniffed::Mp4
     } else if starts(&[0x1A, 0x45, 0xDF, 0xA3]) {
         Sniffed::Webm
@@ -124,8 +137,10 @@ fn expected(declared: &str) -> Option<&'static [Sniffed]> {
         "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => &[Wav],
         "audio/mpeg" | "audio/mp3" => &[Mp3],
         "audio/ogg" | "video/ogg" | "application/ogg" | "audio/opus" => &[Ogg],
-        "video/mp4" | "audio/mp4" | "audio/x-m4a" | "video/quicktime" | "audio/aac" => &[Mp4],
-        "video/webm" | "audio/webm" | "video/x-matroska" => &[Webm],
+        "audio/flac" | "audio/x-flac" => &[Flac],
+        "video/mp4" | "audio/mp4" | "audio/x-m4a" | "audio/m4a" | "video/x-m4v"
+        | "video/quicktime" | "audio/aac" => &[Mp4],
+        "video/webm" | "audio/webm" | "video/x-matroska" | "audio/x-matroska" => &[Webm],
         "application/zip" | "application/epub+zip" => &[Zip],
         d if d.starts_with("application/vnd.openxmlformats-officedocument.")
             || d.starts_with("application/vnd.oasis.opendocument.") =>
@@ -184,10 +199,30 @@ pub struct MediaFacts {
     pub bits_per_sample: Option<u16>,
 }
 
-/// Facts of a file from its first bytes and its size.
+/// Facts of a file from its first bytes and its size. An MP4's `moov` at
+/// the end, an Ogg stream's last page and MP3 frames after a long ID3 tag
+/// lie beyond a head: the worker reads those and calls [`media`] itself.
 pub fn facts(kind: Option<Sniffed>, head: &[u8], size: u64) -> MediaFacts {
     match kind {
         Some(Sniffed::Wav) => wav_facts(head, size).unwrap_or_default(),
+        Some(Sniffed::Mp3) => {
+            let start = media::id3v2_len(head);
+            usize::try_from(start)
+                .ok()
+                .and_then(|s| head.get(s..))
+                .and_then(|audio| media::mp3_facts(audio, size.saturating_sub(start)))
+                .unwrap_or_default()
+        }
+        Some(Sniffed::Flac) => media::flac_facts(head).unwrap_or_default(),
+        Some(Sniffed::Ogg) => media::ogg_facts(head, head).unwrap_or_default(),
+        Some(Sniffed::Webm) => media::mkv_facts(head),
+        Some(Sniffed::Mp4) => media::mp4_top_level(head, size)
+            .and_then(|(at, b)| {
+                let body = head.get(usize::try_from(at + b.header_len).ok()?..)?;
+                let end = usize::try_from(b.len - b.header_len).ok()?;
+                Some(media::mp4_facts(body.get(..end)?))
+            })
+            .unwrap_or_default(),
         Some(Sniffed::Png) => png_size(head).map(dims).unwrap_or_default(),
         Some(Sniffed::Jpeg) => jpeg_size(head).map(dims).unwrap_or_default(),
         Some(Sniffed::Gif) => head

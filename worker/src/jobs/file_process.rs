@@ -5,24 +5,31 @@
 //! them; images get a PNG thumbnail. Without a declared SHA-256 only the
 //! head of the object is read, whatever its size.
 
+use bytes::Bytes;
 use futures::StreamExt;
 use launchpad_domain::files::{
-    FileRecord, FileStatus,
+    FileRecord, FileStatus, media,
     repo::{self, Processed},
-    sniff::{self, Sniffed},
+    sniff::{self, MediaFacts, Sniffed},
     storage::Storage,
 };
 use launchpad_domain::{
     jobs::Failure,
     kinds::{FileProcess, FileProcessOutput, FileProcessPayload},
 };
-use object_store::{Attribute, Attributes, ObjectStoreExt, PutOptions, PutPayload};
+use object_store::{
+    Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload, path::Path,
+};
 use sha2::{Digest, Sha256};
 
 use crate::runtime::{Handler, JobContext};
 
 /// Bytes read to recognise a file and its media facts.
 const HEAD_BYTES: u64 = 64 * 1024;
+/// Bytes read from the end of an Ogg file for its last granule position.
+const TAIL_BYTES: u64 = 64 * 1024;
+/// An MP4 `moov` larger than this is not read (no facts then).
+const MOOV_MAX: u64 = 16 * 1024 * 1024;
 /// Images larger than this get no thumbnail (decoding holds them in memory).
 const THUMBNAIL_SOURCE_MAX: u64 = 64 * 1024 * 1024;
 
@@ -136,7 +143,7 @@ async fn examine(
             ));
         }
     }
-    let mut facts = sniff::facts(kind, &head, meta.size);
+    let mut facts = media_facts(objects.as_ref(), &path, kind, &head, meta.size).await?;
     let mut thumbnail = None;
     if matches!(kind, Some(Sniffed::Png | Sniffed::Jpeg)) && meta.size <= THUMBNAIL_SOURCE_MAX {
         let bytes = objects
@@ -181,5 +188,72 @@ async fn examine(
             .into(),
         facts: serde_json::to_value(&facts).unwrap_or_default(),
         thumbnail,
+    })
+}
+
+/// Bytes `range` of the object, from `head` (its first bytes) when they are
+/// in it.
+async fn read(
+    objects: &dyn ObjectStore,
+    path: &Path,
+    head: &Bytes,
+    range: std::ops::Range<u64>,
+) -> Result<Bytes, Failure> {
+    if range.end <= head.len() as u64 {
+        return Ok(head.slice(range.start as usize..range.end as usize));
+    }
+    objects
+        .get_range(path, range)
+        .await
+        .map_err(storage_failure)
+}
+
+/// Media facts: from the head, and for the formats that keep them
+/// elsewhere, from ranged reads: an MP4's `moov` (often at the end; found
+/// by reading the top-level box headers), an Ogg file's last page, MP3
+/// frames after an ID3 tag longer than the head.
+async fn media_facts(
+    objects: &dyn ObjectStore,
+    path: &Path,
+    kind: Option<Sniffed>,
+    head: &Bytes,
+    size: u64,
+) -> Result<MediaFacts, Failure> {
+    let in_head = head.len() as u64 >= size;
+    Ok(match kind {
+        Some(Sniffed::Mp4) if !in_head => {
+            let mut at = 0u64;
+            for _ in 0..media::MP4_MAX_BOXES {
+                if at.saturating_add(8) > size {
+                    break;
+                }
+                let header = read(objects, path, head, at..size.min(at + 16)).await?;
+                let Some(b) = media::mp4_box(&header, size - at) else {
+                    break;
+                };
+                if &b.kind == b"moov" {
+                    if b.len - b.header_len > MOOV_MAX {
+                        break;
+                    }
+                    let moov = read(objects, path, head, at + b.header_len..at + b.len).await?;
+                    return Ok(media::mp4_facts(&moov));
+                }
+                at += b.len;
+            }
+            MediaFacts::default()
+        }
+        Some(Sniffed::Ogg) if !in_head => {
+            let tail = read(objects, path, head, size.saturating_sub(TAIL_BYTES)..size).await?;
+            media::ogg_facts(head, &tail).unwrap_or_default()
+        }
+        Some(Sniffed::Mp3) if !in_head && media::id3v2_len(head) + 4096 > head.len() as u64 => {
+            let start = media::id3v2_len(head);
+            if start >= size {
+                return Ok(MediaFacts::default());
+            }
+            let audio = read(objects, path, head, start..size.min(start + HEAD_BYTES)).await?;
+            media::mp3_facts(&audio, size - start).unwrap_or_default()
+        }
+        _ => sniff::facts(kind, head, size),
     })
 }

@@ -2,7 +2,8 @@
 //! signed by the API) and a real SeaweedFS (`weed server -s3`, which really
 //! checks presigned signatures and expiry). Contents are made and read back
 //! by independent tools (Pillow, Python's `wave` and e-mail header parser:
-//! `test-support/files_tools.py`).
+//! `test-support/files_tools.py`; audio and video by ffmpeg, measured by
+//! ffprobe).
 
 use std::{sync::Arc, time::Duration};
 
@@ -285,6 +286,7 @@ both!(
     a_sha256_mismatch_is_rejected,
     image_facts_and_thumbnail,
     wav_duration_and_format,
+    audio_and_video_facts_agree_with_ffprobe,
     complete_before_upload_rejects_once_without_retrying,
     delete_while_processing,
     orphan_cleanup_removes_orphans_and_strays_and_keeps_attached_files,
@@ -681,6 +683,220 @@ async fn wav_duration_and_format(b: Backend) {
         file["facts"],
         json!({"duration_ms": 2500, "channels": 2, "sample_rate": 22050, "bits_per_sample": 16})
     );
+}
+
+/// Runs ffmpeg (quiet, overwriting) with `args` and the output file;
+/// returns its bytes and ffprobe's report of it.
+fn ffmpeg(args: &[&str], ext: &str) -> (Vec<u8>, Json) {
+    let path = std::env::temp_dir().join(format!("lp-media-{}.{ext}", ulid::Ulid::generate()));
+    let run = |cmd: &str, args: &[&str]| {
+        let out = std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{cmd} (Debian package ffmpeg; scripts/test.sh installs it): {e}")
+            });
+        assert!(
+            out.status.success(),
+            "{cmd} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let p = path.to_str().unwrap();
+    let mut a = vec!["-hide_banner", "-loglevel", "error", "-y"];
+    a.extend(args);
+    a.push(p);
+    run("ffmpeg", &a);
+    let probe = run(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-of",
+            "json",
+            "-show_entries",
+            "format=duration:stream=codec_type,channels,sample_rate,width,height",
+            p,
+        ],
+    );
+    let b = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    (b, serde_json::from_slice(&probe).unwrap())
+}
+
+/// The file's facts are ffprobe's: duration within 60 ms (MP3 and Opus
+/// encoder padding, which ffprobe counts differently), channels and sample
+/// rate of the audio stream, width and height of the video stream.
+fn assert_facts_match(name: &str, facts: &Json, probe: &Json) {
+    let streams = probe["streams"].as_array().unwrap();
+    let stream = |kind: &str| streams.iter().find(|s| s["codec_type"] == kind);
+    let expected: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let got = facts["duration_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{name}: {facts}"));
+    assert!(
+        (got as f64 - expected * 1000.0).abs() <= 60.0,
+        "{name}: duration {got} ms, ffprobe says {expected} s"
+    );
+    let a = stream("audio").unwrap();
+    assert_eq!(
+        facts["channels"], a["channels"],
+        "{name}: {facts} vs {probe}"
+    );
+    assert_eq!(
+        facts["sample_rate"].to_string(),
+        a["sample_rate"].as_str().unwrap(),
+        "{name}: {facts} vs {probe}"
+    );
+    if let Some(v) = stream("video") {
+        assert_eq!(
+            (&facts["width"], &facts["height"]),
+            (&v["width"], &v["height"]),
+            "{name}"
+        );
+    }
+}
+
+async fn audio_and_video_facts_agree_with_ffprobe(b: Backend) {
+    let f = Files::new(b).await;
+    let sine = |rate: u32, seconds: &str| {
+        format!("sine=frequency=440:sample_rate={rate}:duration={seconds}")
+    };
+    let (s44, s48, s22) = (sine(44_100, "3"), sine(48_000, "3"), sine(22_050, "1.75"));
+    // A lyrics tag longer than the head the job reads first: the frames
+    // start after it.
+    let lyrics = "la ".repeat(25_000);
+    let lyrics = format!("lyrics={lyrics}");
+    let video = "testsrc2=size=640x360:rate=25:duration=2";
+    let cases: Vec<(&str, &str, Vec<u8>, Json)> = vec![
+        {
+            let (b, p) = ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &s44,
+                    "-ac",
+                    "2",
+                    "-c:a",
+                    "libmp3lame",
+                    "-b:a",
+                    "320k",
+                    "-metadata",
+                    &lyrics,
+                ],
+                "mp3",
+            );
+            assert!(b.starts_with(b"ID3") && b[6..10] != [0; 4]);
+            ("song.mp3", "audio/mpeg", b, p)
+        },
+        {
+            // ffmpeg's default: the moov box after the media data.
+            let (b, p) = ffmpeg(
+                &[
+                    "-f", "lavfi", "-i", &s44, "-ac", "2", "-c:a", "aac", "-b:a", "256k",
+                ],
+                "m4a",
+            );
+            let at = |k: &[u8]| b.windows(4).position(|w| w == k).unwrap();
+            assert!(at(b"moov") > at(b"mdat") && at(b"moov") > 64 * 1024);
+            ("talk.m4a", "audio/mp4", b, p)
+        },
+        {
+            let (b, p) = ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    video,
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &sine(48_000, "2"),
+                    "-c:v",
+                    "libx264",
+                    "-preset",
+                    "ultrafast",
+                    "-b:v",
+                    "2M",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-c:a",
+                    "aac",
+                    "-ac",
+                    "1",
+                    "-shortest",
+                ],
+                "mp4",
+            );
+            ("lesson.mp4", "video/mp4", b, p)
+        },
+        {
+            let (b, p) = ffmpeg(
+                &[
+                    "-f", "lavfi", "-i", &s48, "-ac", "2", "-c:a", "libopus", "-b:a", "256k",
+                ],
+                "opus",
+            );
+            assert!(b.len() > 64 * 1024);
+            ("voice.opus", "audio/ogg", b, p)
+        },
+        {
+            let (b, p) = ffmpeg(
+                &["-f", "lavfi", "-i", &s22, "-ac", "2", "-c:a", "flac"],
+                "flac",
+            );
+            ("take.flac", "audio/flac", b, p)
+        },
+        {
+            let (b, p) = ffmpeg(
+                &[
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc2=size=320x240:rate=25:duration=2",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    &sine(48_000, "2"),
+                    "-c:v",
+                    "libvpx",
+                    "-c:a",
+                    "libopus",
+                    "-ac",
+                    "2",
+                    "-shortest",
+                ],
+                "webm",
+            );
+            ("clip.webm", "video/webm", b, p)
+        },
+    ];
+    let mut ids = Vec::new();
+    for (name, content_type, bytes, _) in &cases {
+        ids.push(
+            f.upload(name, content_type, "lesson_media", bytes, false)
+                .await,
+        );
+    }
+    for ((name, content_type, _, probe), id) in cases.iter().zip(&ids) {
+        let file = f.wait_status(id, "ready").await;
+        let detected = file["detected_type"].as_str().unwrap();
+        assert!(
+            sniff_agrees(content_type, detected),
+            "{name}: detected {detected}"
+        );
+        assert_facts_match(name, &file["facts"], probe);
+    }
+}
+
+fn sniff_agrees(declared: &str, detected: &str) -> bool {
+    declared == detected || (declared == "audio/mp4" && detected == "video/mp4")
 }
 
 async fn complete_before_upload_rejects_once_without_retrying(b: Backend) {
