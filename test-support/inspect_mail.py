@@ -148,6 +148,8 @@ def describe_message(raw: bytes):
         "bcc": msg.get_all("Bcc", failobj=[]),
         "header_names": list(msg.keys()),
         "headers": {k: str(v) for k, v in msg.items()},
+        "list_unsubscribe": msg.get("List-Unsubscribe"),
+        "list_unsubscribe_post": msg.get("List-Unsubscribe-Post"),
         "headers_ascii": raw.split(b"\r\n\r\n", 1)[0].isascii(),
         "defects": [type(d).__name__ for d in msg.defects],
         "mime": describe_part(msg),

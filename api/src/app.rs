@@ -123,6 +123,7 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
         settings.rate_limit_per_minute,
     );
     let job_events = JobEvents::start(db.clone());
+    let notifications = crate::notification_hub::NotificationHub::start(db.clone());
     let wakeups = launchpad_domain::jobs::wakeup::Notifier::start(&db);
     let commits = launchpad_domain::group_commit::GroupCommit::start(
         db.clone(),
@@ -146,6 +147,7 @@ pub fn state(db: PgPool, settings: Settings) -> SharedState {
         keys,
         limits,
         job_events,
+        notifications,
     })
 }
 

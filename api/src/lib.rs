@@ -13,6 +13,7 @@ pub mod job_events;
 pub mod list_query;
 pub mod metrics;
 pub mod middleware;
+pub mod notification_hub;
 pub mod nul;
 pub mod problem;
 pub mod rate_limit;

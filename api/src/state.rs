@@ -13,6 +13,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub limits: RateLimits,
     pub job_events: JobEvents,
+    /// Wakes the notification streams of the people whose inbox changed.
+    pub notifications: crate::notification_hub::NotificationHub,
     /// Runs job-creating requests' transactions in shared commits, and
     /// wakes workers after each.
     pub commits: launchpad_domain::group_commit::GroupCommit,

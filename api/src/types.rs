@@ -55,6 +55,9 @@ pub enum Tag {
     /// replay and recovery. Deliveries to one endpoint are not ordered and
     /// may run concurrently.
     Webhooks,
+    /// The caller's notifications: inbox, counts, live stream, preferences;
+    /// tenants' defaults; one-click unsubscribe.
+    Notifications,
 }
 
 /// `204 No Content`.

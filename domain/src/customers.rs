@@ -19,6 +19,8 @@ pub struct Customer {
     pub name: String,
     pub slug: String,
     pub time_zone: String,
+    /// The tenant's portal: notifications link to `<portal_base_url><API path>`.
+    pub portal_base_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -50,19 +52,45 @@ impl NewCustomer {
 pub struct CustomerPatch {
     pub name: Option<String>,
     pub time_zone: Option<chrono_tz::Tz>,
+    /// `Some("")` removes it.
+    pub portal_base_url: Option<String>,
 }
 
 impl CustomerPatch {
-    pub fn parse(name: Option<&str>, time_zone: Option<&str>) -> Result<Self> {
+    pub fn parse(
+        name: Option<&str>,
+        time_zone: Option<&str>,
+        portal_base_url: Option<&str>,
+    ) -> Result<Self> {
         let mut v = Validator::new();
         let name = name.and_then(|n| v.check("/name", values::name(n)));
         let time_zone = time_zone.and_then(|t| v.check("/time_zone", values::time_zone(t)));
+        let portal_base_url = portal_base_url.and_then(|u| {
+            if u.trim().is_empty() {
+                return Some(String::new());
+            }
+            v.check("/portal_base_url", portal_base(u))
+        });
         v.finish()?;
-        Ok(Self { name, time_zone })
+        Ok(Self {
+            name,
+            time_zone,
+            portal_base_url,
+        })
     }
 }
 
-const COLUMNS: &str = "id, name, slug, time_zone, created_at, updated_at";
+/// A portal base URL: http(s), at most 500 characters, no query or
+/// fragment; kept without a trailing slash.
+fn portal_base(u: &str) -> std::result::Result<String, String> {
+    let u = values::http_url(u)?;
+    if u.len() > 500 || u.contains(['?', '#']) {
+        return Err("must be an http or https URL of at most 500 characters, without query".into());
+    }
+    Ok(u.trim_end_matches('/').to_string())
+}
+
+const COLUMNS: &str = "id, name, slug, time_zone, portal_base_url, created_at, updated_at";
 
 pub async fn create(db: &PgPool, caller: &Caller, input: NewCustomer) -> Result<Customer> {
     caller.require_admin()?;
@@ -141,12 +169,15 @@ pub async fn update(
     .await?
     .ok_or(Error::not_found("customer"))?;
     let after: Customer = sqlx::query_as(sqlf!(
-        "UPDATE customers SET name = coalesce($2, name), time_zone = coalesce($3, time_zone), updated_at = now()
+        "UPDATE customers SET name = coalesce($2, name), time_zone = coalesce($3, time_zone),
+             portal_base_url = CASE WHEN $4::text IS NULL THEN portal_base_url ELSE nullif($4, '') END,
+             updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(patch.name)
     .bind(patch.time_zone.map(|t| t.name().to_string()))
+    .bind(patch.portal_base_url)
     .fetch_one(&mut *tx)
     .await?;
     audit::record(

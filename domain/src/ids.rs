@@ -134,3 +134,7 @@ uuid_id!(
     /// A term of a customer's metadata hierarchy (product suite, concept, ...).
     MetadataTermId
 );
+uuid_id!(
+    /// A notification in a person's inbox.
+    NotificationId
+);

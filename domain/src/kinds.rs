@@ -39,6 +39,9 @@ macro_rules! for_each_job_kind {
             FileDelete,
             FilesCleanup,
             ContentExpire,
+            Notify,
+            NotifyDigest,
+            AssignmentReminders,
         }
     };
 }
@@ -597,6 +600,97 @@ impl JobKind for ContentExpire {
     const NAME: &'static str = "content_expire";
     type Payload = ContentExpirePayload;
     type Output = ContentExpireOutput;
+}
+
+// ---------------------------------------------------------------------------
+// Notifications (see `crate::notifications`)
+
+/// Fans one recorded notification (`notification_sources`) out: the
+/// recipients' inbox rows (one statement) and the e-mails of those who
+/// want them at once (through the outbox). A run again writes nothing twice.
+pub struct Notify;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NotifyPayload {
+    pub source_id: uuid::Uuid,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NotifyOutput {
+    /// Inbox rows written or collapsed into.
+    pub inbox_rows: u32,
+    /// E-mails queued for sending.
+    pub emails_queued: u32,
+    /// E-mails written but not sent (suppressed or unusable address).
+    pub emails_suppressed: u32,
+    /// Why nothing was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl JobKind for Notify {
+    const NAME: &'static str = "notify";
+    type Payload = NotifyPayload;
+    type Output = NotifyOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(300);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.source_id.to_string())
+    }
+}
+
+/// Sends the digests that are due: one e-mail per person whose period
+/// (daily or weekly, from 08:00 in their zone) began, with their unread
+/// notifications of digest types not e-mailed at once; once per person
+/// and period (`notification_digests`), nothing when there are none.
+pub struct NotifyDigest;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NotifyDigestPayload {
+    /// The cron tick (informative).
+    pub tick: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NotifyDigestOutput {
+    /// Digests written (one e-mail each).
+    pub digests: u32,
+    /// Notifications they carry.
+    pub items: u32,
+}
+
+impl JobKind for NotifyDigest {
+    const NAME: &'static str = "notify_digest";
+    type Payload = NotifyDigestPayload;
+    type Output = NotifyDigestOutput;
+    const MAX_ATTEMPTS: u32 = 3;
+    const TIMEOUT: Duration = Duration::from_secs(15 * 60);
+    const CONCURRENCY: Concurrency = Concurrency::AtMost(1);
+}
+
+/// The daily assignment notices: `assignment_due_soon` (due within 3
+/// days) and `assignment_overdue`, each once per assignment.
+pub struct AssignmentReminders;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AssignmentRemindersPayload {
+    pub tick: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct AssignmentRemindersOutput {
+    pub due_soon: u32,
+    pub overdue: u32,
+}
+
+impl JobKind for AssignmentReminders {
+    const NAME: &'static str = "assignment_reminders";
+    type Payload = AssignmentRemindersPayload;
+    type Output = AssignmentRemindersOutput;
+    const MAX_ATTEMPTS: u32 = 3;
+    const TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    const CONCURRENCY: Concurrency = Concurrency::AtMost(1);
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ pub mod jobs;
 pub mod kinds;
 pub mod kpi;
 pub mod lms;
+pub mod notifications;
 pub mod pagination;
 pub mod portal;
 pub mod tenancy;

@@ -96,6 +96,7 @@ macro_rules! single_keys {
 }
 single_keys!(
     i32,
+    i64,
     String,
     uuid::Uuid,
     crate::ids::CustomerId,

@@ -46,6 +46,9 @@ pub struct WorkerSettings {
     pub kpi_trailing_days: u32,
     /// Where file contents live (`LAUNCHPAD_STORAGE_*`), and their limits.
     pub files: launchpad_domain::files::FilesConfig,
+    /// Where the API is reachable from outside (`LAUNCHPAD_PUBLIC_URL`):
+    /// links in e-mails (notifications, one-click unsubscribe).
+    pub public_url: String,
 }
 
 /// Webhook delivery settings.
@@ -140,6 +143,7 @@ impl WorkerSettings {
             ai: AiSettings::from_env()?,
             kpi_trailing_days: kpi_trailing_days()?,
             files: launchpad_domain::files::FilesConfig::from_env()?,
+            public_url: launchpad_domain::notifications::public_url_from_env()?,
         })
     }
 

@@ -15,9 +15,9 @@ use std::sync::Arc;
 
 use launchpad_domain::{
     db,
-    jobs::JobKind,
+    jobs::{JobKind, hooks::Both},
     kinds::{AiSurveySummary, EmailSend},
-    webhooks,
+    notifications, webhooks,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -70,8 +70,12 @@ pub async fn run(
     // in-flight jobs are done.
     let stop_fetching = stop.child_token();
     let metrics_addr = metrics::serve(settings.metrics_addr, pool.clone(), stop.clone()).await?;
-    // What the core tells when jobs end: the `job.*` webhook events.
-    let on_end: OnEnd = Arc::new(webhooks::events::JobEvents);
+    // What the core tells when jobs end: the `job.*` webhook events and
+    // the `job_failed` notifications.
+    let on_end: OnEnd = Arc::new(Both::new(
+        webhooks::events::JobEvents,
+        notifications::JobFailed,
+    ));
     let services = Arc::new(Services::from_settings(&settings)?);
     let rt = Arc::new(Runtime {
         db: pool.clone(),

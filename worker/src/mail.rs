@@ -189,12 +189,23 @@ impl Mailer {
             }
             _ => alternative,
         };
-        Message::builder()
+        let mut builder = Message::builder()
             .message_id(Some(m.message_id.clone()))
             .from(self.from.clone())
             .to(Mailbox::new(name, address))
             .subject(header_text(&m.subject, SUBJECT_MAX))
-            .date_now()
+            .date_now();
+        // One-click unsubscribe (RFC 8058): a POST to the URL unsubscribes.
+        if let Some(url) = m.list_unsubscribe.as_deref().map(str::trim)
+            && !url.is_empty()
+            && url.is_ascii()
+            && !url.contains(['<', '>', '\r', '\n', ' '])
+        {
+            builder = builder
+                .header(ListUnsubscribe(format!("<{url}>")))
+                .header(ListUnsubscribePost);
+        }
+        builder
             .multipart(body)
             .map_err(|e| SendError::Invalid(format!("the message cannot be built: {e}")))
     }
@@ -274,6 +285,45 @@ pub async fn share_rate(
         move |n| mailer.share_with(n),
     )
     .await;
+}
+
+/// `List-Unsubscribe: <https://…>` (RFC 2369).
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl lettre::message::header::Header for ListUnsubscribe {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_string()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl lettre::message::header::Header for ListUnsubscribePost {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(
+            Self::name(),
+            "List-Unsubscribe=One-Click".to_string(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use launchpad_domain::notifications::fanout::Links;
+
 use crate::{
     config::{WebhookSettings, WorkerSettings},
     http::WebhookClient,
@@ -21,6 +23,8 @@ pub struct Services {
     pub ai: llm::Ai,
     /// Object storage of files.
     pub storage: Arc<dyn launchpad_domain::files::storage::Storage>,
+    /// Links in e-mails (the API's public URL).
+    pub links: Links,
 }
 
 impl Services {
@@ -35,6 +39,9 @@ impl Services {
             ai: llm::Ai::from_settings(&settings.ai)?,
             // The worker signs no URLs: any key will do.
             storage: launchpad_domain::files::storage::build(&settings.files.storage, b"worker")?,
+            links: Links {
+                public_url: settings.public_url.clone(),
+            },
         })
     }
 }

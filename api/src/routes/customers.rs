@@ -22,6 +22,9 @@ pub struct CustomerView {
     pub slug: String,
     /// IANA time zone used for the customer's KPIs.
     pub time_zone: String,
+    /// The tenant's portal: notifications link to `<portal_base_url><API path>` (`link_url`).
+    #[oai(skip_serializing_if_is_none)]
+    pub portal_base_url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -33,6 +36,7 @@ impl From<Customer> for CustomerView {
             name: c.name,
             slug: c.slug,
             time_zone: c.time_zone,
+            portal_base_url: c.portal_base_url,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -67,6 +71,8 @@ pub struct UpdateCustomer {
     #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
     pub time_zone: Option<String>,
+    /// The tenant's portal (http or https, no query); `""` removes it.
+    pub portal_base_url: Option<String>,
 }
 
 impl Example for UpdateCustomer {
@@ -74,6 +80,7 @@ impl Example for UpdateCustomer {
         Self {
             name: Some("Acme Corporation".into()),
             time_zone: None,
+            portal_base_url: Some("https://portal.acme.example".into()),
         }
     }
 }
@@ -147,8 +154,11 @@ impl CustomersApi {
         id: Path<CustomerId>,
         body: JsonBody<UpdateCustomer>,
     ) -> ApiResult<Json<CustomerView>> {
-        let patch =
-            CustomerPatch::parse(body.value.name.as_deref(), body.value.time_zone.as_deref())?;
+        let patch = CustomerPatch::parse(
+            body.value.name.as_deref(),
+            body.value.time_zone.as_deref(),
+            body.value.portal_base_url.as_deref(),
+        )?;
         Ok(Json(
             customers::update(&state.db, &auth.0, id.0, patch)
                 .await?

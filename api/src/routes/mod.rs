@@ -18,6 +18,7 @@ pub mod lms_courses;
 pub mod lms_library;
 pub mod lms_paths;
 pub mod lms_progress;
+pub mod notifications;
 pub mod ops;
 pub mod surveys;
 pub mod use_cases;
@@ -56,5 +57,6 @@ pub fn all() -> impl poem_openapi::OpenApi {
         ),
         webhooks::WebhooksApi,
         files::FilesApi,
+        notifications::NotificationsApi,
     ))
 }

@@ -177,6 +177,17 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         .expect(201);
     }
 
+    // Notifications come from workers (none run here): three for the exec.
+    sqlx::query(
+        "INSERT INTO notifications (recipient_id, source_id, type, title, body, group_key)
+         SELECT $1::uuid, gen_random_uuid(), 'event_created', 'Event ' || g, '', 'k' || g
+         FROM generate_series(1, 3) g",
+    )
+    .bind(me.body["id"].as_str().unwrap())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let cases: BTreeMap<&str, (String, &str)> = BTreeMap::from([
         ("customers_list", ("/api/v1/customers".into(), a)),
@@ -219,6 +230,10 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         (
             "assignments_list_mine",
             ("/api/v1/me/assignments".into(), exec.access.as_str()),
+        ),
+        (
+            "notifications_list",
+            ("/api/v1/me/notifications".into(), exec.access.as_str()),
         ),
         (
             "webhooks_endpoints_list",

@@ -100,6 +100,9 @@ pub struct NewEmail {
     pub message_id: String,
     /// Recorded as `suppressed` with this reason instead of being sent.
     pub skip: Option<SkipReason>,
+    /// A one-click unsubscribe URL (RFC 8058): sent as `List-Unsubscribe`
+    /// with `List-Unsubscribe-Post`.
+    pub list_unsubscribe: Option<String>,
 }
 
 /// A platform user to write one message to (see [`NewEmail::to_person`]).
@@ -135,6 +138,7 @@ impl NewEmail {
             to_name: Some(name).filter(|n| !n.is_empty()),
             message_id: super::message_id(id, p.sender),
             skip,
+            list_unsubscribe: None,
         }
     }
 }
@@ -220,11 +224,13 @@ pub async fn queue(
     }
     let inserted: Vec<(Uuid, EmailStatus)> = sqlx::query_as(
         "INSERT INTO email_outbox (id, content_id, customer_id, template, thread_key, user_id, dedupe_key,
-             to_address, to_name, message_id, status, skip_reason)
-         SELECT id, $1, $2, $3, thread_key, user_id, dedupe_key, to_address, to_name, message_id, status, skip_reason
+             to_address, to_name, message_id, status, skip_reason, list_unsubscribe)
+         SELECT id, $1, $2, $3, thread_key, user_id, dedupe_key, to_address, to_name, message_id, status, skip_reason,
+             list_unsubscribe
          FROM unnest($4::uuid[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[],
-             $11::text[], $12::text[])
-             AS r(id, thread_key, user_id, dedupe_key, to_address, to_name, message_id, status, skip_reason)
+             $11::text[], $12::text[], $13::text[])
+             AS r(id, thread_key, user_id, dedupe_key, to_address, to_name, message_id, status, skip_reason,
+                  list_unsubscribe)
          ON CONFLICT (dedupe_key) DO NOTHING
          RETURNING id, status",
     )
@@ -240,6 +246,7 @@ pub async fn queue(
     .bind(&cols.message_id)
     .bind(&cols.status)
     .bind(&cols.skip_reason)
+    .bind(&cols.list_unsubscribe)
     .fetch_all(&mut *conn)
     .await?;
     if inserted.is_empty() {
@@ -288,6 +295,7 @@ struct Columns {
     message_id: Vec<String>,
     status: Vec<&'static str>,
     skip_reason: Vec<Option<&'static str>>,
+    list_unsubscribe: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -302,6 +310,7 @@ impl Columns {
             message_id: Vec::with_capacity(n),
             status: Vec::with_capacity(n),
             skip_reason: Vec::with_capacity(n),
+            list_unsubscribe: Vec::with_capacity(n),
         }
     }
 
@@ -319,6 +328,7 @@ impl Columns {
             EmailStatus::Pending.as_str()
         });
         self.skip_reason.push(e.skip.map(SkipReason::as_str));
+        self.list_unsubscribe.push(e.list_unsubscribe.clone());
     }
 }
 
@@ -344,6 +354,8 @@ pub struct OutboxEmail {
     pub attempts: i32,
     pub smtp_response: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The one-click unsubscribe URL, when the message has one.
+    pub list_unsubscribe: Option<String>,
 }
 
 impl OutboxEmail {
@@ -371,7 +383,7 @@ impl OutboxEmail {
 
 const COLUMNS: &str = "o.id, o.customer_id, o.template, o.thread_key, o.user_id, o.to_address, o.to_name, \
     c.subject, c.body_text, c.body_html, c.ics, c.ics_method, o.message_id, o.status, o.attempts, o.smtp_response, \
-    o.created_at";
+    o.created_at, o.list_unsubscribe";
 
 /// The outcome of [`claim`].
 #[derive(Debug)]

@@ -87,11 +87,14 @@ pub const EVENT_UNREGISTERED: EmailTemplate = template!(
     "Registration cancelled: {{title}} — {{when_short}}"
 );
 
-/// To a tenant's admins: one of their webhook endpoints was disabled
-/// automatically (`webhooks::delivery`).
-pub const WEBHOOK_ENDPOINT_DISABLED: EmailTemplate = template!(
-    "webhook_endpoint_disabled",
-    "Webhook endpoint disabled: {{customer_name}}"
+/// A notification (`notifications::fanout`): its title, body and link.
+pub const NOTIFICATION: EmailTemplate = template!("notification", "{{title}}");
+
+/// A person's digest of unread notifications (`notifications::digest`);
+/// `items` is a marker the digest replaces with its list.
+pub const NOTIFICATION_DIGEST: EmailTemplate = template!(
+    "notification_digest",
+    "Your {{period}} Launchpad digest: {{count}} unread"
 );
 
 /// To a content item's owner: the item expired (`lms::library`).
@@ -210,26 +213,38 @@ mod tests {
     }
 
     #[test]
-    fn the_endpoint_disabled_notice_renders_and_escapes() {
+    fn the_notification_templates_render_and_escape() {
         let mut v = Vars::new();
         v.set("recipient_name", "Ann <b>")
-            .set("customer_name", "Acme & Co")
-            .set("url", "https://hooks.example.com/in")
-            .set("endpoint_id", "0193-abc")
-            .set(
-                "reason",
-                "every delivery attempt has failed since 2026-11-16 10:00 UTC",
-            )
-            .set("disabled_at", "2026-11-21 10:00 UTC")
+            .set("title", "New event in Data & AI")
+            .set("body", "Line one\nLine <two>")
+            .set("link", "https://portal.example.com/x?a=1&b=2")
+            .set("preferences_url", "https://api.example.com/p")
             .set("organizer_name", "Launchpad");
-        let r = WEBHOOK_ENDPOINT_DISABLED.render(&v).unwrap();
-        assert_eq!(r.subject, "Webhook endpoint disabled: Acme & Co");
-        assert!(r.text.contains("https://hooks.example.com/in"));
+        let r = NOTIFICATION.render(&v).unwrap();
+        assert_eq!(r.subject, "New event in Data & AI");
         assert!(
             r.text
-                .contains("/api/v1/webhooks/endpoints/0193-abc/enable")
+                .contains("Open: https://portal.example.com/x?a=1&b=2")
         );
-        assert!(r.html.contains("Ann &lt;b&gt;") && r.html.contains("Acme &amp; Co"));
+        assert!(r.html.contains("Ann &lt;b&gt;") && r.html.contains("Line &lt;two&gt;"));
+        assert!(
+            r.html
+                .contains(r#"href="https://portal.example.com/x?a=1&amp;b=2""#)
+        );
+        v.set("link", "");
+        let r = NOTIFICATION.render(&v).unwrap();
+        assert!(!r.text.contains("Open:") && !r.html.contains("Open in"));
+        let mut d = Vars::new();
+        d.set("recipient_name", "Ann")
+            .set("period", "daily")
+            .set("count", "3")
+            .set("items", "ITEMS")
+            .set("preferences_url", "https://api.example.com/p")
+            .set("organizer_name", "Launchpad");
+        let r = NOTIFICATION_DIGEST.render(&d).unwrap();
+        assert_eq!(r.subject, "Your daily Launchpad digest: 3 unread");
+        assert!(r.text.contains("ITEMS") && r.html.contains("ITEMS"));
         assert!(!r.text.contains("{{") && !r.html.contains("{{"));
     }
 

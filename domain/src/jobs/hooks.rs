@@ -39,3 +39,41 @@ impl OnJobEnd for Nothing {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Two listeners as one: the ended jobs either selects reach both (each
+/// picks what it needs from them).
+pub struct Both<A, B> {
+    first: A,
+    second: B,
+    filter: &'static str,
+}
+
+impl<A: OnJobEnd, B: OnJobEnd> Both<A, B> {
+    /// Built once per process (the combined filter lives as long as it).
+    pub fn new(first: A, second: B) -> Self {
+        let filter: &'static str =
+            Box::leak(format!("(({}) OR ({}))", first.filter(), second.filter()).into_boxed_str());
+        Self {
+            first,
+            second,
+            filter,
+        }
+    }
+}
+
+impl<A: OnJobEnd, B: OnJobEnd> OnJobEnd for Both<A, B> {
+    fn filter(&self) -> &'static str {
+        self.filter
+    }
+
+    fn ended<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        jobs: &'a [JobRecord],
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.first.ended(&mut *conn, jobs).await?;
+            self.second.ended(conn, jobs).await
+        })
+    }
+}

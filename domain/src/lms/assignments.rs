@@ -241,6 +241,31 @@ pub async fn create(db: &PgPool, caller: &Caller, input: NewAssignment) -> Resul
         },
     )
     .await?;
+    let what: String = sqlx::query_scalar(
+        "SELECT coalesce((SELECT title FROM courses WHERE id = $1),
+                         (SELECT title FROM learning_paths WHERE id = $2), 'an assignment')",
+    )
+    .bind(course_id)
+    .bind(path_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    crate::notifications::record(
+        &mut tx,
+        crate::notifications::NewNotification::new(
+            Some(customer),
+            crate::notifications::NotificationType::AssignmentCreated,
+            format!("New assignment: {what}"),
+            format!(
+                "{} assigned you “{what}”, due {}.",
+                caller.name,
+                input.due_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        )
+        .link(format!("/api/v1/assignments/{id}"))
+        .to_users([input.user_id])
+        .by(caller.user_id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(assignment)
 }

@@ -270,6 +270,30 @@ pub async fn record_lesson_progress(
             data,
         )
         .await?;
+        // The learner, and whoever assigned them the course.
+        let (learner, assigners): (String, Vec<uuid::Uuid>) = sqlx::query_as(
+            "SELECT u.name, coalesce((SELECT array_agg(DISTINCT a.assigned_by) FROM assignments a
+                                      WHERE a.user_id = u.id AND a.course_id = $2 AND a.assigned_by IS NOT NULL
+                                        AND a.assigned_by <> u.id), '{}')
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(user)
+        .bind(course_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        crate::notifications::record(
+            conn,
+            crate::notifications::NewNotification::new(
+                Some(course.customer_id),
+                crate::notifications::NotificationType::CourseCompleted,
+                format!("{learner} completed {}", course.title),
+                format!("{learner} completed the course “{}”.", course.title),
+            )
+            .link(format!("/api/v1/courses/{course_id}"))
+            .to_users([user])
+            .to_users(assigners.into_iter().map(UserId)),
+        )
+        .await?;
     }
     Ok(RecordedProgress {
         progress,

@@ -11,6 +11,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{ChampionId, CopId, UserId},
+    notifications::{self, Audience, NewNotification, NotificationType},
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
@@ -172,6 +173,28 @@ pub async fn recognise(
         cop.to_string(),
         a.customer_id,
         serde_json::to_value(&c).ok(),
+    )
+    .await?;
+    let cop_name = notifications::cop_name(&mut tx, cop).await?;
+    let champion: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(input.user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    notifications::record(
+        &mut tx,
+        NewNotification::new(
+            Some(a.customer_id),
+            NotificationType::ChampionRecognized,
+            format!("{champion} is a champion of {cop_name}"),
+            format!(
+                "{champion} was recognised as “{}” for {} – {}.",
+                c.title, c.period_start, c.period_end
+            ),
+        )
+        .link(format!("/api/v1/champions/{id}"))
+        .to(Audience::CopMembers, cop.0)
+        .to_users([input.user_id])
+        .by(caller.user_id),
     )
     .await?;
     tx.commit().await?;

@@ -314,6 +314,10 @@ pub async fn update(db: &PgPool, caller: &Caller, id: CopId, patch: CopPatch) ->
     }
     let (mission_set, mission) = split(patch.mission);
     let (charter_set, charter) = split(patch.charter);
+    let old_phase: CopPhase = sqlx::query_scalar("SELECT phase FROM cops WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
     sqlx::query(
         "UPDATE cops SET name = coalesce($2, name), owner_id = coalesce($3, owner_id),
              phase = coalesce($4, phase), status = coalesce($5, status),
@@ -344,6 +348,26 @@ pub async fn update(db: &PgPool, caller: &Caller, id: CopId, patch: CopPatch) ->
         serde_json::to_value(&d.cop).ok(),
     )
     .await?;
+    if d.cop.phase != old_phase {
+        crate::notifications::record(
+            &mut tx,
+            crate::notifications::NewNotification::new(
+                Some(a.customer_id),
+                crate::notifications::NotificationType::CopPhaseChange,
+                format!("{} moved to the {} phase", d.cop.name, d.cop.phase.as_str()),
+                format!(
+                    "{} moved from the {} phase to the {} phase.",
+                    d.cop.name,
+                    old_phase.as_str(),
+                    d.cop.phase.as_str()
+                ),
+            )
+            .link(format!("/api/v1/cops/{id}"))
+            .to(crate::notifications::Audience::CopExecs, id.0)
+            .by(caller.user_id),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(d)
 }

@@ -16,6 +16,7 @@ use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, EventId, UserId},
     kinds::InviteReason,
+    notifications::{self, Audience, NewNotification, NotificationType},
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
@@ -427,6 +428,25 @@ pub async fn create(db: &PgPool, caller: &Caller, cop: CopId, d: EventData) -> R
         a.customer_id,
         WebhookEventType::EventCreated,
         webhook_data(&e),
+    )
+    .await?;
+    let cop_name = notifications::cop_name(&mut tx, cop).await?;
+    let (when, _) = invites::when_text(e.starts_at, e.ends_at, &e.time_zone);
+    notifications::record(
+        &mut tx,
+        NewNotification::new(
+            Some(a.customer_id),
+            NotificationType::EventCreated,
+            format!("New event in {cop_name}: {}", e.title),
+            format!("{}\n{when}", e.title),
+        )
+        .link(format!("/api/v1/events/{id}"))
+        .group(
+            format!("{cop}"),
+            format!("{{count}} new events in {cop_name}"),
+        )
+        .to(Audience::CopMembers, cop.0)
+        .by(caller.user_id),
     )
     .await?;
     tx.commit().await?;

@@ -263,6 +263,7 @@ pub async fn plan(
             to_name: Some(name).filter(|n| !n.is_empty()),
             message_id: email::message_id(id, sender),
             skip,
+            list_unsubscribe: None,
         });
     }
     Ok(Some(Plan {
@@ -320,6 +321,10 @@ fn event_vars(e: &Event, cop_name: &str, sender: &Sender) -> Vars {
 
 /// The event's time in its own zone: a long form for bodies, a short one
 /// for subjects.
+pub fn when_text(starts: DateTime<Utc>, ends: DateTime<Utc>, zone: &str) -> (String, String) {
+    when(starts, ends, zone)
+}
+
 fn when(starts: DateTime<Utc>, ends: DateTime<Utc>, zone: &str) -> (String, String) {
     let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
     let (s, e) = (starts.with_timezone(&tz), ends.with_timezone(&tz));

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, EventId, QuestionId, ResponseId, SurveyId, UserId},
+    notifications::{self, Audience, NewNotification, NotificationType},
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
@@ -632,6 +633,25 @@ pub async fn open(db: &PgPool, caller: &Caller, id: SurveyId) -> Result<Survey> 
     let s = fetch(&mut tx, id, false)
         .await?
         .ok_or(Error::not_found("survey"))?;
+    // Session feedback goes to the session's people; other surveys to the CoP.
+    let cop_name = notifications::cop_name(&mut tx, s.cop_id).await?;
+    let audience = match s.event_id {
+        Some(e) => (Audience::EventAttendees, e.0),
+        None => (Audience::CopMembers, s.cop_id.0),
+    };
+    notifications::record(
+        &mut tx,
+        NewNotification::new(
+            Some(a.customer_id),
+            NotificationType::SurveyPublished,
+            format!("New survey in {cop_name}: {}", s.title),
+            s.description.clone().unwrap_or_else(|| s.title.clone()),
+        )
+        .link(format!("/api/v1/surveys/{id}"))
+        .to(audience.0, audience.1)
+        .by(caller.user_id),
+    )
+    .await?;
     tx.commit().await?;
     Ok(s)
 }

@@ -14,6 +14,7 @@ use super::{
 use crate::{
     error::{Error, Result, Validator},
     ids::{CopId, UseCaseId, UserId},
+    notifications::{self, Audience, NewNotification, NotificationType},
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
@@ -320,6 +321,26 @@ pub async fn decide(db: &PgPool, caller: &Caller, id: UseCaseId, approve: bool) 
         None,
     )
     .await?;
+    if approve {
+        let cop_name = notifications::cop_name(&mut tx, u.cop_id).await?;
+        notifications::record(
+            &mut tx,
+            NewNotification::new(
+                Some(a.customer_id),
+                NotificationType::UseCaseShared,
+                format!("New use case in {cop_name}: {}", u.title),
+                u.summary.clone(),
+            )
+            .link(format!("/api/v1/use-cases/{id}"))
+            .group(
+                format!("{}", u.cop_id),
+                format!("{{count}} new use cases in {cop_name}"),
+            )
+            .to(Audience::CopMembers, u.cop_id.0)
+            .by(caller.user_id),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(u)
 }

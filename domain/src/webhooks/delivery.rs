@@ -2,7 +2,7 @@
 //! the record of each attempt, in the `webhook_deliveries` outbox and the
 //! `webhook_attempts` log. Endpoints that answer `410 Gone`, or fail every
 //! attempt for long enough, are disabled here, and the tenant's admins are
-//! told by e-mail in the same transaction.
+//! notified (in-app and by e-mail) in the same transaction.
 
 use crate::text_enum;
 use chrono::{DateTime, Utc};
@@ -11,16 +11,9 @@ use sqlx::{FromRow, PgConnection};
 use super::{DeliveryId, EndpointId, endpoints};
 use crate::{
     audit::{self, AuditEntry},
-    email::{
-        self, Sender,
-        outbox::{self, NewContent, NewEmail, SkipReason},
-        template::Vars,
-        templates,
-    },
-    error::{Error, Result},
-    ids::{CustomerId, UserId},
-    jobs::EnqueueCtx,
-    values::Email,
+    error::Result,
+    ids::CustomerId,
+    notifications::{self, Audience, NewNotification, NotificationType},
 };
 
 text_enum! {
@@ -140,14 +133,13 @@ text_enum! {
 /// Records an attempt (log row, delivery state, the endpoint's failure
 /// streak) in the caller's transaction; disables the endpoint on `410 Gone`
 /// or when its failures started more than `disable_after` ago, and then
-/// queues the notice to the tenant's admins from `sender`.
+/// records the notification to the tenant's admins.
 pub async fn record_attempt(
     conn: &mut PgConnection,
     out: &Outgoing,
     attempt: &AttemptResult,
     after: After,
     disable_after: chrono::Duration,
-    sender: &Sender,
 ) -> Result<()> {
     let (status, next) = match after {
         After::Succeeded => ("succeeded", None),
@@ -200,7 +192,7 @@ pub async fn record_attempt(
         _ => None,
     };
     if let Some((r, why)) = reason {
-        disable(conn, endpoint, r, &why, sender).await?;
+        disable(conn, endpoint, r, &why).await?;
     }
     Ok(())
 }
@@ -224,7 +216,6 @@ async fn disable(
     endpoint: EndpointId,
     reason: DisableReason,
     why: &str,
-    sender: &Sender,
 ) -> Result<()> {
     let row: Option<(CustomerId, String, DateTime<Utc>)> = sqlx::query_as(
         "UPDATE webhook_endpoints SET disabled_at = now(), disabled_reason = $2, updated_at = now()
@@ -244,7 +235,7 @@ async fn disable(
                 why,
                 at,
             };
-            on_endpoint_disabled(conn, &d, sender).await
+            on_endpoint_disabled(conn, &d).await
         }
         None => Ok(()),
     }
@@ -262,14 +253,11 @@ struct Disabled<'a> {
 }
 
 /// Everything that follows an automatic disable, in its transaction: the
-/// `webhook.endpoint_disabled` audit row and the notice to the tenant's
-/// admins (its `customer_exec` users, enabled ones), one outbox row and
-/// `email_send` job each.
-async fn on_endpoint_disabled(
-    conn: &mut PgConnection,
-    d: &Disabled<'_>,
-    sender: &Sender,
-) -> Result<()> {
+/// `webhook.endpoint_disabled` audit row and the
+/// `webhook_endpoint_disabled` notification to the tenant's admins (its
+/// enabled `customer_exec` users; in-app and e-mail, which they cannot
+/// turn off).
+async fn on_endpoint_disabled(conn: &mut PgConnection, d: &Disabled<'_>) -> Result<()> {
     tracing::warn!(endpoint_id = %d.endpoint, customer_id = %d.customer, reason = d.reason.as_str(), "webhook endpoint disabled");
     audit::record(
         &mut *conn,
@@ -283,22 +271,37 @@ async fn on_endpoint_disabled(
         },
     )
     .await?;
-    let (content, emails) = disabled_notices(conn, d, sender).await?;
-    let ctx = EnqueueCtx {
-        customer_id: Some(d.customer),
-        requested_by: None,
-        callback_url: None,
-    };
-    outbox::queue(conn, &content, emails, &ctx).await?;
+    let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
+        .bind(d.customer)
+        .fetch_one(&mut *conn)
+        .await?;
+    let n = NewNotification::new(
+        Some(d.customer),
+        NotificationType::WebhookEndpointDisabled,
+        format!("Webhook endpoint disabled: {customer_name}"),
+        disabled_body(d),
+    )
+    .link(format!("/api/v1/webhooks/endpoints/{}", d.endpoint))
+    .to(Audience::CustomerExecs, d.customer.0);
+    notifications::record(conn, n).await?;
     Ok(())
 }
 
-/// The admins of a tenant: its enabled `customer_exec` users.
-#[derive(FromRow)]
-struct Admin {
-    id: UserId,
-    email: String,
-    name: String,
+/// What the notice says.
+fn disabled_body(d: &Disabled<'_>) -> String {
+    let e = d.endpoint;
+    format!(
+        "Launchpad has disabled the webhook endpoint {url} (endpoint {e}).\n\
+         Why: {why}.\n\
+         When: {at}.\n\n\
+         Nothing is sent to it while it is disabled. Once the receiver works again, enable the \
+         endpoint and re-send what it missed:\n\
+         POST /api/v1/webhooks/endpoints/{e}/enable\n\
+         POST /api/v1/webhooks/endpoints/{e}/recover?since=<RFC 3339 time>",
+        url = shown_url(d.url),
+        why = d.why,
+        at = d.at.format("%Y-%m-%d %H:%M UTC"),
+    )
 }
 
 /// The URL as the notice shows it: without query or fragment (they may
@@ -317,75 +320,6 @@ fn shown_url(url: &str) -> String {
         }
         Err(_) => url.to_string(),
     }
-}
-
-/// Renders the notice of a disable, once for every admin of the tenant.
-async fn disabled_notices(
-    conn: &mut PgConnection,
-    d: &Disabled<'_>,
-    sender: &Sender,
-) -> Result<(NewContent, Vec<NewEmail>)> {
-    let customer_name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
-        .bind(d.customer)
-        .fetch_one(&mut *conn)
-        .await?;
-    let admins: Vec<Admin> = sqlx::query_as(
-        "SELECT u.id, u.email, u.name FROM users u
-         JOIN user_customers uc ON uc.user_id = u.id AND uc.customer_id = $1
-         WHERE 'customer_exec' = ANY (u.roles) AND NOT u.disabled
-         ORDER BY u.id",
-    )
-    .bind(d.customer)
-    .fetch_all(&mut *conn)
-    .await?;
-    let template = templates::WEBHOOK_ENDPOINT_DISABLED;
-    let mut vars = Vars::new();
-    vars.set("customer_name", email::header_text(&customer_name, 200))
-        .set("url", shown_url(d.url))
-        .set("endpoint_id", d.endpoint.to_string())
-        .set("reason", d.why)
-        .set("disabled_at", d.at.format("%Y-%m-%d %H:%M UTC").to_string())
-        .set("organizer_name", sender.display_name())
-        .recipient_slot("recipient_name");
-    let rendered = template
-        .render(&vars)
-        .map_err(|e| Error::Internal(anyhow::anyhow!("{}: {e}", template.name)))?;
-    let content = NewContent {
-        customer_id: Some(d.customer),
-        template: template.name,
-        rendered,
-        ics: None,
-    };
-    let mut emails = Vec::with_capacity(admins.len());
-    for a in admins {
-        let id = uuid::Uuid::now_v7();
-        let address = a.email.trim();
-        let skip = if address.is_empty() {
-            Some(SkipReason::NoAddress)
-        } else if Email::parse(address).is_err() {
-            Some(SkipReason::InvalidAddress)
-        } else {
-            None
-        };
-        let name = email::header_text(&a.name, 200);
-        emails.push(NewEmail {
-            id,
-            thread_key: None,
-            user_id: Some(a.id),
-            // One notice per person and disable, whatever retries happen.
-            dedupe_key: Some(format!(
-                "webhook-disabled:{}:{}:{}",
-                d.endpoint,
-                d.at.timestamp_micros(),
-                a.id
-            )),
-            to_address: address.to_string(),
-            to_name: Some(name).filter(|n| !n.is_empty()),
-            message_id: email::message_id(id, sender),
-            skip,
-        });
-    }
-    Ok((content, emails))
 }
 
 #[cfg(test)]

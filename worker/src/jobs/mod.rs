@@ -4,6 +4,7 @@
 
 pub mod ai_cop_advice;
 pub mod ai_survey_summary;
+pub mod assignment_reminders;
 pub mod content_expire;
 pub mod diagnostic;
 pub mod email_send;
@@ -12,6 +13,8 @@ pub mod file_delete;
 pub mod file_process;
 pub mod files_cleanup;
 pub mod kpi_rollup;
+pub mod notify;
+pub mod notify_digest;
 pub mod prune;
 pub mod webhook_deliver;
 
@@ -21,7 +24,8 @@ use apalis::prelude::{Monitor, WorkerBuilder, WorkerBuilderExt};
 use launchpad_domain::{
     jobs::{EnqueueCtx, JobKind, NewJob, run::WorkerId},
     kinds::{
-        self, Diagnostic, DiagnosticBehaviour, DiagnosticPayload, KpiRollup, PruneJobs,
+        self, AssignmentReminders, AssignmentRemindersPayload, Diagnostic, DiagnosticBehaviour,
+        DiagnosticPayload, KpiRollup, NotifyDigest, NotifyDigestPayload, PruneJobs,
         PruneJobsPayload,
     },
     kpi,
@@ -199,6 +203,28 @@ pub fn cron_entries(settings: &WorkerSettings) -> Result<Vec<CronEntry>, String>
                 ]
             },
         )?);
+    }
+    // Digests: every quarter of an hour, whoever's period (08:00 in their
+    // zone) began gets theirs, once.
+    if let Some(expr) = settings.cron_for(NotifyDigest::NAME, Some("0 */15 * * * *")) {
+        out.push(CronEntry::new(NotifyDigest::NAME, &expr, |tick| {
+            vec![
+                NewJob::of::<NotifyDigest>(&NotifyDigestPayload { tick }, &EnqueueCtx::default())
+                    .unique("cron"),
+            ]
+        })?);
+    }
+    // Assignment notices (due soon, overdue): daily.
+    if let Some(expr) = settings.cron_for(AssignmentReminders::NAME, Some("0 0 6 * * *")) {
+        out.push(CronEntry::new(AssignmentReminders::NAME, &expr, |tick| {
+            vec![
+                NewJob::of::<AssignmentReminders>(
+                    &AssignmentRemindersPayload { tick },
+                    &EnqueueCtx::default(),
+                )
+                .unique("cron"),
+            ]
+        })?);
     }
     if settings.diagnostic_jobs
         && let Some(expr) = settings.cron_for(Diagnostic::NAME, None)

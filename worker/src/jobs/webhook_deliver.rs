@@ -117,15 +117,7 @@ impl Handler for WebhookDeliver {
         let disable_after =
             chrono::Duration::from_std(settings.disable_after).unwrap_or(chrono::Duration::days(5));
         let mut tx = ctx.db.begin().await?;
-        delivery::record_attempt(
-            &mut tx,
-            &out,
-            &sent.result,
-            after,
-            disable_after,
-            ctx.services.mail.sender(),
-        )
-        .await?;
+        delivery::record_attempt(&mut tx, &out, &sent.result, after, disable_after).await?;
         tx.commit().await?;
         match failure {
             None => Ok(WebhookDeliverOutput {

@@ -10,6 +10,7 @@ mod harness;
 mod kpi;
 mod lifecycle;
 mod line;
+mod notifications;
 mod recovery;
 mod scale;
 mod startup;

@@ -944,9 +944,23 @@ async fn an_endpoint_failing_for_days_is_disabled_audited_and_the_tenant_told() 
             .fetch_one(&h.app.db.pool)
             .await
             .unwrap();
-    assert_eq!(template, "webhook_endpoint_disabled");
+    assert_eq!(template, "notification");
     assert_eq!(status, "sent");
     assert!(user.is_some());
+    // The same notice is in the admin's inbox (webhook_endpoint_disabled).
+    let inbox: (String, String) = sqlx::query_as(
+        "SELECT u.email, n.type FROM notifications n JOIN users u ON u.id = n.recipient_id",
+    )
+    .fetch_one(&h.app.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        inbox,
+        (
+            "ops-lead@hooks.example".to_string(),
+            "webhook_endpoint_disabled".to_string()
+        )
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,129 @@
+//! One-click unsubscribe (RFC 8058): every notification e-mail of a type
+//! that can be turned off carries `List-Unsubscribe: <…?token=…>` and
+//! `List-Unsubscribe-Post: List-Unsubscribe=One-Click`. The token names the
+//! person and the type and is signed (HMAC-SHA256) with the platform's key
+//! (`notification_keys`), so the link works without a login; using it
+//! turns that type's e-mail off for that person, as often as it is used.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use sqlx::PgConnection;
+
+use super::{Channel, NotificationType};
+use crate::{
+    error::{Error, Result},
+    ids::UserId,
+};
+
+/// The path of the unsubscribe endpoint (the API's).
+pub const PATH: &str = "/api/v1/notifications/unsubscribe";
+
+/// The platform's signing key.
+pub async fn key(conn: &mut PgConnection) -> Result<Vec<u8>> {
+    Ok(
+        sqlx::query_scalar("SELECT secret FROM notification_keys WHERE id = 1")
+            .fetch_one(conn)
+            .await?,
+    )
+}
+
+fn mac(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(b"launchpad-unsubscribe\0");
+    m.update(msg);
+    m
+}
+
+/// The token of (person, type): `base64url(user id ‖ type) . base64url(HMAC)`.
+pub fn token(key: &[u8], user: UserId, t: NotificationType) -> String {
+    let mut msg = user.0.as_bytes().to_vec();
+    msg.extend_from_slice(t.as_str().as_bytes());
+    let sig = mac(key, &msg).finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&msg),
+        URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+/// The person and type a token names, when its signature holds (compared
+/// in constant time).
+pub fn verify(key: &[u8], token: &str) -> Option<(UserId, NotificationType)> {
+    let (msg, sig) = token.trim().split_once('.')?;
+    let msg = URL_SAFE_NO_PAD.decode(msg).ok()?;
+    let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+    mac(key, &msg).verify_slice(&sig).ok()?;
+    if msg.len() < 17 {
+        return None;
+    }
+    let user = uuid::Uuid::from_slice(&msg[..16]).ok()?;
+    let t = NotificationType::parse(std::str::from_utf8(&msg[16..]).ok()?)?;
+    Some((UserId(user), t))
+}
+
+/// The absolute link, under the API's public base URL.
+pub fn link(public_url: &str, token: &str) -> String {
+    format!("{}{PATH}?token={token}", public_url.trim_end_matches('/'))
+}
+
+/// What a token names (or a 400 naming it).
+pub async fn check(conn: &mut PgConnection, token: &str) -> Result<(UserId, NotificationType)> {
+    let key = key(conn).await?;
+    let bad = || Error::field("/token", "not a valid unsubscribe token");
+    let (user, t) = verify(&key, token).ok_or_else(bad)?;
+    if t.is_mandatory(Channel::Email) {
+        return Err(bad());
+    }
+    Ok((user, t))
+}
+
+/// Turns the type's e-mail off for the person the token names (again is a
+/// no-op). Returns them; a person who no longer exists is a 400 too.
+pub async fn apply(conn: &mut PgConnection, token: &str) -> Result<(UserId, NotificationType)> {
+    let (user, t) = check(conn, token).await?;
+    let done = sqlx::query(
+        "INSERT INTO notification_preferences (user_id, type, email)
+         SELECT id, $2, false FROM users WHERE id = $1
+         ON CONFLICT (user_id, type) DO UPDATE SET email = false, updated_at = now()
+         WHERE notification_preferences.email IS DISTINCT FROM false",
+    )
+    .bind(user)
+    .bind(t)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(user)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !exists {
+            return Err(Error::field("/token", "not a valid unsubscribe token"));
+        }
+    }
+    Ok((user, t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let u = UserId::new();
+        let t = token(key, u, NotificationType::EventCreated);
+        assert_eq!(verify(key, &t), Some((u, NotificationType::EventCreated)));
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        );
+        assert_eq!(verify(b"another key, also 32 bytes long!", &t), None);
+        let other = token(key, u, NotificationType::JobFailed);
+        let (msg, _) = other.split_once('.').unwrap();
+        let (_, sig) = t.split_once('.').unwrap();
+        assert_eq!(verify(key, &format!("{msg}.{sig}")), None);
+        assert_eq!(verify(key, "garbage"), None);
+        assert_eq!(verify(key, ""), None);
+    }
+}
