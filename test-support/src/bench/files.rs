@@ -111,14 +111,15 @@ impl Store {
 }
 
 /// The API and a worker on `store`, a customer, and an admin token.
+/// Fields drop in order: the processes stop before their database goes.
 struct Setup {
-    _db: TestDb,
     api: Proc,
     _worker: Proc,
     base: String,
     token: String,
     customer: String,
     client: reqwest::Client,
+    _db: TestDb,
 }
 
 async fn setup(store: &Store) -> Setup {
@@ -144,13 +145,13 @@ async fn setup(store: &Store) -> Setup {
         .unwrap();
     let customer = r["id"].as_str().expect("customer id").to_string();
     Setup {
-        _db: db,
         api,
         _worker: worker,
         base,
         token,
         customer,
         client,
+        _db: db,
     }
 }
 
@@ -329,7 +330,6 @@ pub async fn suite() {
         "suite: files  (median of {RUNS} runs; local disk and SeaweedFS on this machine; {} cores)",
         super::num_cpus()
     );
-    let weed = SeaweedFs::start().await;
     let src = if want("upload") || want("presigned") {
         Some(big_file(GIB))
     } else {
@@ -339,6 +339,8 @@ pub async fn suite() {
         (vec![], vec![], vec![], vec![], vec![]);
     for run in 0..RUNS {
         eprintln!("run {}/{RUNS}", run + 1);
+        // A fresh SeaweedFS per run: the test launcher's holds a few GiB.
+        let weed = SeaweedFs::start().await;
         if let (true, Some(src)) = (want("upload"), &src) {
             cp.push(GIB as f64 / 1e6 / cp_secs(src));
             up.push(upload(src, GIB, &weed).await);
