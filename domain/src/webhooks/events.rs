@@ -17,7 +17,7 @@ use crate::{
         EnqueueCtx, JobKind, JobRecord, JobStatus, NewJob, enqueue_bulk, hooks::OnJobEnd,
         view::JobView,
     },
-    kinds::{WebhookDeliver, WebhookDeliverPayload},
+    kinds::{Notify, WebhookDeliver, WebhookDeliverPayload},
 };
 
 text_enum! {
@@ -285,6 +285,11 @@ pub async fn record_job_events(conn: &mut PgConnection, jobs: &[JobRecord]) -> R
                     "gave_up"
                 });
             }
+            continue;
+        }
+        // A notification fan-out is the platform's own follow-up of a change
+        // (or of a failed job): it emits no job events of its own.
+        if job.kind == Notify::NAME {
             continue;
         }
         if job.customer_id.is_none() && job.callback_url.is_none() {
