@@ -10,13 +10,12 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgPool};
-use uuid::Uuid;
 
 use super::{NotificationType, fanout::Links};
 use crate::{
     email::{
-        self, Sender,
-        outbox::{self, NewContent, NewEmail, SkipReason},
+        Sender,
+        outbox::{self, NewContent, NewEmail},
         template::{Vars, escape_html},
         templates,
     },
@@ -24,7 +23,6 @@ use crate::{
     ids::{CustomerId, UserId},
     jobs::EnqueueCtx,
     kinds::NotifyDigestOutput,
-    values::Email,
 };
 
 /// Items listed in one digest (the count says how many there are in all).
@@ -164,26 +162,14 @@ pub async fn run(db: &PgPool, sender: &Sender, links: &Links) -> Result<NotifyDi
             "daily"
         };
         let content = render(&items, total, period, sender, links, customer)?;
-        let id = Uuid::now_v7();
-        let address = address.trim();
-        let skip = if address.is_empty() {
-            Some(SkipReason::NoAddress)
-        } else if Email::parse(address).is_err() {
-            Some(SkipReason::InvalidAddress)
-        } else {
-            None
-        };
-        let mail = NewEmail {
-            id,
-            thread_key: None,
-            user_id: Some(d.user_id),
-            dedupe_key: Some(format!("digest:{}:{}", d.user_id, d.period)),
-            to_address: address.to_string(),
-            to_name: Some(email::header_text(&name, 200)).filter(|n| !n.is_empty()),
-            message_id: email::message_id(id, sender),
-            skip,
-            list_unsubscribe: None,
-        };
+        let mail = NewEmail::to_person(outbox::Person {
+            user_id: d.user_id,
+            address: &address,
+            name: &name,
+            dedupe_key: format!("digest:{}:{}", d.user_id, d.period),
+            sender,
+        });
+        let id = mail.id;
         let ctx = EnqueueCtx {
             customer_id: Some(customer),
             requested_by: None,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::{CHANNEL, Channel, NotificationType, unsubscribe};
 use crate::{
     email::{
-        self, Sender,
-        outbox::{self, NewContent, NewEmail, SkipReason},
+        Sender,
+        outbox::{self, NewContent, NewEmail},
         template::Vars,
         templates,
     },
@@ -19,7 +19,6 @@ use crate::{
     ids::{CustomerId, UserId},
     jobs::EnqueueCtx,
     kinds::NotifyOutput,
-    values::Email,
 };
 
 #[derive(FromRow)]
@@ -144,28 +143,16 @@ pub async fn run(
     let mut emails = Vec::with_capacity(w.user_ids.len());
     for ((user, address), name) in w.user_ids.iter().zip(&w.addresses).zip(&w.names) {
         let user = UserId(*user);
-        let id = Uuid::now_v7();
-        let address = address.trim();
-        let skip = if address.is_empty() {
-            Some(SkipReason::NoAddress)
-        } else if Email::parse(address).is_err() {
-            Some(SkipReason::InvalidAddress)
-        } else {
-            None
-        };
-        let name = email::header_text(name, 200);
-        emails.push(NewEmail {
-            id,
-            thread_key: None,
-            user_id: Some(user),
-            dedupe_key: Some(format!("notify:{source_id}:{user}")),
-            to_address: address.to_string(),
-            to_name: Some(name).filter(|n| !n.is_empty()),
-            message_id: email::message_id(id, sender),
-            skip,
-            list_unsubscribe: one_click
-                .then(|| unsubscribe::link(&links.public_url, &unsubscribe::token(&key, user, t))),
+        let mut mail = NewEmail::to_person(outbox::Person {
+            user_id: user,
+            address,
+            name,
+            dedupe_key: format!("notify:{source_id}:{user}"),
+            sender,
         });
+        mail.list_unsubscribe = one_click
+            .then(|| unsubscribe::link(&links.public_url, &unsubscribe::token(&key, user, t)));
+        emails.push(mail);
     }
     let job_ctx = EnqueueCtx {
         customer_id: Some(customer),
