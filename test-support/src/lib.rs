@@ -9,6 +9,7 @@ pub mod python_sdk;
 pub mod receiver;
 pub mod seaweedfs;
 pub mod smtp;
+pub mod speech;
 pub mod worker;
 
 pub use app::{Json, TestApp, Tokens};
@@ -17,6 +18,7 @@ pub use llm_server::{LlmServer, Reply as LlmReply};
 pub use receiver::{Receiver, Reply};
 pub use seaweedfs::SeaweedFs;
 pub use smtp::SmtpSink;
+pub use speech::SpeechServer;
 pub use worker::WorkerProcess;
 
 /// Polls `f` until it returns `Some`, or panics after `timeout`.

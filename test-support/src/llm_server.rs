@@ -1,4 +1,5 @@
-//! An OpenAI-compatible chat completions server for tests and benchmarks.
+//! An OpenAI-compatible chat completions and audio transcriptions server
+//! for tests and benchmarks.
 //! It records every request and answers from a script: queued replies
 //! first (status sequences such as 429 then 200), then a responder
 //! function, after an optional fixed delay.
@@ -25,7 +26,11 @@ use tokio::sync::oneshot;
 pub struct Recorded {
     pub path: String,
     pub authorization: Option<String>,
+    /// The body as JSON (`Null` for a form).
     pub body: Json,
+    pub content_type: Option<String>,
+    /// The body as sent.
+    pub raw: bytes::Bytes,
 }
 
 impl Recorded {
@@ -44,6 +49,42 @@ impl Recorded {
         delimited(&self.message("user"), tag)
     }
 
+    /// The text of form field `name` (a multipart transcription request).
+    pub fn form_field(&self, name: &str) -> Option<String> {
+        self.form_part(name)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    }
+
+    /// The bytes of form part `name` (`file`: the audio sent).
+    pub fn form_part(&self, name: &str) -> Option<Vec<u8>> {
+        let ct = self.content_type.as_deref()?;
+        let boundary = ct.split("boundary=").nth(1)?.trim_matches('"');
+        let delim = format!("--{boundary}");
+        let raw = &self.raw[..];
+        let header = format!("name=\"{name}\"");
+        let mut at = 0;
+        while let Some(i) = find(&raw[at..], delim.as_bytes()) {
+            let part_start = at + i + delim.len();
+            let next = find(&raw[part_start..], delim.as_bytes())
+                .map(|j| part_start + j)
+                .unwrap_or(raw.len());
+            let part = &raw[part_start..next];
+            if let Some(h) = find(part, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&part[..h]);
+                if head.contains(&header) {
+                    let body = &part[h + 4..];
+                    let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+                    return Some(body.to_vec());
+                }
+            }
+            at = next;
+            if next >= raw.len() {
+                break;
+            }
+        }
+        None
+    }
+
     /// The `response_format.json_schema.name` of the request.
     pub fn schema_name(&self) -> String {
         self.body["response_format"]["json_schema"]["name"]
@@ -51,6 +92,10 @@ impl Recorded {
             .unwrap_or_default()
             .to_string()
     }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The JSON document between the line `<<<TAG` and the line `>>>` in `text`.
@@ -149,6 +194,32 @@ impl Reply {
             .header("retry-after", &secs.to_string())
     }
 
+    /// A `verbose_json` transcription of `segments` (start, end, text),
+    /// with word times spread evenly over each segment.
+    pub fn transcription(segments: &[(f64, f64, &str)]) -> Self {
+        let mut words = vec![];
+        let segs: Vec<Json> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, &(start, end, text))| {
+                let ws: Vec<&str> = text.split_whitespace().collect();
+                let step = (end - start) / ws.len().max(1) as f64;
+                for (k, w) in ws.iter().enumerate() {
+                    let s = start + step * k as f64;
+                    words.push(json!({"word": w, "start": s, "end": s + step}));
+                }
+                json!({"id": i, "start": start, "end": end, "text": format!(" {text}"), "avg_logprob": -0.2})
+            })
+            .collect();
+        let text = segments.iter().map(|s| s.2).collect::<Vec<_>>().join(" ");
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: json!({"task": "transcribe", "language": "english", "text": text, "segments": segs, "words": words})
+                .to_string(),
+        }
+    }
+
     /// Any status and body.
     pub fn raw(status: u16, body: &str) -> Self {
         Self {
@@ -195,6 +266,11 @@ async fn chat(
             .and_then(|v| v.to_str().ok())
             .map(String::from),
         body: serde_json::from_slice(&bytes).unwrap_or(Json::Null),
+        content_type: headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        raw: bytes.into(),
     };
     state.requests.lock().unwrap().push(recorded.clone());
     let delay = *state.delay.lock().unwrap();
@@ -235,6 +311,7 @@ impl LlmServer {
         let addr = listener.local_addr().expect("addr");
         let app = Route::new()
             .at("/v1/chat/completions", post(chat))
+            .at("/v1/audio/transcriptions", post(chat))
             .data(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let acceptor = TcpAcceptor::from_tokio(listener).expect("acceptor");

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod runtime;
 pub mod services;
 pub mod share;
+pub mod speech;
 
 use std::sync::Arc;
 

@@ -379,42 +379,13 @@ impl OpenAiProvider {
             .connect_timeout(s.connect_timeout)
             .pool_max_idle_per_host(s.concurrency)
             .build()?;
-        let key = s.api_key.clone().unwrap_or_default();
-        let (config, name, base_url): (Box<dyn Config>, &'static str, String) =
-            match (&s.base_url, &s.azure_api_version) {
-                (Some(base), Some(version)) => (
-                    Box::new(
-                        AzureConfig::new()
-                            .with_api_base(base)
-                            .with_api_key(key)
-                            .with_deployment_id(&s.model)
-                            .with_api_version(version),
-                    ),
-                    "azure_openai",
-                    base.clone(),
-                ),
-                (Some(base), None) => (
-                    Box::new(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
-                    if base.starts_with("https://api.openai.com") {
-                        "openai"
-                    } else {
-                        "openai_compatible"
-                    },
-                    base.clone(),
-                ),
-                (None, _) => (
-                    Box::new(
-                        OpenAIConfig::new()
-                            .with_api_base("https://api.openai.com/v1")
-                            .with_api_key(key),
-                    ),
-                    "openai",
-                    "https://api.openai.com/v1".into(),
-                ),
-            };
-        let client = Client::with_config(config).with_http_service(Classify {
-            inner: ReqwestService::new(http),
-        });
+        let (client, name, base_url) = openai_client(
+            s.base_url.as_deref(),
+            s.api_key.as_deref(),
+            s.azure_api_version.as_deref(),
+            &s.model,
+            http,
+        );
         // One request's estimate can reach a chunk, the instructions and the output limit.
         let biggest_request = s.chunk_tokens + s.max_output_tokens as usize + 2_000;
         Ok(Some(Self {
@@ -525,54 +496,100 @@ impl OpenAiProvider {
 
     /// A failure for the job runtime, naming the provider.
     fn failure(&self, e: LlmError) -> Failure {
-        match e {
-            LlmError::RateLimited {
-                retry_after,
-                message,
-            } => Failure::Transient {
-                code: "provider_rate_limited".into(),
-                message: format!(
-                    "the AI provider at {} is rate limiting (429): {message}",
-                    self.base_url
-                ),
-                retry_after: retry_after.map(bound_retry_after),
-            },
-            LlmError::Unavailable {
-                status,
-                retry_after,
-                message,
-            } => Failure::Transient {
-                code: "provider_unavailable".into(),
-                message: format!(
-                    "the AI provider at {} answered {status}: {message}",
-                    self.base_url
-                ),
-                retry_after: retry_after.map(bound_retry_after),
-            },
-            LlmError::Unreachable(m) => Failure::transient(
-                "provider_unreachable",
-                format!("could not reach the AI provider at {}: {m}", self.base_url),
-            ),
-            LlmError::BadResponse(m) => Failure::transient(
-                "provider_bad_response",
-                format!(
-                    "the AI provider at {} sent something that is not a chat completion: {m}",
-                    self.base_url
-                ),
-            ),
-            LlmError::Rejected { status, message } => Failure::permanent(
-                "provider_rejected",
-                format!(
-                    "the AI provider at {} rejected the request ({status}): {message}",
-                    self.base_url
-                ),
-            ),
-        }
+        provider_failure("AI provider", &self.base_url, "a chat completion", e)
     }
 }
 
+/// A failure for the job runtime: transient for 429, 5xx, unreachable and
+/// bad answers (with the provider's `Retry-After`), permanent for other
+/// rejections; naming the provider (`what`, at `base_url`) and what a good
+/// answer is (`expected`).
+pub(crate) fn provider_failure(what: &str, base_url: &str, expected: &str, e: LlmError) -> Failure {
+    match e {
+        LlmError::RateLimited {
+            retry_after,
+            message,
+        } => Failure::Transient {
+            code: "provider_rate_limited".into(),
+            message: format!("the {what} at {base_url} is rate limiting (429): {message}"),
+            retry_after: retry_after.map(bound_retry_after),
+        },
+        LlmError::Unavailable {
+            status,
+            retry_after,
+            message,
+        } => Failure::Transient {
+            code: "provider_unavailable".into(),
+            message: format!("the {what} at {base_url} answered {status}: {message}"),
+            retry_after: retry_after.map(bound_retry_after),
+        },
+        LlmError::Unreachable(m) => Failure::transient(
+            "provider_unreachable",
+            format!("could not reach the {what} at {base_url}: {m}"),
+        ),
+        LlmError::BadResponse(m) => Failure::transient(
+            "provider_bad_response",
+            format!("the {what} at {base_url} sent something that is not {expected}: {m}"),
+        ),
+        LlmError::Rejected { status, message } => Failure::permanent(
+            "provider_rejected",
+            format!("the {what} at {base_url} rejected the request ({status}): {message}"),
+        ),
+    }
+}
+
+/// An async-openai client for an OpenAI-compatible endpoint (OpenAI when no
+/// base URL is given; Azure OpenAI with an API version, the model naming the
+/// deployment), with no retries of its own ([`Classify`]); with the
+/// provider's name (`openai`, `azure_openai`, `openai_compatible`) and base URL.
+pub(crate) fn openai_client(
+    base_url: Option<&str>,
+    api_key: Option<&str>,
+    azure_api_version: Option<&str>,
+    model: &str,
+    http: reqwest::Client,
+) -> (Client<Box<dyn Config>>, &'static str, String) {
+    let key = api_key.unwrap_or_default().to_string();
+    let (config, name, base_url): (Box<dyn Config>, &'static str, String) =
+        match (base_url, azure_api_version) {
+            (Some(base), Some(version)) => (
+                Box::new(
+                    AzureConfig::new()
+                        .with_api_base(base)
+                        .with_api_key(key)
+                        .with_deployment_id(model)
+                        .with_api_version(version),
+                ),
+                "azure_openai",
+                base.to_string(),
+            ),
+            (Some(base), None) => (
+                Box::new(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
+                if base.starts_with("https://api.openai.com") {
+                    "openai"
+                } else {
+                    "openai_compatible"
+                },
+                base.to_string(),
+            ),
+            (None, _) => (
+                Box::new(
+                    OpenAIConfig::new()
+                        .with_api_base("https://api.openai.com/v1")
+                        .with_api_key(key),
+                ),
+                "openai",
+                "https://api.openai.com/v1".into(),
+            ),
+        };
+    let client = Client::with_config(config).with_http_service(Classify {
+        inner: ReqwestService::new(http),
+    });
+    (client, name, base_url)
+}
+
 /// A provider's `Retry-After` is honoured between 1 s and 1 h.
-fn bound_retry_after(d: Duration) -> Duration {
+pub(crate) fn bound_retry_after(d: Duration) -> Duration {
     d.clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
@@ -599,7 +616,7 @@ pub enum LlmError {
 }
 
 impl LlmError {
-    fn label(&self) -> &'static str {
+    pub(crate) fn label(&self) -> &'static str {
         match self {
             LlmError::RateLimited { .. } => "rate_limited",
             LlmError::Unavailable { .. } => "unavailable",
@@ -623,8 +640,8 @@ struct RetryableStatus {
 /// [`RetryableStatus`] errors that keep the `Retry-After` header (the
 /// client's own error type would drop it).
 #[derive(Clone)]
-struct Classify {
-    inner: ReqwestService,
+pub(crate) struct Classify {
+    pub(crate) inner: ReqwestService,
 }
 
 impl tower::Service<HttpRequestFactory> for Classify {
@@ -692,7 +709,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn classify(e: OpenAIError) -> LlmError {
+pub(crate) fn classify(e: OpenAIError) -> LlmError {
     match e {
         OpenAIError::Boxed(b) => match b.downcast::<RetryableStatus>() {
             Ok(r) if r.status == 429 && r.body.contains("insufficient_quota") => {

@@ -14,6 +14,7 @@ mod notifications;
 mod recovery;
 mod scale;
 mod startup;
+mod transcribe;
 mod upgrade;
 mod webhooks;
 mod webhooks_portal;
