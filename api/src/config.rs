@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use launchpad_domain::{
-    auth::account::{self, AccountMail},
+    auth::account::AccountMail,
     config::{self, ConfigError, LogFormat},
     email::Sender,
 };
@@ -56,12 +56,6 @@ impl std::fmt::Debug for Settings {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .finish_non_exhaustive()
     }
-}
-
-fn base_url(name: &str) -> Result<Option<String>, ConfigError> {
-    config::optional(name)?
-        .map(|v| account::base_url(&v).map_err(|m| config::invalid(name, &m)))
-        .transpose()
 }
 
 impl Settings {
@@ -144,8 +138,8 @@ impl Settings {
             webhooks_allow_insecure: config::flag("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE")?,
             mail_from: Sender::from_env()?,
             files: launchpad_domain::files::FilesConfig::from_env()?,
-            public_url: base_url("LAUNCHPAD_PUBLIC_URL")?,
-            portal_url: base_url("LAUNCHPAD_PORTAL_URL")?,
+            public_url: config::base_url("LAUNCHPAD_PUBLIC_URL")?,
+            portal_url: config::base_url("LAUNCHPAD_PORTAL_URL")?,
         })
     }
 }

@@ -72,6 +72,27 @@ pub fn flag(var: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// An optional base URL (`LAUNCHPAD_PUBLIC_URL`, `LAUNCHPAD_PORTAL_URL`):
+/// absolute http(s) with a host, no query or fragment; returned without its
+/// trailing slash so paths are appended as `{base}/api/v1/…`.
+pub fn base_url(var: &str) -> Result<Option<String>, ConfigError> {
+    raw(var)?
+        .map(|v| parse_base_url(&v).map_err(|m| invalid(var, m)))
+        .transpose()
+}
+
+/// The check [`base_url`] applies to a value.
+pub fn parse_base_url(s: &str) -> Result<String, String> {
+    let u = url::Url::parse(s.trim()).map_err(|e| format!("must be an absolute URL: {e}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err("must not have a query or a fragment".into());
+    }
+    Ok(u.as_str().trim_end_matches('/').to_string())
+}
+
 pub fn invalid(var: &str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var: var.into(),

@@ -40,23 +40,10 @@ enum Links {
     Api(String),
 }
 
-/// Checks a base URL setting: absolute `http(s)`, no query or fragment; the
-/// result has no trailing slash.
-pub fn base_url(s: &str) -> Result<String, String> {
-    let u = url::Url::parse(s.trim()).map_err(|e| format!("must be an absolute URL: {e}"))?;
-    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err("must be an http:// or https:// URL".into());
-    }
-    if u.query().is_some() || u.fragment().is_some() {
-        return Err("must not have a query or a fragment".into());
-    }
-    Ok(u.as_str().trim_end_matches('/').to_string())
-}
-
 impl AccountMail {
     /// Links to the portal's pages at `portal_url` when set (which read the
     /// `token` parameter and call the API), else to the API's operations
-    /// at `public_url`. Both are [`base_url`]s.
+    /// at `public_url`. Both are [`crate::config::base_url`]s.
     pub fn new(sender: Sender, public_url: &str, portal_url: Option<&str>) -> Self {
         let links = match portal_url {
             Some(p) => Links::Portal(p.trim_end_matches('/').to_string()),

@@ -403,17 +403,8 @@ pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 /// Where the API is reachable from outside (`LAUNCHPAD_PUBLIC_URL`, an
 /// http(s) URL without query): links in e-mails are made from it.
 pub fn public_url_from_env() -> std::result::Result<String, crate::config::ConfigError> {
-    let raw = crate::config::optional("LAUNCHPAD_PUBLIC_URL")?
-        .unwrap_or_else(|| DEFAULT_PUBLIC_URL.into());
-    let u = url::Url::parse(raw.trim())
-        .map_err(|e| crate::config::invalid("LAUNCHPAD_PUBLIC_URL", format!("not a URL: {e}")))?;
-    if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
-        return Err(crate::config::invalid(
-            "LAUNCHPAD_PUBLIC_URL",
-            "must be an http(s) URL without query or fragment",
-        ));
-    }
-    Ok(raw.trim().trim_end_matches('/').to_string())
+    Ok(crate::config::base_url("LAUNCHPAD_PUBLIC_URL")?
+        .unwrap_or_else(|| DEFAULT_PUBLIC_URL.into()))
 }
 
 /// A CoP's name (for titles), empty when it is gone.
