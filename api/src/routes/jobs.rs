@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, future::BoxFuture, stream::BoxStream};
+use futures::{future::BoxFuture, stream::BoxStream};
 use launchpad_domain::{
     Error as DomainError,
     idempotency::StoredResponse,
@@ -29,7 +29,7 @@ use crate::types::{Page, Tag};
 use crate::{
     idempotency::{self, Begin},
     problem::{ApiError, ApiResult},
-    security::BearerAuth,
+    security::{BearerAuth, until_token_expires},
     state::{AppState, SharedState},
 };
 
@@ -271,6 +271,7 @@ impl JobsApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
+        req: &poem::Request,
         id: Path<JobId>,
     ) -> ApiResult<EventStream<BoxStream<'static, JobView>>> {
         let scope = auth.0.scope();
@@ -302,8 +303,8 @@ impl JobsApi {
                 st.last = Some(next.clone());
                 Some((next, st))
             }
-        })
-        .boxed();
+        });
+        let stream = until_token_expires(req, stream);
         Ok(EventStream::new(stream).keep_alive(Duration::from_secs(15)))
     }
 

@@ -4,7 +4,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
-use futures::{StreamExt, stream::BoxStream};
+use futures::stream::BoxStream;
 use launchpad_domain::{
     ids::{CustomerId, NotificationId, UserId},
     notifications::{
@@ -29,7 +29,7 @@ use crate::{
     body::{JsonBody, OptionalJsonBody},
     problem::ApiResult,
     request_context,
-    security::BearerAuth,
+    security::{BearerAuth, until_token_expires},
     state::SharedState,
 };
 
@@ -293,6 +293,7 @@ impl NotificationsApi {
         &self,
         state: Data<&SharedState>,
         auth: BearerAuth,
+        req: &poem::Request,
         /// The `seq` of the last event received: what came after it is sent first.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
@@ -321,8 +322,8 @@ impl NotificationsApi {
         let stream = futures::stream::unfold(st, |mut st| async move {
             let ev = st.next().await;
             Some((ev, st))
-        })
-        .boxed();
+        });
+        let stream = until_token_expires(req, stream);
         Ok(EventStream::new(stream)
             .keep_alive(Duration::from_secs(15))
             .to_event(|e: NotificationStreamEvent| {

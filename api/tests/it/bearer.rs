@@ -154,3 +154,63 @@ async fn missing_or_malformed_authorization_is_401_problem() {
     assert_challenge(&w);
     assert_eq!(app.count("SELECT count(*) FROM users").await, before);
 }
+
+/// Reads a server-sent event stream to its end; false if it is still open
+/// after `limit` (far beyond the token's lifetime).
+async fn stream_ends(mut resp: reqwest::Response, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(_))) => continue,
+            Ok(Ok(None)) | Ok(Err(_)) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn live_streams_end_when_the_access_token_expires() {
+    let app = TestApp::spawn().await;
+    let t = app.admin().await;
+    let keys = TokenKeys::new(
+        JWT_SECRET.as_bytes(),
+        chrono::Duration::seconds(3),
+        chrono::Duration::days(1),
+    );
+    // A job no worker runs: its event stream would otherwise stay open.
+    let job = app
+        .post(
+            "/api/v1/diagnostics/jobs",
+            &t.access,
+            &serde_json::json!({"behaviour": "succeed"}),
+        )
+        .await;
+    job.expect(202);
+    let job_id = job.body["id"].as_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    for path in [
+        "/api/v1/me/notifications/stream".to_string(),
+        format!("/api/v1/jobs/{job_id}/events"),
+    ] {
+        let short = keys.sign(&admin_caller(&t.user_id)).unwrap();
+        let resp = client
+            .get(app.url(&path))
+            .bearer_auth(&short)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(
+            stream_ends(resp, Duration::from_secs(30)).await,
+            "{path} stayed open after its access token expired"
+        );
+    }
+    let resp = client
+        .get(app.url("/api/v1/me/notifications/stream"))
+        .bearer_auth(&t.access)
+        .send()
+        .await
+        .unwrap();
+    assert!(!stream_ends(resp, Duration::from_secs(5)).await);
+}

@@ -1,6 +1,6 @@
 //! HS256 access tokens carrying the caller's roles and customers.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
 use crate::{
@@ -68,6 +68,18 @@ impl TokenKeys {
 
     /// Verifies signature, algorithm, issuer and expiry (no leeway).
     pub fn verify(&self, token: &str) -> Result<Caller> {
+        Ok(self.claims(token)?.into())
+    }
+
+    /// When a valid token expires (a live stream ends then: the client
+    /// reconnects with a fresh token instead of listening past its login).
+    pub fn expires_at(&self, token: &str) -> Result<DateTime<Utc>> {
+        let exp = self.claims(token)?.exp;
+        DateTime::from_timestamp(exp, 0)
+            .ok_or_else(|| Error::Unauthorized("invalid access token".into()))
+    }
+
+    fn claims(&self, token: &str) -> Result<AccessClaims> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 0;
         // RFC 7519 §4.1.4: the token is expired *at* `exp` (jsonwebtoken only
@@ -83,14 +95,19 @@ impl TokenKeys {
                     _ => "invalid access token".into(),
                 })
             })?;
-        let c = data.claims;
-        Ok(Caller {
+        Ok(data.claims)
+    }
+}
+
+impl From<AccessClaims> for Caller {
+    fn from(c: AccessClaims) -> Self {
+        Caller {
             user_id: c.sub,
             email: c.email,
             name: c.name,
             roles: c.roles,
             customer_ids: c.customer_ids,
-        })
+        }
     }
 }
 
