@@ -53,6 +53,8 @@ pub struct KindInfo {
     pub max_attempts: u32,
     pub timeout: Duration,
     pub priority: i32,
+    /// [`JobKind::JOB_EVENTS`].
+    pub job_events: bool,
 }
 
 impl KindInfo {
@@ -62,6 +64,7 @@ impl KindInfo {
             max_attempts: K::MAX_ATTEMPTS,
             timeout: K::TIMEOUT,
             priority: K::PRIORITY,
+            job_events: K::JOB_EVENTS,
         }
     }
 }
@@ -77,6 +80,11 @@ pub const ALL: &[KindInfo] = for_each_job_kind!(kind_infos);
 
 pub fn find(name: &str) -> Option<&'static KindInfo> {
     ALL.iter().find(|k| k.name == name)
+}
+
+/// The kinds whose jobs emit no `job.*` events ([`JobKind::JOB_EVENTS`]).
+pub fn without_job_events() -> impl Iterator<Item = &'static str> {
+    ALL.iter().filter(|k| !k.job_events).map(|k| k.name)
 }
 
 // ---------------------------------------------------------------------------
@@ -222,6 +230,8 @@ impl JobKind for WebhookDeliver {
     const NAME: &'static str = "webhook_deliver";
     type Payload = WebhookDeliverPayload;
     type Output = WebhookDeliverOutput;
+    /// When one ends without delivering, its delivery is closed instead.
+    const JOB_EVENTS: bool = false;
     /// The first try and 7 retries.
     const MAX_ATTEMPTS: u32 = 8;
     /// Longer than the HTTP timeout (15 s) plus the bookkeeping around it.
@@ -632,6 +642,8 @@ impl JobKind for Notify {
     const NAME: &'static str = "notify";
     type Payload = NotifyPayload;
     type Output = NotifyOutput;
+    /// The platform's own follow-up of a change (or of a failed job).
+    const JOB_EVENTS: bool = false;
     const MAX_ATTEMPTS: u32 = 5;
     const TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -71,6 +71,12 @@ pub trait JobKind: Send + Sync + 'static {
     /// workers run it only with `LAUNCHPAD_DIAGNOSTIC_JOBS=true`.
     const DIAGNOSTIC: bool = false;
 
+    /// Whether the end of a job of this kind is told as a `job.*` event to
+    /// the tenant's webhooks and its `callback_url`. Kinds that are the
+    /// platform's own follow-up of an event (a webhook delivery, a
+    /// notification fan-out) say false: no event about an event.
+    const JOB_EVENTS: bool = true;
+
     /// The resource the job is about (a survey id, an event id), for filtering.
     fn subject(_payload: &Self::Payload) -> Option<String> {
         None

@@ -17,7 +17,7 @@ use crate::{
         EnqueueCtx, JobKind, JobRecord, JobStatus, NewJob, enqueue_bulk, hooks::OnJobEnd,
         view::JobView,
     },
-    kinds::{Notify, WebhookDeliver, WebhookDeliverPayload},
+    kinds::{WebhookDeliver, WebhookDeliverPayload},
 };
 
 text_enum! {
@@ -249,7 +249,7 @@ pub struct JobEvents;
 
 impl OnJobEnd for JobEvents {
     fn filter(&self) -> &'static str {
-        JOB_EVENT_FILTER
+        JOB_EVENT_FILTER.as_str()
     }
 
     fn ended<'a>(
@@ -263,9 +263,10 @@ impl OnJobEnd for JobEvents {
 
 /// The `job.*` events of jobs that just reached a terminal state, in the
 /// transaction that wrote that state: to the matching endpoints of the job's
-/// tenant and to its one-off `callback_url`. `webhook_deliver` jobs emit no
-/// events (no feedback loop); when one ends without delivering, its delivery
-/// is closed instead (`gave_up`, or `failed` when cancelled).
+/// tenant and to its one-off `callback_url`. Kinds declared without job
+/// events ([`crate::jobs::JobKind::JOB_EVENTS`]) emit none; when a
+/// `webhook_deliver` job ends without delivering, its delivery is closed
+/// instead (`gave_up`, or `failed` when cancelled).
 pub async fn record_job_events(conn: &mut PgConnection, jobs: &[JobRecord]) -> Result<()> {
     let mut closed_ids = vec![];
     let mut closed_statuses = vec![];
@@ -287,9 +288,7 @@ pub async fn record_job_events(conn: &mut PgConnection, jobs: &[JobRecord]) -> R
             }
             continue;
         }
-        // A notification fan-out is the platform's own follow-up of a change
-        // (or of a failed job): it emits no job events of its own.
-        if job.kind == Notify::NAME {
+        if !crate::kinds::find(&job.kind).is_none_or(|k| k.job_events) {
             continue;
         }
         if job.customer_id.is_none() && job.callback_url.is_none() {
@@ -326,12 +325,26 @@ pub async fn record_job_events(conn: &mut PgConnection, jobs: &[JobRecord]) -> R
 /// SQL predicate over a `jobs` row `j` (already in its new state): whether
 /// [`record_job_events`] has anything to do for it. Lets batch writers
 /// return only those rows.
-pub const JOB_EVENT_FILTER: &str = "(j.status IN ('succeeded', 'failed', 'cancelled') AND (
-        (j.kind = 'webhook_deliver' AND j.status <> 'succeeded')
-     OR (j.kind <> 'webhook_deliver' AND (j.callback_url IS NOT NULL OR EXISTS (
+pub static JOB_EVENT_FILTER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let quiet: Vec<String> = crate::kinds::without_job_events()
+        .filter(|k| *k != WebhookDeliver::NAME)
+        .map(|k| format!("'{k}'"))
+        .collect();
+    let quiet = if quiet.is_empty() {
+        String::new()
+    } else {
+        format!(" AND j.kind NOT IN ({})", quiet.join(", "))
+    };
+    format!(
+        "(j.status IN ('succeeded', 'failed', 'cancelled') AND (
+        (j.kind = '{deliver}' AND j.status <> 'succeeded')
+     OR (j.kind <> '{deliver}'{quiet} AND (j.callback_url IS NOT NULL OR EXISTS (
             SELECT 1 FROM webhook_endpoints e
             WHERE e.customer_id = j.customer_id AND e.disabled_at IS NULL
-              AND (cardinality(e.event_types) = 0 OR ('job.' || j.status) = ANY (e.event_types)))))))";
+              AND (cardinality(e.event_types) = 0 OR ('job.' || j.status) = ANY (e.event_types)))))))",
+        deliver = WebhookDeliver::NAME
+    )
+});
 
 /// Sends a `ping` to one endpoint (whatever its filter). Returns the message
 /// id and the delivery.
@@ -442,8 +455,9 @@ mod tests {
     }
 
     #[test]
-    fn the_job_event_filter_names_the_delivery_kind() {
+    fn the_job_event_filter_names_the_delivery_kind_and_the_quiet_kinds() {
         assert!(JOB_EVENT_FILTER.contains(&format!("'{}'", WebhookDeliver::NAME)));
+        assert!(JOB_EVENT_FILTER.contains(&format!("NOT IN ('{}')", crate::kinds::Notify::NAME)));
     }
 
     #[test]
