@@ -399,18 +399,7 @@ pub async fn suite() {
             "",
         ),
     ];
-    println!();
-    println!("| measure                                   | median        | goal        |");
-    println!("|-------------------------------------------|---------------|-------------|");
-    for (label, value, unit, goal) in rows {
-        let value = if value.is_nan() {
-            "—".to_string()
-        } else {
-            format!("{value:.1}")
-        };
-        println!("| {label:<41} | {value:>8} {unit:<4} | {goal:<11} |");
-    }
-    println!();
+    super::print_table(&rows);
     println!("runs: cp {cp:.0?} upload {up:.1?} presigned {pre:.2?}");
     println!("runs: many local {many_local:.1?} many s3 {many_s3:.1?}");
 }

@@ -27,6 +27,8 @@ mod email;
 mod files;
 #[path = "../bench/kpi.rs"]
 mod kpi;
+#[path = "../bench/notifications.rs"]
+mod notifications;
 #[path = "../bench/webhooks.rs"]
 mod webhooks;
 
@@ -715,6 +717,23 @@ async fn jobs_suite() {
     println!("runs: drain1 {d1:.0?} drain2 {d2:.0?} backlog {back:.1?} fairness {fair:.1?}");
 }
 
+/// Prints a suite's table: (measure, median, unit, goal); a part not run
+/// (NaN) shows a dash.
+fn print_table(rows: &[(&str, f64, &str, &str)]) {
+    println!();
+    println!("| measure                                   | median        | goal        |");
+    println!("|-------------------------------------------|---------------|-------------|");
+    for (label, value, unit, goal) in rows {
+        let value = if value.is_nan() {
+            "—".to_string()
+        } else {
+            format!("{value:.1}")
+        };
+        println!("| {label:<41} | {value:>8} {unit:<4} | {goal:<11} |");
+    }
+    println!();
+}
+
 fn num_cpus() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -731,9 +750,10 @@ async fn main() {
         "email" => email::suite().await,
         "ai" => ai::suite().await,
         "files" => files::suite().await,
+        "notifications" => notifications::suite().await,
         other => {
             eprintln!(
-                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files> [ARGS…]  (unknown suite {other:?})"
+                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files|notifications> [ARGS…]  (unknown suite {other:?})"
             );
             std::process::exit(2);
         }
