@@ -11,7 +11,10 @@ use std::{
     time::Duration,
 };
 
-use launchpad_domain::{ids::UserId, notifications::CHANNEL};
+use launchpad_domain::{
+    ids::UserId,
+    notifications::{CHANNEL, inbox},
+};
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::Notify;
 
@@ -102,13 +105,7 @@ impl NotificationHub {
                 if !self.watched() {
                     continue;
                 }
-                let users: Vec<UserId> = match sqlx::query_scalar(
-                    "SELECT recipient_id FROM notifications WHERE source_id = $1",
-                )
-                .bind(source)
-                .fetch_all(db)
-                .await
-                {
+                let users = match inbox::recipients_of(db, source).await {
                     Ok(u) => u,
                     Err(e) => {
                         tracing::debug!(error = %e, "notification recipients unreadable; waking every stream");

@@ -460,20 +460,11 @@ impl NotificationsApi {
             .acquire()
             .await
             .map_err(launchpad_domain::Error::from)?;
-        let (user, t) = unsubscribe::check(&mut conn, &token.0).await?;
-        let on: Option<bool> = sqlx::query_scalar(
-            "SELECT email FROM notification_preferences WHERE user_id = $1 AND type = $2",
-        )
-        .bind(user)
-        .bind(t)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(launchpad_domain::Error::from)?
-        .flatten();
+        let (t, on) = unsubscribe::preview(&mut conn, &token.0).await?;
         Ok(Json(Unsubscribed {
             notification_type: t,
             channel: "email".into(),
-            enabled: on.unwrap_or(true),
+            enabled: on,
         }))
     }
 }

@@ -296,6 +296,16 @@ pub async fn seen(db: &PgPool, user: UserId) -> Result<u64> {
     Ok(n)
 }
 
+/// Who got an inbox row from a fan-out (`source`): the streams to wake.
+pub async fn recipients_of(db: &PgPool, source: uuid::Uuid) -> Result<Vec<UserId>> {
+    Ok(
+        sqlx::query_scalar("SELECT recipient_id FROM notifications WHERE source_id = $1")
+            .bind(source)
+            .fetch_all(db)
+            .await?,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

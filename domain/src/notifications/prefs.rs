@@ -138,6 +138,15 @@ pub async fn get(db: &PgPool, user: UserId) -> Result<Preferences> {
     load(&mut conn, user).await
 }
 
+/// Whether `t`'s e-mails reach `user`, as their preferences apply.
+pub async fn email_on(conn: &mut PgConnection, user: UserId, t: NotificationType) -> Result<bool> {
+    Ok(load(conn, user)
+        .await?
+        .types
+        .iter()
+        .any(|p| p.notification_type == t && p.email))
+}
+
 async fn load(conn: &mut PgConnection, user: UserId) -> Result<Preferences> {
     let home = home_customer(conn, user).await?;
     let tenant = match &home {

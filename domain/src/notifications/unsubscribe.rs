@@ -78,6 +78,13 @@ pub async fn check(conn: &mut PgConnection, token: &str) -> Result<(UserId, Noti
     Ok((user, t))
 }
 
+/// What a token's link would change: its type, and whether that type's
+/// e-mails reach its person now (after an unsubscribe: false).
+pub async fn preview(conn: &mut PgConnection, token: &str) -> Result<(NotificationType, bool)> {
+    let (user, t) = check(conn, token).await?;
+    Ok((t, super::prefs::email_on(conn, user, t).await?))
+}
+
 /// Turns the type's e-mail off for the person the token names (again is a
 /// no-op). Returns them; a person who no longer exists is a 400 too.
 pub async fn apply(conn: &mut PgConnection, token: &str) -> Result<(UserId, NotificationType)> {

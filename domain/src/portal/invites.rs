@@ -29,7 +29,7 @@ use crate::{
     calendar::ics::{self, EventFacts, Method, Party},
     email::{
         self, Sender,
-        outbox::{EmailStatus, IcsPart, LatestMessage, NewContent, NewEmail, SkipReason},
+        outbox::{EmailStatus, IcsPart, LatestMessage, NewContent, NewEmail, Person},
         template::Vars,
         templates::{self, EmailTemplate},
     },
@@ -244,26 +244,15 @@ pub async fn plan(
     let thread = thread_key(event.id);
     let mut emails = Vec::with_capacity(recipients.len());
     for r in recipients {
-        let id = uuid::Uuid::now_v7();
-        let address = r.email.trim();
-        let skip = if address.is_empty() {
-            Some(SkipReason::NoAddress)
-        } else if Email::parse(address).is_err() {
-            Some(SkipReason::InvalidAddress)
-        } else {
-            None
-        };
-        let name = email::header_text(&r.name, 200);
         emails.push(NewEmail {
-            id,
             thread_key: Some(thread.clone()),
-            user_id: Some(r.user_id),
-            dedupe_key: Some(format!("{job}:{}", r.user_id)),
-            to_address: address.to_string(),
-            to_name: Some(name).filter(|n| !n.is_empty()),
-            message_id: email::message_id(id, sender),
-            skip,
-            list_unsubscribe: None,
+            ..NewEmail::to_person(Person {
+                user_id: r.user_id,
+                address: &r.email,
+                name: &r.name,
+                dedupe_key: format!("{job}:{}", r.user_id),
+                sender,
+            })
         });
     }
     Ok(Some(Plan {
