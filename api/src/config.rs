@@ -43,6 +43,8 @@ pub struct Settings {
     /// links point at its pages (`/accept-invitation`, `/reset-password`,
     /// `/verify-email`, each with `?token=`).
     pub portal_url: Option<String>,
+    /// Seal and open coaching notes and scores (`LAUNCHPAD_COACHING_KEYS`).
+    pub coaching_keys: launchpad_domain::coaching::crypto::NoteKeys,
 }
 
 impl std::fmt::Debug for Settings {
@@ -140,6 +142,7 @@ impl Settings {
             files: launchpad_domain::files::FilesConfig::from_env()?,
             public_url: config::base_url("LAUNCHPAD_PUBLIC_URL")?,
             portal_url: config::base_url("LAUNCHPAD_PORTAL_URL")?,
+            coaching_keys: launchpad_domain::coaching::crypto::NoteKeys::from_env()?,
         })
     }
 }

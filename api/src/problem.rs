@@ -337,6 +337,26 @@ pub const CODES: &[CodeDoc] = &[
     ),
     doc("user_disabled", 409, "The user is disabled."),
     doc(
+        "session_overlap",
+        409,
+        "The agent already has a coaching session at that time (`detail` names it).",
+    ),
+    doc(
+        "session_closed",
+        409,
+        "The coaching session is cancelled, a no-show or completed: this cannot change any more.",
+    ),
+    doc(
+        "session_not_completed",
+        409,
+        "Notes and scores are recorded when the coaching session is completed.",
+    ),
+    doc(
+        "session_edit_window_closed",
+        409,
+        "A completed coaching session can be changed for 7 days after completion.",
+    ),
+    doc(
         "payload_too_large",
         413,
         "The request body is larger than the limit.",
@@ -370,6 +390,11 @@ pub const CODES: &[CodeDoc] = &[
         "missing_reference",
         422,
         "A resource the request refers to does not exist (any more).",
+    ),
+    doc(
+        "agent_not_in_team",
+        422,
+        "The agent does not report to the team leader (`errors` names the field); only a coaching admin can pair them.",
     ),
     doc(
         "lesson_not_video",
@@ -647,6 +672,16 @@ impl From<DomainError> for ApiError {
                     Some(detail),
                 )
                 .with_code(code),
+            )),
+            DomainError::UnprocessableFields { code, errors } => ApiError::Unprocessable(Json(
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unprocessable",
+                    "Unprocessable request",
+                    Some(summary(&errors)),
+                )
+                .with_code(code)
+                .with_errors(&errors),
             )),
             DomainError::PayloadTooLarge { code, detail } => ApiError::PayloadTooLarge(Json(
                 Problem::new(

@@ -58,6 +58,9 @@ pub enum Tag {
     /// The caller's notifications: inbox, counts, live stream, preferences;
     /// tenants' defaults; one-click unsubscribe.
     Notifications,
+    /// Coaching: people and reporting lines, one-to-one sessions between
+    /// team leaders and agents.
+    Coaching,
 }
 
 /// `204 No Content`.

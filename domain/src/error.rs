@@ -44,6 +44,13 @@ pub enum Error {
     /// A well-formed request the server understood but will not process (422).
     #[error("{detail}")]
     Unprocessable { code: &'static str, detail: String },
+    /// A 422 with a code of its own that names the fields at fault (a
+    /// relation between fields that the stored data does not allow).
+    #[error("{code}")]
+    UnprocessableFields {
+        code: &'static str,
+        errors: Vec<FieldError>,
+    },
     /// The content (or the tenant's stored total) is larger than allowed (413).
     #[error("{detail}")]
     PayloadTooLarge { code: &'static str, detail: String },
@@ -103,6 +110,14 @@ impl Error {
         Self::Unprocessable {
             code,
             detail: detail.into(),
+        }
+    }
+
+    /// A 422 with `code`, naming the field at `pointer`.
+    pub fn unprocessable_at(code: &'static str, pointer: &str, message: impl Into<String>) -> Self {
+        Self::UnprocessableFields {
+            code,
+            errors: vec![FieldError::new(pointer, message)],
         }
     }
 

@@ -16,6 +16,7 @@ use chrono::NaiveDate;
 
 use crate::{
     ai::types::{CopAdvice, SurveySummary},
+    coaching::CoachingSessionId,
     files::FileId,
     ids::{CopId, CustomerId, EventId, SurveyId, UserId},
     jobs::{Concurrency, JobKind, RetryPolicy},
@@ -42,6 +43,7 @@ macro_rules! for_each_job_kind {
             Notify,
             NotifyDigest,
             AssignmentReminders,
+            CoachingInvites,
         }
     };
 }
@@ -703,6 +705,45 @@ impl JobKind for AssignmentReminders {
     const MAX_ATTEMPTS: u32 = 3;
     const TIMEOUT: Duration = Duration::from_secs(10 * 60);
     const CONCURRENCY: Concurrency = Concurrency::AtMost(1);
+}
+
+// ---------------------------------------------------------------------------
+// Coaching (see `crate::coaching`)
+
+text_enum! {
+    /// Why a coaching session's calendar messages are sent (the words only:
+    /// what is sent follows the session's state when the job runs).
+    pub enum SessionInviteReason {
+        Scheduled = "scheduled",
+        /// Its time or place changed.
+        Updated = "updated",
+        /// Cancelled, or closed as a no-show.
+        Cancelled = "cancelled",
+    }
+}
+
+/// The calendar messages of a coaching session to its agent and team
+/// leader: one outbox row and `email_send` job each, in one transaction.
+/// A scheduled session gets a REQUEST (stable UID, the session's SEQUENCE),
+/// a cancelled one a CANCEL. Coalesced per session.
+pub struct CoachingInvites;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CoachingInvitesPayload {
+    pub session_id: CoachingSessionId,
+    pub reason: SessionInviteReason,
+}
+
+impl JobKind for CoachingInvites {
+    const NAME: &'static str = "coaching_invites";
+    type Payload = CoachingInvitesPayload;
+    type Output = EventInvitesOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(120);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.session_id.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod ai;
 pub mod audit;
 pub mod auth;
 pub mod calendar;
+pub mod coaching;
 pub mod config;
 pub mod customers;
 pub mod db;

@@ -13,6 +13,8 @@ use crate::db::TestDb;
 pub const ADMIN_EMAIL: &str = "admin@launchpad.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
+/// The coaching notes key of the tests' API (`LAUNCHPAD_COACHING_KEYS`).
+pub const COACHING_KEYS: &str = "test-1:dGVzdC1jb2FjaGluZy1rZXktdGVzdC1jb2FjaGluZyE=";
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -126,6 +128,8 @@ pub fn test_settings(database_url: &str) -> Settings {
         ),
         public_url: None,
         portal_url: None,
+        coaching_keys: launchpad_domain::coaching::crypto::NoteKeys::parse(COACHING_KEYS)
+            .expect("test coaching keys"),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod auth;
 pub mod certificates;
 pub mod champions;
+pub mod coaching;
 pub mod cops;
 pub mod customers;
 pub mod diagnostics;
@@ -58,5 +59,6 @@ pub fn all() -> impl poem_openapi::OpenApi {
         webhooks::WebhooksApi,
         files::FilesApi,
         notifications::NotificationsApi,
+        coaching::CoachingApi,
     ))
 }

@@ -182,14 +182,16 @@ impl From<crate::error::Error> for Failure {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            E::Rejected { code, errors } => Failure::permanent(
-                code,
-                errors
-                    .iter()
-                    .map(|f| format!("{}: {}", f.pointer, f.message))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            E::Rejected { code, errors } | E::UnprocessableFields { code, errors } => {
+                Failure::permanent(
+                    code,
+                    errors
+                        .iter()
+                        .map(|f| format!("{}: {}", f.pointer, f.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            }
             E::Conflict { code, detail }
             | E::Unprocessable { code, detail }
             | E::PayloadTooLarge { code, detail } => Failure::permanent(code, detail),

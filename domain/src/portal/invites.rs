@@ -241,25 +241,40 @@ pub async fn plan(
             text: ics,
         }),
     };
-    let thread = thread_key(event.id);
-    let mut emails = Vec::with_capacity(recipients.len());
-    for r in recipients {
-        emails.push(NewEmail {
-            thread_key: Some(thread.clone()),
-            ..NewEmail::to_person(Person {
-                user_id: r.user_id,
-                address: &r.email,
-                name: &r.name,
-                dedupe_key: format!("{job}:{}", r.user_id),
-                sender,
-            })
-        });
-    }
+    let people: Vec<(UserId, &str, &str)> = recipients
+        .iter()
+        .map(|r| (r.user_id, r.email.as_str(), r.name.as_str()))
+        .collect();
+    let emails = calendar_emails(job, &thread_key(event.id), &people, sender);
     Ok(Some(Plan {
         method,
         content,
         emails,
     }))
+}
+
+/// One outbox row per recipient `(user, address, name)` of a calendar
+/// message in `thread`, deduplicated per job and person (a run again
+/// writes nothing twice); unusable addresses are recorded as skipped.
+pub(crate) fn calendar_emails(
+    job: JobId,
+    thread: &str,
+    recipients: &[(UserId, &str, &str)],
+    sender: &Sender,
+) -> Vec<NewEmail> {
+    recipients
+        .iter()
+        .map(|(user_id, address, name)| NewEmail {
+            thread_key: Some(thread.to_string()),
+            ..NewEmail::to_person(Person {
+                user_id: *user_id,
+                address,
+                name,
+                dedupe_key: format!("{job}:{user_id}"),
+                sender,
+            })
+        })
+        .collect()
 }
 
 /// What to send: follows the event's state, the reason only picks words.

@@ -38,6 +38,11 @@ text_enum! {
         KpiRollupCompleted = "kpi.rollup.completed",
         FileReady = "file.ready",
         FileRejected = "file.rejected",
+        /// A coaching session was scheduled or moved (`data` is the session
+        /// without its notes and scores).
+        CoachingSessionScheduled = "coaching.session.scheduled",
+        CoachingSessionCompleted = "coaching.session.completed",
+        CoachingSessionCancelled = "coaching.session.cancelled",
     }
 }
 
