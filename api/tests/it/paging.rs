@@ -188,6 +188,40 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
     .await
     .unwrap();
 
+    // Coaching: a team leader, two agents reporting to them, a session each.
+    let member_id = |k: usize| {
+        members.body["items"][k]["user_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let tl = member_id(6);
+    app.put(
+        &format!("/api/v1/coaching/people/{tl}"),
+        a,
+        &json!({"customer_id": customer, "role": "team_leader"}),
+    )
+    .await
+    .expect(201);
+    for k in [7, 8] {
+        let agent = member_id(k);
+        app.put(
+            &format!("/api/v1/coaching/people/{agent}"),
+            a,
+            &json!({"customer_id": customer, "role": "agent", "team_leader_id": tl}),
+        )
+        .await
+        .expect(201);
+        let starts = (chrono::Utc::now() + chrono::Duration::days(k as i64)).to_rfc3339();
+        app.post(
+            "/api/v1/coaching/sessions",
+            a,
+            &json!({"customer_id": customer, "agent_id": agent, "starts_at": starts,
+                    "duration_minutes": 30, "time_zone": "Europe/London"}),
+        )
+        .await
+        .expect(201);
+    }
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let cases: BTreeMap<&str, (String, &str)> = BTreeMap::from([
         ("customers_list", ("/api/v1/customers".into(), a)),
@@ -220,6 +254,14 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         ),
         ("courses_list", ("/api/v1/courses".into(), a)),
         ("files_list", ("/api/v1/files".into(), a)),
+        (
+            "coaching_people_list",
+            ("/api/v1/coaching/people".into(), a),
+        ),
+        (
+            "coaching_sessions_list",
+            ("/api/v1/coaching/sessions".into(), a),
+        ),
         ("content_items_list", ("/api/v1/content-items".into(), a)),
         (
             "lessons_list",
