@@ -9,52 +9,29 @@ use chrono::{DateTime, SubsecRound, Utc};
 use launchpad_domain::jobs::{EnqueueCtx, NewJob, enqueue_one};
 use launchpad_domain::kinds::{EmailSend, EmailSendPayload};
 use test_support::{
-    Json, SmtpSink, WorkerProcess,
+    Json, SmtpSink,
     app::{Resp, json},
     eventually,
     smtp::{free_port, inspect_ics},
 };
 
-use crate::harness::Harness;
+use crate::harness::{CopMail, Harness};
 
 const WAIT: Duration = Duration::from_secs(40);
 
-struct Mail {
-    h: Harness,
-    sink: SmtpSink,
-    customer: String,
-    cop: String,
+struct Mail(CopMail);
+
+impl std::ops::Deref for Mail {
+    type Target = CopMail;
+
+    fn deref(&self) -> &CopMail {
+        &self.0
+    }
 }
 
 impl Mail {
     async fn new() -> Self {
-        let h = Harness::new().await;
-        let sink = SmtpSink::start();
-        let customer = h.app.create_customer(&h.admin, "acme").await;
-        let r = h
-            .app
-            .post(
-                "/api/v1/cops",
-                &h.admin.access,
-                &json!({"customer_id": customer, "name": "Data Engineering CoP"}),
-            )
-            .await;
-        r.expect(201);
-        let cop = r.body["id"].as_str().unwrap().to_string();
-        Self {
-            h,
-            sink,
-            customer,
-            cop,
-        }
-    }
-
-    /// A worker sending to this test's SMTP server.
-    fn worker(&self, extra: &[(&str, &str)]) -> WorkerProcess {
-        let url = self.sink.url();
-        let mut env = vec![("LAUNCHPAD_SMTP_URL", url.as_str())];
-        env.extend_from_slice(extra);
-        self.h.worker_with(&env)
+        Self(CopMail::new("Data Engineering CoP").await)
     }
 
     /// A user of the customer who is a member of the CoP; returns the user id.

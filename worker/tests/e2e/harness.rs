@@ -1,6 +1,47 @@
 use std::time::Duration;
 
-use test_support::{TestApp, Tokens, WorkerProcess, app::json, eventually};
+use test_support::{SmtpSink, TestApp, Tokens, WorkerProcess, app::json, eventually};
+
+/// A customer with one CoP and a local SMTP server: where the e-mail tests
+/// (invitations, notifications) start.
+pub struct CopMail {
+    pub h: Harness,
+    pub sink: SmtpSink,
+    pub customer: String,
+    pub cop: String,
+}
+
+impl CopMail {
+    pub async fn new(cop_name: &str) -> Self {
+        let h = Harness::new().await;
+        let sink = SmtpSink::start();
+        let customer = h.app.create_customer(&h.admin, "acme").await;
+        let r = h
+            .app
+            .post(
+                "/api/v1/cops",
+                &h.admin.access,
+                &json!({"customer_id": customer, "name": cop_name}),
+            )
+            .await;
+        r.expect(201);
+        let cop = r.body["id"].as_str().unwrap().to_string();
+        Self {
+            h,
+            sink,
+            customer,
+            cop,
+        }
+    }
+
+    /// A worker sending to this test's SMTP server; `extra` adds settings.
+    pub fn worker(&self, extra: &[(&str, &str)]) -> WorkerProcess {
+        let url = self.sink.url();
+        let mut env = vec![("LAUNCHPAD_SMTP_URL", url.as_str())];
+        env.extend_from_slice(extra);
+        self.h.worker_with(&env)
+    }
+}
 
 pub struct Harness {
     pub app: TestApp,

@@ -12,21 +12,24 @@ use std::{
 use chrono::{SubsecRound, Utc};
 use reqwest::Method;
 use test_support::{
-    Json, SmtpSink, Tokens, WorkerProcess,
+    Json, Tokens,
     app::{JWT_SECRET, json},
     eventually,
     smtp::free_port,
 };
 
-use crate::harness::Harness;
+use crate::harness::CopMail;
 
 const WAIT: Duration = Duration::from_secs(40);
 
-struct N {
-    h: Harness,
-    sink: SmtpSink,
-    customer: String,
-    cop: String,
+struct N(CopMail);
+
+impl std::ops::Deref for N {
+    type Target = CopMail;
+
+    fn deref(&self) -> &CopMail {
+        &self.0
+    }
 }
 
 /// A person: their tokens and id.
@@ -43,33 +46,7 @@ impl P {
 
 impl N {
     async fn new() -> Self {
-        let h = Harness::new().await;
-        let sink = SmtpSink::start();
-        let customer = h.app.create_customer(&h.admin, "acme").await;
-        let r = h
-            .app
-            .post(
-                "/api/v1/cops",
-                &h.admin.access,
-                &json!({"customer_id": customer, "name": "Lakehouse CoP"}),
-            )
-            .await;
-        r.expect(201);
-        let cop = r.body["id"].as_str().unwrap().to_string();
-        Self {
-            h,
-            sink,
-            customer,
-            cop,
-        }
-    }
-
-    /// A worker sending to this test's SMTP server; `extra` adds settings.
-    fn worker(&self, extra: &[(&str, &str)]) -> WorkerProcess {
-        let url = self.sink.url();
-        let mut env = vec![("LAUNCHPAD_SMTP_URL", url.as_str())];
-        env.extend_from_slice(extra);
-        self.h.worker_with(&env)
+        Self(CopMail::new("Lakehouse CoP").await)
     }
 
     /// A user of `customer` with `roles`, a member of the CoP with
