@@ -57,12 +57,8 @@ use crate::runtime::JobContext;
 /// AI settings, read once from the environment.
 #[derive(Clone)]
 pub struct AiSettings {
-    /// `OPENAI_BASE_URL`: any OpenAI-compatible API (`…/v1`).
-    pub base_url: Option<String>,
-    /// `OPENAI_API_KEY`.
-    pub api_key: Option<String>,
-    /// `OPENAI_API_VERSION`: set for Azure OpenAI (deployment = the model).
-    pub azure_api_version: Option<String>,
+    /// `OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_API_VERSION`.
+    pub endpoint: Endpoint,
     /// `LAUNCHPAD_AI_MODEL`.
     pub model: String,
     /// `LAUNCHPAD_AI_TIMEOUT_SECS`: one request, end to end.
@@ -86,8 +82,7 @@ pub struct AiSettings {
 impl std::fmt::Debug for AiSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AiSettings")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("endpoint", &self.endpoint)
             .field("model", &self.model)
             .field("concurrency", &self.concurrency)
             .field("rpm", &self.rpm)
@@ -98,20 +93,8 @@ impl std::fmt::Debug for AiSettings {
 
 impl AiSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let base_url = config::optional("OPENAI_BASE_URL")?
-            .map(|u| u.trim().trim_end_matches('/').to_string());
-        if let Some(u) = &base_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return Err(config::invalid(
-                "OPENAI_BASE_URL",
-                "must be an http:// or https:// URL",
-            ));
-        }
         Ok(Self {
-            base_url,
-            api_key: config::optional("OPENAI_API_KEY")?,
-            azure_api_version: config::optional("OPENAI_API_VERSION")?,
+            endpoint: Endpoint::from_env("OPENAI_")?,
             model: config::optional("LAUNCHPAD_AI_MODEL")?.unwrap_or_else(|| "gpt-4o-mini".into()),
             request_timeout: Duration::from_secs(
                 config::parsed_or("LAUNCHPAD_AI_TIMEOUT_SECS", 120u64)?.max(1),
@@ -132,7 +115,7 @@ impl AiSettings {
 
     /// No key and no base URL: the offline extractive method.
     pub fn provider_configured(&self) -> bool {
-        self.base_url.is_some() || self.api_key.is_some()
+        self.endpoint.configured()
     }
 }
 
@@ -379,13 +362,7 @@ impl OpenAiProvider {
             .connect_timeout(s.connect_timeout)
             .pool_max_idle_per_host(s.concurrency)
             .build()?;
-        let (client, name, base_url) = openai_client(
-            s.base_url.as_deref(),
-            s.api_key.as_deref(),
-            s.azure_api_version.as_deref(),
-            &s.model,
-            http,
-        );
+        let (client, name, base_url) = s.endpoint.client(&s.model, http);
         // One request's estimate can reach a chunk, the instructions and the output limit.
         let biggest_request = s.chunk_tokens + s.max_output_tokens as usize + 2_000;
         Ok(Some(Self {
@@ -538,54 +515,97 @@ pub(crate) fn provider_failure(what: &str, base_url: &str, expected: &str, e: Ll
     }
 }
 
-/// An async-openai client for an OpenAI-compatible endpoint (OpenAI when no
-/// base URL is given; Azure OpenAI with an API version, the model naming the
-/// deployment), with no retries of its own ([`Classify`]); with the
-/// provider's name (`openai`, `azure_openai`, `openai_compatible`) and base URL.
-pub(crate) fn openai_client(
-    base_url: Option<&str>,
-    api_key: Option<&str>,
-    azure_api_version: Option<&str>,
-    model: &str,
-    http: reqwest::Client,
-) -> (Client<Box<dyn Config>>, &'static str, String) {
-    let key = api_key.unwrap_or_default().to_string();
-    let (config, name, base_url): (Box<dyn Config>, &'static str, String) =
-        match (base_url, azure_api_version) {
-            (Some(base), Some(version)) => (
-                Box::new(
-                    AzureConfig::new()
-                        .with_api_base(base)
-                        .with_api_key(key)
-                        .with_deployment_id(model)
-                        .with_api_version(version),
+/// Where an OpenAI-compatible provider is (OpenAI when no base URL is
+/// given; Azure OpenAI with an API version, the model naming the
+/// deployment). Shared by the AI and the speech settings.
+#[derive(Clone, Default)]
+pub struct Endpoint {
+    /// `…BASE_URL`: any OpenAI-compatible API (`…/v1`).
+    pub base_url: Option<String>,
+    /// `…API_KEY`.
+    pub api_key: Option<String>,
+    /// `…API_VERSION`: set for Azure OpenAI.
+    pub azure_api_version: Option<String>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("azure_api_version", &self.azure_api_version)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// `{prefix}BASE_URL`, `{prefix}API_KEY` and `{prefix}API_VERSION`.
+    pub fn from_env(prefix: &str) -> Result<Self, ConfigError> {
+        let var = format!("{prefix}BASE_URL");
+        let base_url = config::optional(&var)?.map(|u| u.trim().trim_end_matches('/').to_string());
+        if let Some(u) = &base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(config::invalid(&var, "must be an http:// or https:// URL"));
+        }
+        Ok(Self {
+            base_url,
+            api_key: config::optional(&format!("{prefix}API_KEY"))?,
+            azure_api_version: config::optional(&format!("{prefix}API_VERSION"))?,
+        })
+    }
+
+    /// A base URL or a key is set.
+    pub fn configured(&self) -> bool {
+        self.base_url.is_some() || self.api_key.is_some()
+    }
+
+    /// An async-openai client for the endpoint, with no retries of its own
+    /// ([`Classify`]); with the provider's name (`openai`, `azure_openai`,
+    /// `openai_compatible`) and base URL.
+    pub(crate) fn client(
+        &self,
+        model: &str,
+        http: reqwest::Client,
+    ) -> (Client<Box<dyn Config>>, &'static str, String) {
+        let key = self.api_key.clone().unwrap_or_default();
+        let (config, name, base_url): (Box<dyn Config>, &'static str, String) =
+            match (self.base_url.as_deref(), self.azure_api_version.as_deref()) {
+                (Some(base), Some(version)) => (
+                    Box::new(
+                        AzureConfig::new()
+                            .with_api_base(base)
+                            .with_api_key(key)
+                            .with_deployment_id(model)
+                            .with_api_version(version),
+                    ),
+                    "azure_openai",
+                    base.to_string(),
                 ),
-                "azure_openai",
-                base.to_string(),
-            ),
-            (Some(base), None) => (
-                Box::new(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
-                if base.starts_with("https://api.openai.com") {
-                    "openai"
-                } else {
-                    "openai_compatible"
-                },
-                base.to_string(),
-            ),
-            (None, _) => (
-                Box::new(
-                    OpenAIConfig::new()
-                        .with_api_base("https://api.openai.com/v1")
-                        .with_api_key(key),
+                (Some(base), None) => (
+                    Box::new(OpenAIConfig::new().with_api_base(base).with_api_key(key)),
+                    if base.starts_with("https://api.openai.com") {
+                        "openai"
+                    } else {
+                        "openai_compatible"
+                    },
+                    base.to_string(),
                 ),
-                "openai",
-                "https://api.openai.com/v1".into(),
-            ),
-        };
-    let client = Client::with_config(config).with_http_service(Classify {
-        inner: ReqwestService::new(http),
-    });
-    (client, name, base_url)
+                (None, _) => (
+                    Box::new(
+                        OpenAIConfig::new()
+                            .with_api_base("https://api.openai.com/v1")
+                            .with_api_key(key),
+                    ),
+                    "openai",
+                    "https://api.openai.com/v1".into(),
+                ),
+            };
+        let client = Client::with_config(config).with_http_service(Classify {
+            inner: ReqwestService::new(http),
+        });
+        (client, name, base_url)
+    }
 }
 
 /// A provider's `Retry-After` is honoured between 1 s and 1 h.

@@ -30,7 +30,7 @@ use launchpad_domain::{
 use reqwest_ai as reqwest;
 use tokio::sync::Semaphore;
 
-use crate::llm::{LlmError, classify, openai_client, provider_failure};
+use crate::llm::{Endpoint, LlmError, classify, provider_failure};
 
 /// OpenAI's request limit for transcriptions.
 pub const OPENAI_MAX_REQUEST_BYTES: u64 = 25 * 1024 * 1024;
@@ -39,12 +39,9 @@ pub const OPENAI_MAX_REQUEST_BYTES: u64 = 25 * 1024 * 1024;
 /// AI provider's (`OPENAI_BASE_URL`, `OPENAI_API_KEY`, `OPENAI_API_VERSION`).
 #[derive(Clone)]
 pub struct SpeechSettings {
-    /// `LAUNCHPAD_TRANSCRIBE_BASE_URL`: any OpenAI-compatible API (`…/v1`).
-    pub base_url: Option<String>,
-    /// `LAUNCHPAD_TRANSCRIBE_API_KEY`.
-    pub api_key: Option<String>,
-    /// `LAUNCHPAD_TRANSCRIBE_API_VERSION`: set for Azure OpenAI (deployment = the model).
-    pub azure_api_version: Option<String>,
+    /// `LAUNCHPAD_TRANSCRIBE_BASE_URL`, `…_API_KEY`, `…_API_VERSION`; the
+    /// AI provider's (`OPENAI_…`) when neither a base URL nor a key is set.
+    pub endpoint: Endpoint,
     /// `LAUNCHPAD_TRANSCRIBE_MODEL` (`whisper-1`).
     pub model: String,
     /// `LAUNCHPAD_TRANSCRIBE_TIMEOUT_SECS` (300): one chunk, end to end.
@@ -62,8 +59,7 @@ pub struct SpeechSettings {
 impl std::fmt::Debug for SpeechSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpeechSettings")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<set>"))
+            .field("endpoint", &self.endpoint)
             .field("model", &self.model)
             .field("concurrency", &self.concurrency)
             .field("max_request_bytes", &self.max_request_bytes)
@@ -71,33 +67,14 @@ impl std::fmt::Debug for SpeechSettings {
     }
 }
 
-fn url(var: &str) -> Result<Option<String>, ConfigError> {
-    let u = config::optional(var)?.map(|u| u.trim().trim_end_matches('/').to_string());
-    if let Some(u) = &u
-        && !(u.starts_with("http://") || u.starts_with("https://"))
-    {
-        return Err(config::invalid(var, "must be an http:// or https:// URL"));
-    }
-    Ok(u)
-}
-
 impl SpeechSettings {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let own = url("LAUNCHPAD_TRANSCRIBE_BASE_URL")?;
-        let own_key = config::optional("LAUNCHPAD_TRANSCRIBE_API_KEY")?;
+        let own = Endpoint::from_env("LAUNCHPAD_TRANSCRIBE_")?;
         // The AI provider's endpoint serves speech too, unless one is named.
-        let (base_url, api_key, azure_api_version) = if own.is_some() || own_key.is_some() {
-            (
-                own,
-                own_key,
-                config::optional("LAUNCHPAD_TRANSCRIBE_API_VERSION")?,
-            )
+        let endpoint = if own.configured() {
+            own
         } else {
-            (
-                url("OPENAI_BASE_URL")?,
-                config::optional("OPENAI_API_KEY")?,
-                config::optional("OPENAI_API_VERSION")?,
-            )
+            Endpoint::from_env("OPENAI_")?
         };
         let overlap_secs: f64 = config::parsed_or("LAUNCHPAD_TRANSCRIBE_OVERLAP_SECS", 2.0)?;
         if !(0.0..=30.0).contains(&overlap_secs) {
@@ -107,9 +84,7 @@ impl SpeechSettings {
             ));
         }
         Ok(Self {
-            base_url,
-            api_key,
-            azure_api_version,
+            endpoint,
             model: config::optional("LAUNCHPAD_TRANSCRIBE_MODEL")?
                 .unwrap_or_else(|| "whisper-1".into()),
             request_timeout: Duration::from_secs(
@@ -128,7 +103,7 @@ impl SpeechSettings {
 
     /// A provider is configured (else transcription jobs fail with `transcription_unconfigured`).
     pub fn provider_configured(&self) -> bool {
-        self.base_url.is_some() || self.api_key.is_some()
+        self.endpoint.configured()
     }
 }
 
@@ -155,13 +130,7 @@ impl OpenAiSpeech {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(s.concurrency)
             .build()?;
-        let (client, name, base_url) = openai_client(
-            s.base_url.as_deref(),
-            s.api_key.as_deref(),
-            s.azure_api_version.as_deref(),
-            &s.model,
-            http,
-        );
+        let (client, name, base_url) = s.endpoint.client(&s.model, http);
         Ok(Some(Self {
             client,
             name,

@@ -9,7 +9,10 @@ use launchpad_domain::{
     jobs::Failure,
     transcripts::speech::{SpeechProvider, SpeechRequest},
 };
-use launchpad_worker::speech::{OpenAiSpeech, SpeechSettings};
+use launchpad_worker::{
+    llm::Endpoint,
+    speech::{OpenAiSpeech, SpeechSettings},
+};
 use test_support::{
     LlmReply, LlmServer, SpeechServer,
     speech::{say, word_error_rate},
@@ -20,9 +23,11 @@ const SENTENCE: &str = "The quarterly onboarding session starts with a short pro
 
 fn settings(base_url: &str) -> SpeechSettings {
     SpeechSettings {
-        base_url: Some(base_url.to_string()),
-        api_key: Some("test-key".into()),
-        azure_api_version: None,
+        endpoint: Endpoint {
+            base_url: Some(base_url.to_string()),
+            api_key: Some("test-key".into()),
+            azure_api_version: None,
+        },
         model: "whisper-1".into(),
         request_timeout: Duration::from_secs(120),
         concurrency: 2,
