@@ -660,24 +660,18 @@ pub async fn create(
     .bind(caller.user_id)
     .execute(&mut *tx)
     .await?;
-    let s = fetch(&mut tx, keys, id)
-        .await?
-        .ok_or(Error::not_found("coaching session"))?;
-    super::audit(
-        &mut tx,
+    finish(
+        tx,
+        keys,
         caller,
-        "coaching.session.scheduled",
-        "coaching_session",
-        id.to_string(),
-        customer,
-        None,
-        serde_json::to_value(&s).ok(),
+        id,
+        Ending {
+            action: "coaching.session.scheduled",
+            after: as_json,
+            change: super::events::SessionChange::Scheduled,
+        },
     )
-    .await?;
-    super::events::session_changed(&mut tx, &s, super::events::SessionChange::Scheduled, caller)
-        .await?;
-    tx.commit().await?;
-    Ok(s)
+    .await
 }
 
 /// The team leader must hold the role, and (unless the caller is a
@@ -862,24 +856,18 @@ pub async fn complete(
     .execute(&mut *tx)
     .await?;
     write_notes(&mut tx, keys, id, notes.as_deref(), scores.as_ref()).await?;
-    let s = fetch(&mut tx, keys, id)
-        .await?
-        .ok_or(Error::not_found("coaching session"))?;
-    super::audit(
-        &mut tx,
+    finish(
+        tx,
+        keys,
         caller,
-        "coaching.session.completed",
-        "coaching_session",
-        id.to_string(),
-        s.customer_id,
-        None,
-        Some(content_facts(&s)),
+        id,
+        Ending {
+            action: "coaching.session.completed",
+            after: |s| Some(content_facts(s)),
+            change: super::events::SessionChange::Completed,
+        },
     )
-    .await?;
-    super::events::session_changed(&mut tx, &s, super::events::SessionChange::Completed, caller)
-        .await?;
-    tx.commit().await?;
-    Ok(s)
+    .await
 }
 
 /// What the audit log says about notes and scores: that they exist, never
@@ -1011,39 +999,36 @@ pub async fn update(
         };
         write_notes(&mut tx, keys, id, notes.as_deref(), scores.as_ref()).await?;
     }
-    let s = fetch(&mut tx, keys, id)
-        .await?
-        .ok_or(Error::not_found("coaching session"))?;
     let action = if cur.status == SessionStatus::Completed {
         "coaching.session.completed_edited"
     } else {
         "coaching.session.updated"
     };
-    let mut after = serde_json::to_value(&s).unwrap_or_default();
-    if let Some(o) = after.as_object_mut()
-        && let Some(facts) = content_facts(&s).as_object()
-    {
-        o.extend(facts.clone());
-    }
-    super::audit(
-        &mut tx,
-        caller,
-        action,
-        "coaching_session",
-        id.to_string(),
-        s.customer_id,
-        None,
-        Some(after),
-    )
-    .await?;
     let change = if bump > 0 {
         super::events::SessionChange::Rescheduled
     } else {
         super::events::SessionChange::Updated
     };
-    super::events::session_changed(&mut tx, &s, change, caller).await?;
-    tx.commit().await?;
-    Ok(s)
+    finish(
+        tx,
+        keys,
+        caller,
+        id,
+        Ending {
+            action,
+            after: |s| {
+                let mut after = serde_json::to_value(s).unwrap_or_default();
+                if let Some(o) = after.as_object_mut()
+                    && let Some(facts) = content_facts(s).as_object()
+                {
+                    o.extend(facts.clone());
+                }
+                Some(after)
+            },
+            change,
+        },
+    )
+    .await
 }
 
 /// A recording is a file of this customer (400 naming the field otherwise).
@@ -1090,24 +1075,59 @@ pub async fn cancel(
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    finish(
+        tx,
+        keys,
+        caller,
+        id,
+        Ending {
+            action: "coaching.session.cancelled",
+            after: |_| None,
+            change: super::events::SessionChange::Cancelled,
+        },
+    )
+    .await
+}
+
+/// How a change of a session ends: its audit action, what the audit keeps
+/// of the session after it, and the change told to webhooks and invites.
+struct Ending {
+    action: &'static str,
+    after: fn(&Session) -> Option<serde_json::Value>,
+    change: super::events::SessionChange,
+}
+
+/// The end of every change of a session: read it back, audit, tell the
+/// change, commit.
+async fn finish(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    keys: &NoteKeys,
+    caller: &Caller,
+    id: CoachingSessionId,
+    end: Ending,
+) -> Result<Session> {
     let s = fetch(&mut tx, keys, id)
         .await?
         .ok_or(Error::not_found("coaching session"))?;
     super::audit(
         &mut tx,
         caller,
-        "coaching.session.cancelled",
+        end.action,
         "coaching_session",
         id.to_string(),
         s.customer_id,
         None,
-        None,
+        (end.after)(&s),
     )
     .await?;
-    super::events::session_changed(&mut tx, &s, super::events::SessionChange::Cancelled, caller)
-        .await?;
+    super::events::session_changed(&mut tx, &s, end.change, caller).await?;
     tx.commit().await?;
     Ok(s)
+}
+
+/// The session as JSON (never its notes: [`Session`] serialises without them).
+fn as_json(s: &Session) -> Option<serde_json::Value> {
+    serde_json::to_value(s).ok()
 }
 
 #[cfg(test)]
