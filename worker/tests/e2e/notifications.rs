@@ -1258,6 +1258,20 @@ async fn notif_one_click_unsubscribe_works_without_login_and_is_idempotent() {
     let r = n.h.app.call(Method::GET, &path, None, None).await;
     r.expect(200);
     assert_eq!(r.body["enabled"], true);
+    // The GET tells what applies, the tenant's default included.
+    let defaults = format!("/api/v1/customers/{}/notification-defaults", n.customer);
+    for on in [false, true] {
+        n.h.app
+            .put(
+                &defaults,
+                &n.h.admin.access,
+                &json!({"defaults": [{"type": "survey_published", "channel": "email", "enabled": on}]}),
+            )
+            .await
+            .expect(200);
+        let r = n.h.app.call(Method::GET, &path, None, None).await;
+        assert_eq!(r.body["enabled"], on, "tenant default email {on}");
+    }
     // The one-click POST, as a mail client sends it (a form body, no login).
     for _ in 0..2 {
         let raw = reqwest::Client::new()
