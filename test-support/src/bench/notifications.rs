@@ -178,7 +178,10 @@ async fn read_stream(
         buf.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
         while let Some(end) = buf.find("\n\n") {
             let block: String = buf.drain(..end + 2).collect();
-            if block.lines().any(|l| l.trim() == "event: notification") {
+            if block
+                .lines()
+                .any(|l| l.strip_prefix("event:").map(str::trim) == Some("notification"))
+            {
                 let _ = tx.send((i, unix_now()));
             }
         }
