@@ -19,6 +19,7 @@ use crate::{
     coaching::CoachingSessionId,
     files::FileId,
     ids::{CopId, CustomerId, EventId, SurveyId, UserId},
+    newsletters::{NewsletterId, NewsletterStatus},
     jobs::{Concurrency, JobKind, RetryPolicy},
     webhooks::DeliveryId,
 };
@@ -44,6 +45,9 @@ macro_rules! for_each_job_kind {
             NotifyDigest,
             AssignmentReminders,
             CoachingInvites,
+            NewsletterDraft,
+            NewsletterSend,
+            NewsletterProgress,
         }
     };
 }
@@ -743,6 +747,127 @@ impl JobKind for CoachingInvites {
 
     fn subject(p: &Self::Payload) -> Option<String> {
         Some(p.session_id.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Newsletters (see `crate::newsletters`)
+
+/// Writes a newsletter's draft from its period's data: through the AI
+/// pipeline, or from a template without a provider. A newsletter whose job
+/// fails for good becomes `failed` (`newsletters::draft::DraftEnded`).
+pub struct NewsletterDraft;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NewsletterDraftPayload {
+    pub newsletter_id: NewsletterId,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NewsletterDraftOutput {
+    pub newsletter_id: Option<NewsletterId>,
+    /// The AI provider's name, or `template`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drafted_by: Option<String>,
+    pub sections: u32,
+    /// Links (and items) the model named that it was not given: dropped.
+    pub dropped: u32,
+    /// Why nothing was written (the newsletter is gone or no longer drafting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl JobKind for NewsletterDraft {
+    const NAME: &'static str = "newsletter_draft";
+    type Payload = NewsletterDraftPayload;
+    type Output = NewsletterDraftOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(5 * 60);
+    const RETRY: RetryPolicy = AI_RETRY;
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.newsletter_id.to_string())
+    }
+}
+
+/// The send of an approved newsletter (queued for `send_at`): writes one
+/// outbox row and `email_send` job per recipient, slice by slice, in one
+/// transaction. Its `job.succeeded` means "written", not "delivered":
+/// `newsletter.sent` tells the end.
+pub struct NewsletterSend;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NewsletterSendPayload {
+    pub newsletter_id: NewsletterId,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NewsletterSendOutput {
+    pub newsletter_id: Option<NewsletterId>,
+    /// Messages written (queued and suppressed).
+    pub recipients: u32,
+    /// Messages queued for sending.
+    pub queued: u32,
+    /// Messages written but not sent (suppressed or unusable address).
+    pub suppressed: u32,
+    /// Members left out: newsletters turned off, or unsubscribed.
+    pub opted_out: u32,
+    /// Messages an earlier run already wrote.
+    pub already_written: u32,
+    /// Why nothing was written (cancelled, rescheduled, edited, gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl JobKind for NewsletterSend {
+    const NAME: &'static str = "newsletter_send";
+    type Payload = NewsletterSendPayload;
+    type Output = NewsletterSendOutput;
+    const MAX_ATTEMPTS: u32 = 5;
+    /// 50,000 recipients are 25 slices.
+    const TIMEOUT: Duration = Duration::from_secs(10 * 60);
+    /// One fan-out at a time per process: each holds a transaction and a
+    /// slice of recipients.
+    const CONCURRENCY: Concurrency = Concurrency::AtMost(2);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.newsletter_id.to_string())
+    }
+}
+
+/// Counts a sending newsletter's messages every few seconds until none is
+/// left to send, then marks it `sent` (webhook `newsletter.sent`, the CoP's
+/// managers notified). The platform's own follow-up: no `job.*` events.
+pub struct NewsletterProgress;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NewsletterProgressPayload {
+    pub newsletter_id: NewsletterId,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct NewsletterProgressOutput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<NewsletterStatus>,
+    pub queued: u64,
+    pub sent: u64,
+    pub failed: u64,
+    pub suppressed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+impl JobKind for NewsletterProgress {
+    const NAME: &'static str = "newsletter_progress";
+    type Payload = NewsletterProgressPayload;
+    type Output = NewsletterProgressOutput;
+    /// One every few seconds while a newsletter sends.
+    const JOB_EVENTS: bool = false;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.newsletter_id.to_string())
     }
 }
 

@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod kinds;
 pub mod kpi;
 pub mod lms;
+pub mod newsletters;
 pub mod notifications;
 pub mod pagination;
 pub mod portal;

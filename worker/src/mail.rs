@@ -17,7 +17,9 @@ use std::{
 };
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use launchpad_domain::email::{Sender, header_text, outbox::OutboxEmail, templates::SUBJECT_MAX};
+use launchpad_domain::email::{
+    Sender, header_text, outbox::OutboxEmail, templates::HEADER_SUBJECT_MAX,
+};
 use lettre::{
     Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType},
@@ -193,7 +195,7 @@ impl Mailer {
             .message_id(Some(m.message_id.clone()))
             .from(self.from.clone())
             .to(Mailbox::new(name, address))
-            .subject(header_text(&m.subject, SUBJECT_MAX))
+            .subject(header_text(&m.subject, HEADER_SUBJECT_MAX))
             .date_now();
         // One-click unsubscribe (RFC 8058): a POST to the URL unsubscribes.
         if let Some(url) = m.list_unsubscribe.as_deref().map(str::trim)
@@ -204,6 +206,13 @@ impl Mailer {
             builder = builder
                 .header(ListUnsubscribe(format!("<{url}>")))
                 .header(ListUnsubscribePost);
+        }
+        // RFC 2919: `Name <id.domain>` (checked where it is written).
+        if let Some(id) = m.list_id.as_deref()
+            && id.is_ascii()
+            && !id.contains(['\r', '\n'])
+        {
+            builder = builder.header(ListId(id.to_string()));
         }
         builder
             .multipart(body)
@@ -294,6 +303,24 @@ struct ListUnsubscribe(String);
 impl lettre::message::header::Header for ListUnsubscribe {
     fn name() -> lettre::message::header::HeaderName {
         lettre::message::header::HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(s.to_string()))
+    }
+
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Id: Name <id.domain>` (RFC 2919).
+#[derive(Debug, Clone)]
+struct ListId(String);
+
+impl lettre::message::header::Header for ListId {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("List-Id")
     }
 
     fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {

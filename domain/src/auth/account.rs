@@ -155,6 +155,7 @@ async fn send(conn: &mut PgConnection, mail: &AccountMail, m: Message<'_>) -> Re
         template: template.name,
         rendered,
         ics: None,
+        list_id: None,
     };
     let mut message = NewEmail::to_person(Person {
         user_id: account.id,

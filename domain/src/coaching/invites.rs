@@ -155,6 +155,7 @@ pub async fn plan(
             sequence: f.sequence,
             text,
         }),
+        list_id: None,
     };
     let mut people = vec![(f.agent_id, f.agent_email.as_str(), f.agent_name.as_str())];
     if let (Some(id), Some(e), Some(n)) = (

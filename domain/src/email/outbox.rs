@@ -23,7 +23,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{Sender, templates::Rendered};
+use super::{
+    Sender,
+    templates::{Recipient, Rendered},
+};
 use crate::{
     calendar::ics::{self, Method, Party},
     error::Result,
@@ -83,6 +86,8 @@ pub struct NewContent {
     pub template: &'static str,
     pub rendered: Rendered,
     pub ics: Option<IcsPart>,
+    /// `List-Id` (RFC 2919: `Name <id.domain>`) of a list's messages.
+    pub list_id: Option<String>,
 }
 
 /// A recipient of a message to write to the outbox.
@@ -119,8 +124,18 @@ impl NewEmail {
     /// A message to a person: a new outbox id and Message-ID, the name as
     /// header text, and `skip` set when the address is empty or invalid.
     pub fn to_person(p: Person<'_>) -> Self {
+        let mut e = Self::to_address(p.address, Some(p.name), p.sender);
+        e.user_id = Some(p.user_id);
+        e.dedupe_key = Some(p.dedupe_key);
+        e
+    }
+
+    /// A message to an address (a person's or not): a new outbox id and
+    /// Message-ID, the name as header text, and `skip` set when the address
+    /// is empty or invalid.
+    pub fn to_address(address: &str, name: Option<&str>, sender: &Sender) -> Self {
         let id = Uuid::now_v7();
-        let address = p.address.trim();
+        let address = address.trim();
         let skip = if address.is_empty() {
             Some(SkipReason::NoAddress)
         } else if crate::values::Email::parse(address).is_err() {
@@ -128,15 +143,15 @@ impl NewEmail {
         } else {
             None
         };
-        let name = super::header_text(p.name, 200);
+        let name = name.map(|n| super::header_text(n, 200));
         Self {
             id,
             thread_key: None,
-            user_id: Some(p.user_id),
-            dedupe_key: Some(p.dedupe_key),
+            user_id: None,
+            dedupe_key: None,
             to_address: address.to_string(),
-            to_name: Some(name).filter(|n| !n.is_empty()),
-            message_id: super::message_id(id, p.sender),
+            to_name: name.filter(|n| !n.is_empty()),
+            message_id: super::message_id(id, sender),
             skip,
             list_unsubscribe: None,
         }
@@ -168,6 +183,56 @@ const SUPPRESSED_FOR: &str = "(s.customer_id = $1 OR ($1 IS NULL AND (s.customer
 /// written `suppressed` and get no job.
 pub async fn queue(
     conn: &mut PgConnection,
+    content: &NewContent,
+    emails: Vec<NewEmail>,
+    ctx: &EnqueueCtx,
+) -> Result<Queued> {
+    if emails.is_empty() {
+        return Ok(Queued::default());
+    }
+    let content_id = write_content(conn, content).await?;
+    let out = queue_rows(conn, content_id, content, emails, ctx).await?;
+    if out.pending.is_empty() && out.suppressed == 0 {
+        // Every message was written before (a fan-out run again).
+        sqlx::query("DELETE FROM email_contents WHERE id = $1")
+            .bind(content_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(out)
+}
+
+/// Stores what the messages of a fan-out say, once; returns its id for
+/// [`queue_rows`] (a fan-out in slices writes it once and its rows slice
+/// by slice).
+pub async fn write_content(conn: &mut PgConnection, content: &NewContent) -> Result<Uuid> {
+    let content_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO email_contents (id, customer_id, subject, body_text, body_html, ics, ics_method, ics_sequence,
+             list_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(content_id)
+    .bind(content.customer_id)
+    .bind(&content.rendered.subject)
+    .bind(&content.rendered.text)
+    .bind(&content.rendered.html)
+    .bind(content.ics.as_ref().map(|i| &i.text))
+    .bind(content.ics.as_ref().map(|i| i.method.as_str()))
+    .bind(content.ics.as_ref().map(|i| i.sequence))
+    .bind(&content.list_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(content_id)
+}
+
+/// Writes one outbox row per recipient of the stored content `content_id`
+/// ([`write_content`]; `content` says its tenant and template) and one
+/// `email_send` job per message to send, with one statement per table.
+/// Addresses on the tenant's suppression list are written `suppressed`.
+pub async fn queue_rows(
+    conn: &mut PgConnection,
+    content_id: Uuid,
     content: &NewContent,
     mut emails: Vec<NewEmail>,
     ctx: &EnqueueCtx,
@@ -201,22 +266,6 @@ pub async fn queue(
         }
     }
 
-    let content_id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO email_contents (id, customer_id, subject, body_text, body_html, ics, ics_method, ics_sequence)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(content_id)
-    .bind(customer)
-    .bind(&content.rendered.subject)
-    .bind(&content.rendered.text)
-    .bind(&content.rendered.html)
-    .bind(content.ics.as_ref().map(|i| &i.text))
-    .bind(content.ics.as_ref().map(|i| i.method.as_str()))
-    .bind(content.ics.as_ref().map(|i| i.sequence))
-    .execute(&mut *conn)
-    .await?;
-
     let n = emails.len();
     let mut cols = Columns::with_capacity(n);
     for e in &emails {
@@ -249,13 +298,6 @@ pub async fn queue(
     .bind(&cols.list_unsubscribe)
     .fetch_all(&mut *conn)
     .await?;
-    if inserted.is_empty() {
-        // Every message was written before (a fan-out run again).
-        sqlx::query("DELETE FROM email_contents WHERE id = $1")
-            .bind(content_id)
-            .execute(&mut *conn)
-            .await?;
-    }
 
     let mut out = Queued {
         duplicates: n - inserted.len(),
@@ -356,11 +398,14 @@ pub struct OutboxEmail {
     pub created_at: DateTime<Utc>,
     /// The one-click unsubscribe URL, when the message has one.
     pub list_unsubscribe: Option<String>,
+    /// `List-Id`, when the message belongs to a list.
+    pub list_id: Option<String>,
 }
 
 impl OutboxEmail {
-    /// Fills in the recipient: their name (or address) in the slot of the
-    /// subject and bodies, and them as the calendar object's `ATTENDEE`.
+    /// Fills in the recipient: their name (or address), first name,
+    /// address and unsubscribe URL in the slots of the subject and bodies,
+    /// and them as the calendar object's `ATTENDEE`.
     pub fn personalise(mut self) -> Self {
         let name = self.to_name.as_deref().unwrap_or(&self.to_address);
         let r = Rendered {
@@ -368,7 +413,11 @@ impl OutboxEmail {
             text: std::mem::take(&mut self.body_text),
             html: std::mem::take(&mut self.body_html),
         }
-        .personalise(name);
+        .personalise_for(&Recipient {
+            name,
+            address: &self.to_address,
+            unsubscribe_url: self.list_unsubscribe.as_deref().unwrap_or_default(),
+        });
         (self.subject, self.body_text, self.body_html) = (r.subject, r.text, r.html);
         if let Some(ics) = &self.ics {
             let attendee = Party {
@@ -383,7 +432,7 @@ impl OutboxEmail {
 
 const COLUMNS: &str = "o.id, o.customer_id, o.template, o.thread_key, o.user_id, o.to_address, o.to_name, \
     c.subject, c.body_text, c.body_html, c.ics, c.ics_method, o.message_id, o.status, o.attempts, o.smtp_response, \
-    o.created_at, o.list_unsubscribe";
+    o.created_at, o.list_unsubscribe, c.list_id";
 
 /// The outcome of [`claim`].
 #[derive(Debug)]
@@ -396,6 +445,9 @@ pub enum Claim {
     Skipped(SkipReason),
     /// Another attempt holds the claim for this long.
     Busy(Duration),
+    /// Its fan-out is paused (`email_contents.held`): left `pending`, to be
+    /// enqueued again when the fan-out resumes.
+    Held,
     /// The row no longer exists.
     Gone,
 }
@@ -419,6 +471,7 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
         lease_left: Option<f64>,
         suppressed: bool,
         superseded: bool,
+        held: bool,
     }
     let cur: Option<Cur> = sqlx::query_as(
         "SELECT o.status,
@@ -430,7 +483,8 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
                     AS suppressed,
                 (o.thread_key IS NOT NULL AND o.user_id IS NOT NULL AND EXISTS (
                     SELECT 1 FROM email_outbox n
-                    WHERE n.user_id = o.user_id AND n.thread_key = o.thread_key AND n.seq > o.seq)) AS superseded
+                    WHERE n.user_id = o.user_id AND n.thread_key = o.thread_key AND n.seq > o.seq)) AS superseded,
+                coalesce((SELECT c.held FROM email_contents c WHERE c.id = o.content_id), false) AS held
          FROM email_outbox o WHERE o.id = $1 FOR UPDATE OF o",
     )
     .bind(id)
@@ -448,6 +502,7 @@ pub async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Claim> {
                 cur.lease_left.unwrap_or(0.0),
             )));
         }
+        EmailStatus::Pending if cur.held => return Ok(Claim::Held),
         EmailStatus::Pending | EmailStatus::Sending => {}
     }
     let skip = if cur.suppressed {

@@ -26,6 +26,25 @@ pub enum Escape {
 /// ([`Vars::set`] removes it), so only the slot itself is ever filled.
 pub const RECIPIENT: char = '\u{FDD0}';
 
+/// The recipient's first name (newsletters), filled in like [`RECIPIENT`].
+pub const FIRST_NAME: char = '\u{FDD1}';
+/// The recipient's address (newsletters).
+pub const ADDRESS: char = '\u{FDD2}';
+/// The recipient's one-click unsubscribe URL (newsletters).
+pub const UNSUBSCRIBE: char = '\u{FDD3}';
+
+/// Every per-recipient slot: no value may carry one ([`strip_slots`]).
+pub const SLOTS: [char; 4] = [RECIPIENT, FIRST_NAME, ADDRESS, UNSUBSCRIBE];
+
+/// `s` without any slot character.
+pub fn strip_slots(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(SLOTS) {
+        std::borrow::Cow::Owned(s.chars().filter(|c| !SLOTS.contains(c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// The variables of one rendering.
 #[derive(Debug, Clone, Default)]
 pub struct Vars(BTreeMap<&'static str, String>);
@@ -37,8 +56,8 @@ impl Vars {
 
     pub fn set(&mut self, name: &'static str, value: impl Into<String>) -> &mut Self {
         let mut value = value.into();
-        if value.contains(RECIPIENT) {
-            value.retain(|c| c != RECIPIENT);
+        if value.contains(SLOTS) {
+            value.retain(|c| !SLOTS.contains(&c));
         }
         self.0.insert(name, value);
         self

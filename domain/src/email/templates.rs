@@ -3,7 +3,10 @@
 
 use super::{
     header_text,
-    template::{Escape, RECIPIENT, TemplateError, Vars, escape_html, render},
+    template::{
+        ADDRESS, Escape, FIRST_NAME, RECIPIENT, SLOTS, TemplateError, UNSUBSCRIBE, Vars,
+        escape_html, render, strip_slots,
+    },
 };
 
 /// A message's subject and bodies, before they become MIME.
@@ -14,27 +17,81 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Who a message is made out to ([`Rendered::personalise_for`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Recipient<'a> {
+    /// Header text ([`header_text`]): their name, or their address.
+    pub name: &'a str,
+    pub address: &'a str,
+    /// Their one-click unsubscribe URL (empty when the message has none).
+    pub unsubscribe_url: &'a str,
+}
+
+impl Recipient<'_> {
+    /// The first word of the name; the address's local part when the name
+    /// is the address.
+    pub fn first_name(&self) -> &str {
+        if self.name.contains('@') {
+            return self.name.split('@').next().unwrap_or_default();
+        }
+        self.name.split_whitespace().next().unwrap_or_default()
+    }
+}
+
 impl Rendered {
     /// A message rendered with [`Vars::recipient_slot`] made out to one
     /// recipient: the slot becomes `recipient_name` (escaped in HTML). The
     /// same as rendering with the name set, for names that are header text
     /// ([`header_text`]: no control characters).
     pub fn personalise(&self, recipient_name: &str) -> Rendered {
-        if !(self.subject.contains(RECIPIENT)
-            || self.text.contains(RECIPIENT)
-            || self.html.contains(RECIPIENT))
-        {
+        self.personalise_for(&Recipient {
+            name: recipient_name,
+            ..Recipient::default()
+        })
+    }
+
+    /// Fills every slot ([`SLOTS`]) with the recipient's values: escaped in
+    /// HTML, and also where a slot stands percent-encoded (a Markdown link
+    /// to `{{ unsubscribe_url }}` is encoded by the Markdown renderer).
+    pub fn personalise_for(&self, r: &Recipient<'_>) -> Rendered {
+        let has = |t: &str| t.contains(SLOTS) || t.contains("%EF%B7%9");
+        if !(has(&self.subject) || has(&self.text) || has(&self.html)) {
             return self.clone();
         }
-        let slot = RECIPIENT.encode_utf8(&mut [0; 4]).to_string();
-        // As `Vars::set` would have it.
-        let recipient_name = &recipient_name.replace(RECIPIENT, "");
-        let mut html_name = String::with_capacity(recipient_name.len());
-        escape_html(recipient_name, &mut html_name);
+        // As `Vars::set` would have them.
+        let name = strip_slots(r.name);
+        let values = [
+            (RECIPIENT, name.as_ref()),
+            (FIRST_NAME, r.first_name()),
+            (ADDRESS, r.address),
+            (UNSUBSCRIBE, r.unsubscribe_url),
+        ];
+        let fill = |t: &str, html: bool| {
+            let mut out = t.to_string();
+            for (slot, value) in values {
+                let value = strip_slots(value);
+                let value = if html {
+                    let mut e = String::with_capacity(value.len());
+                    escape_html(&value, &mut e);
+                    e
+                } else {
+                    value.into_owned()
+                };
+                let plain = slot.encode_utf8(&mut [0; 4]).to_string();
+                if out.contains(&plain) {
+                    out = out.replace(&plain, &value);
+                }
+                let encoded: String = plain.bytes().map(|b| format!("%{b:02X}")).collect();
+                if out.contains(&encoded) {
+                    out = out.replace(&encoded, &value);
+                }
+            }
+            out
+        };
         Rendered {
-            subject: header_text(&self.subject.replace(&slot, recipient_name), SUBJECT_MAX),
-            text: self.text.replace(&slot, recipient_name),
-            html: self.html.replace(&slot, &html_name),
+            subject: header_text(&fill(&self.subject, false), HEADER_SUBJECT_MAX),
+            text: fill(&self.text, false),
+            html: fill(&self.html, true),
         }
     }
 }
@@ -48,8 +105,12 @@ pub struct EmailTemplate {
     html: &'static str,
 }
 
-/// Subjects are at most this long (characters), after rendering.
+/// Subjects of the templates are at most this long (characters), after rendering.
 pub const SUBJECT_MAX: usize = 250;
+
+/// A `Subject` header is at most this long (characters): RFC 5322's line
+/// limit. Newsletter subjects longer than this are refused, never cut.
+pub const HEADER_SUBJECT_MAX: usize = 998;
 
 impl EmailTemplate {
     pub fn render(&self, vars: &Vars) -> Result<Rendered, TemplateError> {

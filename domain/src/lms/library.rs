@@ -633,6 +633,7 @@ async fn tell_owner(
         template: template.name,
         rendered,
         ics: None,
+        list_id: None,
     };
     let mail = outbox::NewEmail::to_person(outbox::Person {
         user_id: owner,

@@ -271,5 +271,6 @@ fn render(
         template: t.name,
         rendered: r,
         ics: None,
+        list_id: None,
     })
 }

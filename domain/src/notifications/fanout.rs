@@ -137,6 +137,7 @@ pub async fn run(
         template: template.name,
         rendered,
         ics: None,
+        list_id: None,
     };
     let key = unsubscribe::key(conn).await?;
     let one_click = !t.is_mandatory(Channel::Email);

@@ -57,6 +57,16 @@ text_enum! {
         JobFailed = "job_failed",
         /// A webhook endpoint of your tenant was disabled (to its customer_execs).
         WebhookEndpointDisabled = "webhook_endpoint_disabled",
+        /// A CoP's newsletter is ready for review (to the CoP's exec
+        /// sponsors and leads).
+        NewsletterReady = "newsletter_ready",
+        /// A CoP's newsletter finished sending (to the CoP's exec sponsors
+        /// and leads).
+        NewsletterSent = "newsletter_sent",
+        /// The CoPs' newsletters themselves: only the `email` channel
+        /// applies (off: no newsletter of any CoP; one CoP's newsletter is
+        /// left through its unsubscribe link).
+        Newsletter = "newsletter",
     }
 }
 
@@ -136,7 +146,10 @@ impl NotificationType {
             | Self::AssignmentDueSoon
             | Self::AssignmentOverdue
             | Self::JobFailed
-            | Self::WebhookEndpointDisabled => ALL_ON,
+            | Self::WebhookEndpointDisabled
+            | Self::NewsletterReady
+            | Self::NewsletterSent
+            | Self::Newsletter => ALL_ON,
         }
     }
 

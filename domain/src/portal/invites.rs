@@ -240,6 +240,7 @@ pub async fn plan(
             sequence: event.sequence,
             text: ics,
         }),
+        list_id: None,
     };
     let people: Vec<(UserId, &str, &str)> = recipients
         .iter()

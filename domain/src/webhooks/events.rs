@@ -43,6 +43,9 @@ text_enum! {
         CoachingSessionScheduled = "coaching.session.scheduled",
         CoachingSessionCompleted = "coaching.session.completed",
         CoachingSessionCancelled = "coaching.session.cancelled",
+        /// A newsletter finished sending (`data`: the newsletter and its
+        /// numbers).
+        NewsletterSent = "newsletter.sent",
     }
 }
 
@@ -462,7 +465,13 @@ mod tests {
     #[test]
     fn the_job_event_filter_names_the_delivery_kind_and_the_quiet_kinds() {
         assert!(JOB_EVENT_FILTER.contains(&format!("'{}'", WebhookDeliver::NAME)));
-        assert!(JOB_EVENT_FILTER.contains(&format!("NOT IN ('{}')", crate::kinds::Notify::NAME)));
+        for quiet in [
+            crate::kinds::Notify::NAME,
+            crate::kinds::NewsletterProgress::NAME,
+        ] {
+            assert!(JOB_EVENT_FILTER.contains(&format!("'{quiet}'")), "{quiet}");
+        }
+        assert!(JOB_EVENT_FILTER.contains("NOT IN ('notify', "));
     }
 
     #[test]

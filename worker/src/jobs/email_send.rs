@@ -46,6 +46,13 @@ impl Handler for EmailSend {
                     Some(reason.as_str().into()),
                 ));
             }
+            Claim::Held => {
+                return Ok(output(
+                    EmailStatus::Pending,
+                    None,
+                    Some("held: its fan-out is paused".into()),
+                ));
+            }
             Claim::Gone => {
                 return Err(Failure::permanent(
                     "subject_not_found",
