@@ -63,11 +63,19 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Who sends the account e-mails and where their links point.
     pub fn account_mail(&self) -> AccountMail {
-        let public = self
-            .public_url
+        AccountMail::new(
+            self.mail_from.clone(),
+            &self.public_base_url(),
+            self.portal_url.as_deref(),
+        )
+    }
+
+    /// Where the API is reachable from outside (`LAUNCHPAD_PUBLIC_URL`,
+    /// else its own address): links in e-mails are made from it.
+    pub fn public_base_url(&self) -> String {
+        self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.http_addr));
-        AccountMail::new(self.mail_from.clone(), &public, self.portal_url.as_deref())
+            .unwrap_or_else(|| format!("http://{}", self.http_addr))
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {

@@ -337,6 +337,31 @@ pub const CODES: &[CodeDoc] = &[
     ),
     doc("user_disabled", 409, "The user is disabled."),
     doc(
+        "newsletter_not_editable",
+        409,
+        "The newsletter cannot be edited (or test-sent) in its status: it is drafting, sending, paused or sent.",
+    ),
+    doc(
+        "newsletter_not_draft",
+        409,
+        "Only a draft newsletter can be approved (and only a draft, failed or cancelled one deleted).",
+    ),
+    doc(
+        "newsletter_not_approved",
+        409,
+        "Only an approved (or scheduled) newsletter can be sent: approve the draft first.",
+    ),
+    doc(
+        "newsletter_not_scheduled",
+        409,
+        "The newsletter's send is not scheduled (nothing to cancel).",
+    ),
+    doc(
+        "newsletter_not_sending",
+        409,
+        "The newsletter is not sending (nothing to pause) or not paused (nothing to resume).",
+    ),
+    doc(
         "session_overlap",
         409,
         "The agent already has a coaching session at that time (`detail` names it).",
@@ -375,6 +400,11 @@ pub const CODES: &[CodeDoc] = &[
         "unsupported_media_type",
         415,
         "The body is not `application/json`.",
+    ),
+    doc(
+        "newsletter_incomplete",
+        422,
+        "The newsletter has no subject yet: it cannot be approved or test-sent.",
     ),
     doc(
         "constraint_violation",

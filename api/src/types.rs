@@ -61,6 +61,9 @@ pub enum Tag {
     /// Coaching: people and reporting lines, one-to-one sessions between
     /// team leaders and agents.
     Coaching,
+    /// CoP portal: newsletters — drafted (AI or template), reviewed and
+    /// approved, test-sent, sent now or later with one-click unsubscribe.
+    Newsletters,
 }
 
 /// `204 No Content`.

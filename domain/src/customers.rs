@@ -21,6 +21,8 @@ pub struct Customer {
     pub time_zone: String,
     /// The tenant's portal: notifications link to `<portal_base_url><API path>`.
     pub portal_base_url: Option<String>,
+    /// Whether the last editor of a newsletter may approve it.
+    pub newsletter_self_approval: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -54,6 +56,7 @@ pub struct CustomerPatch {
     pub time_zone: Option<chrono_tz::Tz>,
     /// `Some("")` removes it.
     pub portal_base_url: Option<String>,
+    pub newsletter_self_approval: Option<bool>,
 }
 
 impl CustomerPatch {
@@ -76,6 +79,7 @@ impl CustomerPatch {
             name,
             time_zone,
             portal_base_url,
+            newsletter_self_approval: None,
         })
     }
 }
@@ -90,7 +94,8 @@ fn portal_base(u: &str) -> std::result::Result<String, String> {
     Ok(u.trim_end_matches('/').to_string())
 }
 
-const COLUMNS: &str = "id, name, slug, time_zone, portal_base_url, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, slug, time_zone, portal_base_url, newsletter_self_approval, created_at, updated_at";
 
 pub async fn create(db: &PgPool, caller: &Caller, input: NewCustomer) -> Result<Customer> {
     caller.require_admin()?;
@@ -171,13 +176,14 @@ pub async fn update(
     let after: Customer = sqlx::query_as(sqlf!(
         "UPDATE customers SET name = coalesce($2, name), time_zone = coalesce($3, time_zone),
              portal_base_url = CASE WHEN $4::text IS NULL THEN portal_base_url ELSE nullif($4, '') END,
-             updated_at = now()
+             newsletter_self_approval = coalesce($5, newsletter_self_approval), updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     ))
     .bind(id)
     .bind(patch.name)
     .bind(patch.time_zone.map(|t| t.name().to_string()))
     .bind(patch.portal_base_url)
+    .bind(patch.newsletter_self_approval)
     .fetch_one(&mut *tx)
     .await?;
     audit::record(

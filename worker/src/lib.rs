@@ -18,7 +18,7 @@ use launchpad_domain::{
     db,
     jobs::{JobKind, hooks::Both},
     kinds::{AiSurveySummary, EmailSend},
-    notifications, webhooks,
+    newsletters, notifications, webhooks,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -71,11 +71,11 @@ pub async fn run(
     // in-flight jobs are done.
     let stop_fetching = stop.child_token();
     let metrics_addr = metrics::serve(settings.metrics_addr, pool.clone(), stop.clone()).await?;
-    // What the core tells when jobs end: the `job.*` webhook events and
-    // the `job_failed` notifications.
+    // What the core tells when jobs end: the `job.*` webhook events, the
+    // `job_failed` notifications, and failed newsletter drafts.
     let on_end: OnEnd = Arc::new(Both::new(
-        webhooks::events::JobEvents,
-        notifications::JobFailed,
+        Both::new(webhooks::events::JobEvents, notifications::JobFailed),
+        newsletters::draft::DraftEnded,
     ));
     let services = Arc::new(Services::from_settings(&settings)?);
     let rt = Arc::new(Runtime {

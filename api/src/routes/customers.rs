@@ -25,6 +25,8 @@ pub struct CustomerView {
     /// The tenant's portal: notifications link to `<portal_base_url><API path>` (`link_url`).
     #[oai(skip_serializing_if_is_none)]
     pub portal_base_url: Option<String>,
+    /// Whether the last editor of a newsletter may approve it themselves.
+    pub newsletter_self_approval: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -37,6 +39,7 @@ impl From<Customer> for CustomerView {
             slug: c.slug,
             time_zone: c.time_zone,
             portal_base_url: c.portal_base_url,
+            newsletter_self_approval: c.newsletter_self_approval,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -73,6 +76,8 @@ pub struct UpdateCustomer {
     pub time_zone: Option<String>,
     /// The tenant's portal (http or https, no query); `""` removes it.
     pub portal_base_url: Option<String>,
+    /// Whether the last editor of a newsletter may approve it themselves.
+    pub newsletter_self_approval: Option<bool>,
 }
 
 impl Example for UpdateCustomer {
@@ -81,6 +86,7 @@ impl Example for UpdateCustomer {
             name: Some("Acme Corporation".into()),
             time_zone: None,
             portal_base_url: Some("https://portal.acme.example".into()),
+            newsletter_self_approval: None,
         }
     }
 }
@@ -154,11 +160,12 @@ impl CustomersApi {
         id: Path<CustomerId>,
         body: JsonBody<UpdateCustomer>,
     ) -> ApiResult<Json<CustomerView>> {
-        let patch = CustomerPatch::parse(
+        let mut patch = CustomerPatch::parse(
             body.value.name.as_deref(),
             body.value.time_zone.as_deref(),
             body.value.portal_base_url.as_deref(),
         )?;
+        patch.newsletter_self_approval = body.value.newsletter_self_approval;
         Ok(Json(
             customers::update(&state.db, &auth.0, id.0, patch)
                 .await?

@@ -19,6 +19,7 @@ pub mod lms_courses;
 pub mod lms_library;
 pub mod lms_paths;
 pub mod lms_progress;
+pub mod newsletters;
 pub mod notifications;
 pub mod ops;
 pub mod surveys;
@@ -46,6 +47,7 @@ pub fn all() -> impl poem_openapi::OpenApi {
             kpis::KpisApi,
             ai::AiApi,
             analytics::AnalyticsApi,
+            newsletters::NewslettersApi,
         ),
         // The enablement portal (one tuple: poem-openapi implements up to 16 entries).
         (

@@ -469,7 +469,7 @@ impl NotificationsApi {
     }
 }
 
-fn limit_anonymous(state: &SharedState) -> ApiResult<()> {
+pub(crate) fn limit_anonymous(state: &SharedState) -> ApiResult<()> {
     let ip = request_context::current()
         .and_then(|c| c.ip)
         .and_then(|i| i.parse().ok());
