@@ -97,6 +97,11 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
     )
     .await
     .expect(201);
+    for _ in 0..2 {
+        app.post(&format!("/api/v1/cops/{cop}/newsletters"), a, &json!({}))
+            .await
+            .expect(202);
+    }
     let events = app
         .get(
             &format!("/api/v1/cops/{cop}/events?to=2100-01-01T00:00:00Z"),
@@ -247,6 +252,10 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         (
             "champions_list",
             (format!("/api/v1/cops/{cop}/champions"), a),
+        ),
+        (
+            "newsletters_list",
+            (format!("/api/v1/cops/{cop}/newsletters"), a),
         ),
         (
             "usage_ai_get",

@@ -11,6 +11,7 @@ mod harness;
 mod kpi;
 mod lifecycle;
 mod line;
+mod newsletters;
 mod notifications;
 mod recovery;
 mod scale;
