@@ -19,8 +19,8 @@ use crate::{
     coaching::CoachingSessionId,
     files::FileId,
     ids::{CopId, CustomerId, EventId, SurveyId, UserId},
-    newsletters::{NewsletterId, NewsletterStatus},
     jobs::{Concurrency, JobKind, RetryPolicy},
+    newsletters::{NewsletterId, NewsletterStatus},
     webhooks::DeliveryId,
 };
 

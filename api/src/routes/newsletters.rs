@@ -14,6 +14,7 @@ use poem_openapi::{
     Object, OpenApi,
     param::{Header, Path, Query},
     payload::Json,
+    types::Example,
 };
 
 use super::jobs::{JobAccepted, JobRequest, accept_job, check_callback};
@@ -37,7 +38,7 @@ pub struct NewslettersApi;
 
 /// What a newsletter is drafted from; every field is optional.
 #[derive(Object, serde::Deserialize, Default)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct CreateNewsletter {
     /// First day of the period it covers (default: 30 days ago).
     pub period_from: Option<NaiveDate>,
@@ -63,7 +64,7 @@ pub struct CreateNewsletter {
 /// `unsubscribe_url` (their one-click unsubscribe link). Any other variable
 /// is refused (400 naming it and its section).
 #[derive(Object, serde::Deserialize)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct UpdateNewsletter {
     /// One line (no CR or LF), 1–998 characters: refused beyond, never cut.
     pub subject: Option<String>,
@@ -78,7 +79,7 @@ pub struct UpdateNewsletter {
 
 /// Where a test goes: the caller's own address without `to`.
 #[derive(Object, serde::Deserialize, Default)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct TestSend {
     /// At most 10 addresses.
     pub to: Option<Vec<String>>,
@@ -86,7 +87,7 @@ pub struct TestSend {
 
 /// When to send: now without `send_at`.
 #[derive(Object, serde::Deserialize, Default)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct SendNewsletter {
     /// An instant (RFC 3339 with its offset, e.g. `2026-12-10T09:00:00+01:00`);
     /// not in the past.
@@ -94,6 +95,59 @@ pub struct SendNewsletter {
     /// Receives the send job's terminal event (see `JobOptions`).
     #[oai(validator(max_length = 2048))]
     pub callback_url: Option<String>,
+}
+
+impl Example for CreateNewsletter {
+    fn example() -> Self {
+        Self {
+            period_from: NaiveDate::from_ymd_opt(2026, 11, 1),
+            period_to: NaiveDate::from_ymd_opt(2026, 11, 30),
+            audience: Some(NewsletterAudience::default()),
+            tone: Some("warm".into()),
+            instructions: Some("Stress the December office hours.".into()),
+            callback_url: None,
+        }
+    }
+}
+
+impl Example for UpdateNewsletter {
+    fn example() -> Self {
+        Self {
+            subject: Some("Lakehouse CoP — November for {{ first_name }}".into()),
+            preheader: Some("Three sessions, two new guides and a champion".into()),
+            intro: Some(
+                "Hello {{ first_name }},\n\nHere is November in **{{ cop_name }}**.".into(),
+            ),
+            sections: Some(vec![Section {
+                heading: "Events".into(),
+                body: "- **Lakehouse 101** — 42 attended\n- **Office hours** — 12 December".into(),
+                links: vec![newsletters::SectionLink {
+                    title: "Office hours".into(),
+                    url: "https://portal.acme.example/events/office-hours".into(),
+                }],
+            }]),
+            audience: None,
+        }
+    }
+}
+
+impl Example for TestSend {
+    fn example() -> Self {
+        Self {
+            to: Some(vec!["reviewer@acme.example".into()]),
+        }
+    }
+}
+
+impl Example for SendNewsletter {
+    fn example() -> Self {
+        Self {
+            send_at: chrono::DateTime::parse_from_rfc3339("2026-12-10T09:00:00+01:00")
+                .map(|d| d.with_timezone(&Utc))
+                .ok(),
+            callback_url: None,
+        }
+    }
 }
 
 /// A newsletter as one member would receive it.

@@ -222,11 +222,7 @@ pub fn from_template(d: &DraftData) -> Draft {
     };
     let mut sections = vec![];
     let mut add = |heading: &str, lead: &str, kinds: &[&str]| {
-        let items: Vec<&Item> = d
-            .items
-            .iter()
-            .filter(|i| kinds.contains(&i.kind))
-            .collect();
+        let items: Vec<&Item> = d.items.iter().filter(|i| kinds.contains(&i.kind)).collect();
         if items.is_empty() {
             return;
         }

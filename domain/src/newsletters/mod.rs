@@ -97,14 +97,7 @@ pub struct Section {
 
 /// Who receives a newsletter: every member of the CoP by default.
 #[derive(
-    Debug,
-    Clone,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    poem_openapi::Object,
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, poem_openapi::Object,
 )]
 pub struct NewsletterAudience {
     /// Only members with these CoP roles (absent: every role).
@@ -276,12 +269,12 @@ pub fn content_hash(t: &render::Texts<'_>, audience: &NewsletterAudience) -> Str
 
 async fn fetch(conn: &mut PgConnection, id: NewsletterId, lock: bool) -> Result<Option<Row>> {
     let lock = if lock { " FOR UPDATE" } else { "" };
-    Ok(
-        sqlx::query_as(sqlf!("SELECT {COLUMNS} FROM newsletters WHERE id = $1{lock}"))
-            .bind(id)
-            .fetch_optional(conn)
-            .await?,
-    )
+    Ok(sqlx::query_as(sqlf!(
+        "SELECT {COLUMNS} FROM newsletters WHERE id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
 }
 
 /// The newsletter and the caller's standing in its CoP: 404 outside the
@@ -352,12 +345,8 @@ impl NewNewsletter {
             v.push("/period_to", "must not be before period_from");
         }
         let tone = crate::portal::opt_text(&mut v, "/tone", self.tone.as_deref(), 200);
-        let instructions = crate::portal::opt_text(
-            &mut v,
-            "/instructions",
-            self.instructions.as_deref(),
-            2000,
-        );
+        let instructions =
+            crate::portal::opt_text(&mut v, "/instructions", self.instructions.as_deref(), 2000);
         check_audience(&mut v, &self.audience);
         v.finish()?;
         Ok(Self {
@@ -922,7 +911,7 @@ pub struct NewsletterStats {
 pub async fn stats(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<NewsletterStats> {
     let mut conn = db.acquire().await?;
     let (n, _) = load(&mut conn, caller, id, false).await?;
-    Ok(send::stats(&mut conn, &n).await?)
+    send::stats(&mut conn, &n).await
 }
 
 /// What one member would receive (the caller without `user_id`): subject,
@@ -953,11 +942,9 @@ pub async fn preview(
     let r = render::render(&n.texts(), &cop)
         .map_err(|e| Error::Validation(vec![FieldError::new(&e.pointer, e.message)]))?;
     let name = crate::email::header_text(&name, 200);
-    Ok(
-        r.personalise_for(&crate::email::templates::Recipient {
-            name: &name,
-            address: &address,
-            unsubscribe_url: &unsubscribe::link(public_url, "preview"),
-        }),
-    )
+    Ok(r.personalise_for(&crate::email::templates::Recipient {
+        name: &name,
+        address: &address,
+        unsubscribe_url: &unsubscribe::link(public_url, "preview"),
+    }))
 }

@@ -323,7 +323,11 @@ mod tests {
              <img src=x onerror=alert(2)> <a href=\"https://ok.example\" onclick=\"x()\">ok</a>\n\n\
              [Leave]({{ unsubscribe_url }})",
         )];
-        let r = render(&texts("Data & AI — {{ first_name }}", &sections), "Data & AI CoP").unwrap();
+        let r = render(
+            &texts("Data & AI — {{ first_name }}", &sections),
+            "Data & AI CoP",
+        )
+        .unwrap();
         for bad in ["<script", "javascript:", "onerror", "onclick"] {
             assert!(!r.html.contains(bad), "{bad} in {}", r.html);
             assert!(!r.text.contains(bad), "{bad} in {}", r.text);
@@ -339,16 +343,23 @@ mod tests {
         assert!(p.html.contains("Hello Zoë, welcome to"), "{}", p.html);
         assert!(p.html.contains("News for Zoë &lt;b&gt;Ørsted&lt;/b&gt;"));
         assert!(
-            p.html.contains("href=\"https://api.example/u?token=a.b&amp;x=1\""),
+            p.html
+                .contains("href=\"https://api.example/u?token=a.b&amp;x=1\""),
             "{}",
             p.html
         );
         assert_eq!(
-            p.html.matches("https://api.example/u?token=a.b&amp;x=1").count(),
+            p.html
+                .matches("https://api.example/u?token=a.b&amp;x=1")
+                .count(),
             2,
             "the footer's link and the Markdown link"
         );
-        assert!(p.text.contains("https://api.example/u?token=a.b&x=1"), "{}", p.text);
+        assert!(
+            p.text.contains("https://api.example/u?token=a.b&x=1"),
+            "{}",
+            p.text
+        );
         assert!(p.text.contains("Hello Zoë"), "{}", p.text);
         for t in [&p.subject, &p.text, &p.html] {
             assert!(!t.contains(crate::email::template::SLOTS), "a slot is left");
@@ -361,7 +372,10 @@ mod tests {
     fn unknown_variables_and_bad_syntax_name_the_text() {
         let sections = vec![
             section("Fine", "Hi {{ first_name }}"),
-            section("Events", "Hi {{ frist_name }} {% for x in items %}{{ x }}{% endfor %}"),
+            section(
+                "Events",
+                "Hi {{ frist_name }} {% for x in items %}{{ x }}{% endfor %}",
+            ),
             section("Broken", "{{ name "),
         ];
         let errors = check(&texts("Hello {{ nickname }}", &sections));

@@ -50,7 +50,11 @@ pub const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// The `List-Id` of a CoP's newsletter (RFC 2919): the CoP's name (in the
 /// characters a phrase may carry unquoted) and an id under the sender's domain.
 pub fn list_id(cop: CopId, sender: &Sender) -> String {
-    format!("CoP newsletter <{}.newsletters.{}>", cop.0.simple(), sender.domain())
+    format!(
+        "CoP newsletter <{}.newsletters.{}>",
+        cop.0.simple(),
+        sender.domain()
+    )
 }
 
 /// One recipient of a slice.
@@ -274,15 +278,13 @@ pub(super) async fn stats(conn: &mut PgConnection, n: &Row) -> Result<Newsletter
     let c = counts(conn, n.content_id).await?;
     let unsubscribed: i64 = match n.sending_started_at {
         None => 0,
-        Some(at) => {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM newsletter_unsubscribes WHERE cop_id = $1 AND created_at >= $2",
-            )
-            .bind(n.cop_id)
-            .bind(at)
-            .fetch_one(conn)
-            .await?
-        }
+        Some(at) => sqlx::query_scalar(
+            "SELECT count(*) FROM newsletter_unsubscribes WHERE cop_id = $1 AND created_at >= $2",
+        )
+        .bind(n.cop_id)
+        .bind(at)
+        .fetch_one(conn)
+        .await?,
     };
     Ok(NewsletterStats {
         newsletter_id: n.id,
@@ -339,10 +341,12 @@ pub async fn progress(
         enqueue_progress(conn, id, ctx, true).await?;
         return Ok(out);
     }
-    sqlx::query("UPDATE newsletters SET status = 'sent', sent_at = now(), updated_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "UPDATE newsletters SET status = 'sent', sent_at = now(), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     out.status = Some(NewsletterStatus::Sent);
     let n = fetch(conn, id, false)
         .await?

@@ -13,7 +13,10 @@ use launchpad_domain::{
 use crate::runtime::{Handler, JobContext};
 
 impl Handler for NewsletterSend {
-    async fn run(ctx: &JobContext, p: NewsletterSendPayload) -> Result<NewsletterSendOutput, Failure> {
+    async fn run(
+        ctx: &JobContext,
+        p: NewsletterSendPayload,
+    ) -> Result<NewsletterSendOutput, Failure> {
         let mail = Mail {
             sender: ctx.services.mail.sender(),
             public_url: &ctx.services.links.public_url,

@@ -117,7 +117,13 @@ impl Nl {
         .await
     }
 
-    async fn call(&self, method: Method, path: &str, by: &Tokens, body: Option<&Json>) -> test_support::app::Resp {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        by: &Tokens,
+        body: Option<&Json>,
+    ) -> test_support::app::Resp {
         self.app.call(method, path, Some(&by.access), body).await
     }
 }
@@ -179,7 +185,12 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
     let id = n.drafted(&n.lead).await;
     let d = n.get(&id).await;
     assert_eq!(d["drafted_by"], "template");
-    assert!(d["subject"].as_str().unwrap().contains("Lakehouse CoP newsletter"));
+    assert!(
+        d["subject"]
+            .as_str()
+            .unwrap()
+            .contains("Lakehouse CoP newsletter")
+    );
     assert!(!d["sections"].as_array().unwrap().is_empty());
     // The managers were told it is ready.
     assert_eq!(
@@ -214,17 +225,27 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
     assert_eq!(r.body["last_edited_by"], n.lead.user_id.as_str());
 
     // A draft cannot be sent; its last editor cannot approve it.
-    let r = n.call(Method::POST, &format!("{path}/send"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/send"), &n.lead, None)
+        .await;
     assert_eq!(r.expect_problem(409)["code"], "newsletter_not_approved");
-    let r = n.call(Method::POST, &format!("{path}/approve"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/approve"), &n.lead, None)
+        .await;
     assert_eq!(r.expect_problem(403)["code"], "forbidden");
-    let r = n.call(Method::POST, &format!("{path}/approve"), &n.admin, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/approve"), &n.admin, None)
+        .await;
     r.expect(200);
     assert_eq!(r.body["status"], "approved");
     // An edit after approval returns it to draft; the other manager approves.
     let r = n
         .app
-        .patch(&path, &n.admin.access, &json!({"preheader": "Your December in {{ cop_name }}"}))
+        .patch(
+            &path,
+            &n.admin.access,
+            &json!({"preheader": "Your December in {{ cop_name }}"}),
+        )
         .await;
     r.expect(200);
     assert_eq!(r.body["status"], "draft");
@@ -263,10 +284,19 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
     })
     .await;
     assert_eq!(test["subject"], "[TEST] Lakehouse news for reviewer");
-    assert_eq!(n.sink.inspect().iter().filter(|m| m["subject"].as_str().unwrap().starts_with("[TEST]")).count(), 1);
+    assert_eq!(
+        n.sink
+            .inspect()
+            .iter()
+            .filter(|m| m["subject"].as_str().unwrap().starts_with("[TEST]"))
+            .count(),
+        1
+    );
 
     // The send.
-    let r = n.call(Method::POST, &format!("{path}/send"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/send"), &n.lead, None)
+        .await;
     r.expect(202);
     assert_eq!(r.body["kind"], "newsletter_send");
     let sent = n.wait_status(&id, "sent").await;
@@ -276,7 +306,12 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
     // (The managers also get their notifications by e-mail.)
     let messages: Vec<&Json> = all
         .iter()
-        .filter(|m| m["subject"].as_str().unwrap().starts_with("Lakehouse news for"))
+        .filter(|m| {
+            m["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Lakehouse news for")
+        })
         .collect();
     let to: Vec<&str> = messages
         .iter()
@@ -293,7 +328,11 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
     for m in &messages {
         let address = m["to"][0]["address"].as_str().unwrap();
         let first = address.split('@').next().unwrap();
-        assert!(m["defects"].as_array().unwrap().is_empty(), "{}", m["defects"]);
+        assert!(
+            m["defects"].as_array().unwrap().is_empty(),
+            "{}",
+            m["defects"]
+        );
         assert_eq!(m["subject"], format!("Lakehouse news for {first}"));
         assert_eq!(m["mime"]["content_type"], "multipart/alternative");
         assert_eq!(m["list_unsubscribe_post"], "List-Unsubscribe=One-Click");
@@ -302,10 +341,18 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
         let link = &header[1..header.len() - 1];
         let url = reqwest::Url::parse(link).unwrap();
         assert_eq!(url.path(), "/api/v1/newsletters/unsubscribe");
-        let token = url.query_pairs().find(|(k, _)| k == "token").unwrap().1.to_string();
+        let token = url
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .unwrap()
+            .1
+            .to_string();
         assert!(tokens.insert(token), "each recipient has their own link");
         let list_id = m["headers"]["List-Id"].as_str().unwrap();
-        assert!(list_id.starts_with("CoP newsletter <") && list_id.ends_with('>'), "{list_id}");
+        assert!(
+            list_id.starts_with("CoP newsletter <") && list_id.ends_with('>'),
+            "{list_id}"
+        );
         let html = content(m, "text/html");
         let text = content(m, "text/plain");
         // The visible link is the header's, in both parts (the footer's and
@@ -317,11 +364,20 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
             .map(|l| l["url"].as_str().unwrap())
             .collect();
         assert_eq!(hrefs.iter().filter(|h| **h == link).count(), 2, "{hrefs:?}");
-        assert!(hrefs.contains(&"https://slides.example/1?a=1&b=2"), "{hrefs:?}");
+        assert!(
+            hrefs.contains(&"https://slides.example/1?a=1&b=2"),
+            "{hrefs:?}"
+        );
         assert!(text.contains(link), "{text}");
         assert!(html.contains(&format!("Hello {first},")), "{html}");
         assert!(text.contains(&format!("Hello {first},")), "{text}");
-        for bad in ["<script", "javascript:", "onerror", "onmouseover", "alert(1)"] {
+        for bad in [
+            "<script",
+            "javascript:",
+            "onerror",
+            "onmouseover",
+            "alert(1)",
+        ] {
             assert!(!html.contains(bad), "{bad} in {html}");
         }
         assert!(html.contains("style=\""), "CSS inlined");
@@ -330,10 +386,7 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
         }
     }
 
-    let stats = n
-        .app
-        .get(&format!("{path}/stats"), &n.lead.access)
-        .await;
+    let stats = n.app.get(&format!("{path}/stats"), &n.lead.access).await;
     stats.expect(200);
     assert_eq!(stats.body["recipients"], 4);
     assert_eq!(stats.body["sent"], 3);
@@ -388,18 +441,31 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
 
     // The next newsletter leaves Ann (unsubscribed) and Dan (off) out.
     let second = n.drafted(&n.admin).await;
-    n.call(Method::POST, &format!("/api/v1/newsletters/{second}/approve"), &n.lead, None)
-        .await
-        .expect(200);
-    n.call(Method::POST, &format!("/api/v1/newsletters/{second}/send"), &n.lead, None)
-        .await
-        .expect(202);
+    n.call(
+        Method::POST,
+        &format!("/api/v1/newsletters/{second}/approve"),
+        &n.lead,
+        None,
+    )
+    .await
+    .expect(200);
+    n.call(
+        Method::POST,
+        &format!("/api/v1/newsletters/{second}/send"),
+        &n.lead,
+        None,
+    )
+    .await
+    .expect(202);
     let s = n.wait_status(&second, "sent").await;
     assert_eq!(s["recipients"], 3, "lead, bob, eve (suppressed)");
     let second_subject = s["subject"].as_str().unwrap().to_string();
     let all = eventually(WAIT, "the second newsletter's messages", || async {
         let all = n.sink.inspect();
-        let c = all.iter().filter(|m| m["subject"] == second_subject.as_str()).count();
+        let c = all
+            .iter()
+            .filter(|m| m["subject"] == second_subject.as_str())
+            .count();
         (c >= 2).then_some(all)
     })
     .await;
@@ -408,9 +474,18 @@ async fn newsletter_reaches_each_member_once_with_their_own_unsubscribe_link() {
         .filter(|m| m["subject"] == second_subject.as_str())
         .map(|m| m["to"][0]["address"].as_str().unwrap())
         .collect();
-    assert_eq!(to, BTreeSet::from(["bob@acme.example", "lead@acme.example"]));
-    assert!(!all.iter().any(|m| m["to"][0]["address"] == "dan@acme.example"));
-    assert!(!all.iter().any(|m| m["to"][0]["address"] == "eve@acme.example"));
+    assert_eq!(
+        to,
+        BTreeSet::from(["bob@acme.example", "lead@acme.example"])
+    );
+    assert!(
+        !all.iter()
+            .any(|m| m["to"][0]["address"] == "dan@acme.example")
+    );
+    assert!(
+        !all.iter()
+            .any(|m| m["to"][0]["address"] == "eve@acme.example")
+    );
     drop(bob);
     drop(ann);
 }
@@ -427,13 +502,24 @@ async fn newsletter_bad_inputs_and_other_tenants() {
         ("Hello\r\nBcc: victim@example.com".to_string(), "one line"),
         ("x".repeat(999), "998"),
     ] {
-        let r = n.app.patch(&path, &n.lead.access, &json!({"subject": subject})).await;
+        let r = n
+            .app
+            .patch(&path, &n.lead.access, &json!({"subject": subject}))
+            .await;
         assert_eq!(r.expect_problem(400)["code"], "validation_failed", "{why}");
         assert_eq!(r.pointers(), ["/subject"]);
-        assert!(r.body["errors"][0]["detail"].as_str().unwrap().contains(why));
+        assert!(
+            r.body["errors"][0]["detail"]
+                .as_str()
+                .unwrap()
+                .contains(why)
+        );
     }
     let long = "y".repeat(998);
-    let r = n.app.patch(&path, &n.lead.access, &json!({"subject": long})).await;
+    let r = n
+        .app
+        .patch(&path, &n.lead.access, &json!({"subject": long}))
+        .await;
     r.expect(200);
     assert_eq!(r.body["subject"].as_str().unwrap().chars().count(), 998);
 
@@ -452,12 +538,17 @@ async fn newsletter_bad_inputs_and_other_tenants() {
     assert_eq!(r.expect_problem(400)["code"], "validation_failed");
     assert_eq!(r.pointers(), ["/sections/1/body"]);
     let detail = r.body["errors"][0]["detail"].as_str().unwrap();
-    assert!(detail.contains("`frist_name`") && detail.contains("section 2"), "{detail}");
+    assert!(
+        detail.contains("`frist_name`") && detail.contains("section 2"),
+        "{detail}"
+    );
     // Nothing was saved.
     assert_ne!(n.get(&id).await["sections"][0]["heading"], "Fine");
 
     // Self-approval where the tenant allows it.
-    let r = n.call(Method::POST, &format!("{path}/approve"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/approve"), &n.lead, None)
+        .await;
     r.expect_problem(403);
     n.app
         .patch(
@@ -467,23 +558,36 @@ async fn newsletter_bad_inputs_and_other_tenants() {
         )
         .await
         .expect(200);
-    let r = n.call(Method::POST, &format!("{path}/approve"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/approve"), &n.lead, None)
+        .await;
     r.expect(200);
     // Approving twice: 409.
-    let r = n.call(Method::POST, &format!("{path}/approve"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/approve"), &n.lead, None)
+        .await;
     assert_eq!(r.expect_problem(409)["code"], "newsletter_not_draft");
 
     // Scheduled in the future, then cancelled: it never sends.
     let at = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
     let r = n
-        .call(Method::POST, &format!("{path}/send"), &n.lead, Some(&json!({"send_at": at})))
+        .call(
+            Method::POST,
+            &format!("{path}/send"),
+            &n.lead,
+            Some(&json!({"send_at": at})),
+        )
         .await;
     r.expect(202);
     assert_eq!(n.get(&id).await["status"], "scheduled");
-    let r = n.call(Method::POST, &format!("{path}/cancel"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/cancel"), &n.lead, None)
+        .await;
     r.expect(200);
     assert_eq!(r.body["status"], "cancelled");
-    let r = n.call(Method::POST, &format!("{path}/cancel"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/cancel"), &n.lead, None)
+        .await;
     assert_eq!(r.expect_problem(409)["code"], "newsletter_not_scheduled");
     // Only drafts (and cancelled or failed ones) can be deleted.
     n.app.delete(&path, &n.lead.access).await.expect(204);
@@ -502,7 +606,12 @@ async fn newsletter_bad_inputs_and_other_tenants() {
     let globex = n.app.create_customer(&n.admin, "globex").await;
     let outsider = n
         .app
-        .user(&n.admin, "exec@globex.example", &["customer_exec"], &[&globex])
+        .user(
+            &n.admin,
+            "exec@globex.example",
+            &["customer_exec"],
+            &[&globex],
+        )
         .await;
     let p = format!("/api/v1/newsletters/{other}");
     for (method, path) in [
@@ -517,25 +626,44 @@ async fn newsletter_bad_inputs_and_other_tenants() {
         (Method::POST, format!("{p}/cancel")),
     ] {
         let body = (method == Method::PATCH).then(|| json!({"preheader": "x"}));
-        let r = n.call(method.clone(), &path, &outsider, body.as_ref()).await;
-        assert_eq!(r.expect_problem(404)["code"], "not_found", "{method} {path}");
+        let r = n
+            .call(method.clone(), &path, &outsider, body.as_ref())
+            .await;
+        assert_eq!(
+            r.expect_problem(404)["code"],
+            "not_found",
+            "{method} {path}"
+        );
     }
     let r = n
         .app
-        .get(&format!("/api/v1/cops/{}/newsletters", n.cop), &outsider.access)
+        .get(
+            &format!("/api/v1/cops/{}/newsletters", n.cop),
+            &outsider.access,
+        )
         .await;
     r.expect_problem(404);
 
     // The preview renders for a chosen member; a non-member is a 400.
     let r = n
         .app
-        .get(&format!("{p}/preview?user_id={}", member.user_id), &n.lead.access)
+        .get(
+            &format!("{p}/preview?user_id={}", member.user_id),
+            &n.lead.access,
+        )
         .await;
     r.expect(200);
-    assert!(r.body["text"].as_str().unwrap().contains("Hello mo,"), "{}", r.body["text"]);
+    assert!(
+        r.body["text"].as_str().unwrap().contains("Hello mo,"),
+        "{}",
+        r.body["text"]
+    );
     let r = n
         .app
-        .get(&format!("{p}/preview?user_id={}", outsider.user_id), &n.lead.access)
+        .get(
+            &format!("{p}/preview?user_id={}", outsider.user_id),
+            &n.lead.access,
+        )
         .await;
     assert_eq!(r.pointers(), ["/user_id"]);
 }
