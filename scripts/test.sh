@@ -14,7 +14,8 @@
 #      (Debian ffmpeg: the files tests' audio and video, made and measured)
 #      espeak-ng and sox (Debian: the transcription tests' speech) and the
 #      local transcription server's faster-whisper and model
-#      (scripts/transcribe-deps.sh)
+#      (scripts/transcribe-deps.sh), and poppler-utils and zbar-tools
+#      (Debian: the certificate tests read the PDFs and their QR codes)
 #   3. the Python client generated from openapi/openapi.json (fails on any
 #      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
 #   4. cargo fmt --check
@@ -175,6 +176,18 @@ ensure_speech() {
 	"$REPO/scripts/transcribe-deps.sh"
 }
 
+# ensure_certificate_tools: poppler-utils (pdftotext, pdffonts, pdfinfo,
+# pdftoppm) and zbar-tools (zbarimg), which read the certificate PDFs and
+# their QR codes independently of the code that made them.
+ensure_certificate_tools() {
+	if ! command -v pdftotext >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1 ||
+		! command -v zbarimg >/dev/null 2>&1; then
+		launchpad_apt_install poppler-utils zbar-tools || die "poppler-utils and zbar-tools could not be installed"
+	fi
+	pdftotext -v 2>&1 | sed -n 1p
+	zbarimg --version
+}
+
 setup_database() {
 	# shellcheck source=scripts/db.sh
 	source "$REPO/scripts/db.sh"
@@ -230,6 +243,7 @@ run_step "Python test tools" ensure_python_tools
 run_step "SeaweedFS" ensure_weed
 run_step "ffmpeg" ensure_ffmpeg
 run_step "Speech" ensure_speech
+run_step "Certificate tools" ensure_certificate_tools
 run_step "Python SDK" generate_python_sdk
 run_step "cargo fmt" cargo fmt --all -- --check
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings

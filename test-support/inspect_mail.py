@@ -11,6 +11,7 @@ Prints one JSON document: a list of messages, or one calendar.
 
 import email
 import email.policy
+import hashlib
 import json
 import re
 from email.header import decode_header, make_header
@@ -118,6 +119,8 @@ def describe_part(part):
     else:
         payload = part.get_payload(decode=True) or b""
         charset = part.get_content_charset() or "utf-8"
+        d["size"] = len(payload)
+        d["sha256"] = hashlib.sha256(payload).hexdigest()
         d["content"] = payload.decode(charset, errors="replace")
         if part.get_content_type() in ("text/plain", "text/html"):
             d["links"] = links(part.get_content_type(), d["content"])

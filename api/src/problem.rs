@@ -196,6 +196,16 @@ pub const CODES: &[CodeDoc] = &[
         409,
         "The new capacity is below the event's registrations.",
     ),
+    doc(
+        "certificate_not_rendered",
+        409,
+        "The certificate's PDF is not rendered yet (its `certificate_issue` job is queued or running); try again shortly.",
+    ),
+    doc(
+        "certificate_revoked",
+        409,
+        "The certificate is already revoked.",
+    ),
     doc("cop_archived", 409, "The CoP is archived."),
     doc(
         "content_expiry_passed",

@@ -63,9 +63,11 @@ fn is_diagnostic(op: &Value) -> bool {
 
 /// Problems an operation answers beyond what its shape implies (by
 /// `operationId`): signed URLs are unauthenticated but refuse a bad
-/// signature (403); a download of a file that is not ready conflicts (409).
+/// signature (403); a download of a file (or a certificate's PDF) that is
+/// not ready conflicts (409).
 const ALSO_ANSWERS: &[(&str, &[&str])] = &[
     ("files_download", &["409"]),
+    ("certificates_pdf", &["409"]),
     ("files_upload_signed", &["403"]),
     ("files_download_signed", &["403"]),
     ("files_thumbnail_signed", &["403"]),

@@ -18,7 +18,7 @@ use crate::{
     ai::types::{CopAdvice, SurveySummary},
     coaching::CoachingSessionId,
     files::FileId,
-    ids::{CopId, CustomerId, EventId, SurveyId, UserId},
+    ids::{CertificateId, CopId, CourseId, CustomerId, EventId, PathId, SurveyId, UserId},
     jobs::{Concurrency, JobKind, RetryPolicy},
     newsletters::{NewsletterId, NewsletterStatus},
     webhooks::DeliveryId,
@@ -48,6 +48,7 @@ macro_rules! for_each_job_kind {
             NewsletterDraft,
             NewsletterSend,
             NewsletterProgress,
+            CertificateIssue,
         }
     };
 }
@@ -868,6 +869,69 @@ impl JobKind for NewsletterProgress {
 
     fn subject(p: &Self::Payload) -> Option<String> {
         Some(p.newsletter_id.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Certificates (see `crate::lms::certificates`)
+
+/// Issues the certificate of a person for a course or a learning path:
+/// writes the row (once per person and subject while it stands), renders
+/// the PDF, stores it as a file and records `certificate.issued`, the
+/// notification and the e-mail with the PDF. Enqueued by the progress
+/// update that completes the course (or the path's last course), and by
+/// hand; one queued job per (person, subject).
+pub struct CertificateIssue;
+
+/// Exactly one of `course_id` and `path_id`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CertificateIssuePayload {
+    pub user_id: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<CourseId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<PathId>,
+    /// Revoke a standing certificate (`superseded`) and issue a new one.
+    #[serde(default)]
+    pub reissue: bool,
+}
+
+text_enum! {
+    /// What a `certificate_issue` run did.
+    pub enum CertificateIssueOutcome {
+        /// The PDF was rendered and stored; everyone was told.
+        Issued = "issued",
+        /// A standing certificate with its PDF existed: nothing was done.
+        AlreadyIssued = "already_issued",
+        /// The person or the course/path no longer exists.
+        Skipped = "skipped",
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CertificateIssueOutput {
+    pub outcome: CertificateIssueOutcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<CertificateId>,
+    /// Why nothing was issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl JobKind for CertificateIssue {
+    const NAME: &'static str = "certificate_issue";
+    type Payload = CertificateIssuePayload;
+    type Output = CertificateIssueOutput;
+    /// Issuing by hand answers with this job: its end is the caller's to
+    /// hear (`job.*` events and `callback_url`), like any requested work.
+    const JOB_EVENTS: bool = true;
+    const MAX_ATTEMPTS: u32 = 5;
+    const TIMEOUT: Duration = Duration::from_secs(120);
+    /// Rendering is CPU-bound: a few at a time per process.
+    const CONCURRENCY: Concurrency = Concurrency::AtMost(4);
+
+    fn subject(p: &Self::Payload) -> Option<String> {
+        Some(p.user_id.to_string())
     }
 }
 

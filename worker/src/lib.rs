@@ -1,6 +1,7 @@
 //! launchpad-worker: runs every job kind against Postgres (apalis workers
 //! over Launchpad's `jobs` table), plus cron ticks and metrics.
 
+pub mod certificates;
 pub mod config;
 pub mod http;
 pub mod jobs;

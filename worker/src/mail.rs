@@ -77,6 +77,14 @@ pub enum SendError {
     Invalid(String),
 }
 
+/// A file sent with a message (read from storage by `email_send`).
+#[derive(Debug, Clone)]
+pub struct MailAttachment {
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     sender: Sender,
@@ -158,10 +166,15 @@ impl Mailer {
         *self.limiter.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(limiter(share));
     }
 
-    /// The MIME message of an outbox row: `multipart/alternative` (text,
+    /// The MIME message of an outbox row (with `attachment`, wrapped in
+    /// `multipart/mixed` with the file as an attachment): `multipart/alternative` (text,
     /// HTML); with a calendar object, `multipart/mixed` → `multipart/
     /// alternative` (text, HTML, `text/calendar; method=…`) + `invite.ics`.
-    pub fn build(&self, m: &OutboxEmail) -> Result<Message, SendError> {
+    pub fn build(
+        &self,
+        m: &OutboxEmail,
+        attachment: Option<&MailAttachment>,
+    ) -> Result<Message, SendError> {
         let address: Address = m
             .to_address
             .trim()
@@ -190,6 +203,16 @@ impl Mailer {
                     .singlepart(Attachment::new("invite.ics".into()).body(ics.clone(), ics_type))
             }
             _ => alternative,
+        };
+        let body = match attachment {
+            Some(a) => {
+                let ct = ContentType::parse(&a.content_type)
+                    .map_err(|e| SendError::Invalid(format!("attachment content type: {e}")))?;
+                MultiPart::mixed()
+                    .multipart(body)
+                    .singlepart(Attachment::new(a.filename.clone()).body(a.bytes.clone(), ct))
+            }
+            None => body,
         };
         let mut builder = Message::builder()
             .message_id(Some(m.message_id.clone()))

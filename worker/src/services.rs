@@ -25,6 +25,8 @@ pub struct Services {
     pub storage: Arc<dyn launchpad_domain::files::storage::Storage>,
     /// Links in e-mails (the API's public URL).
     pub links: Links,
+    /// Certificate PDFs (typst).
+    pub certificates: Arc<dyn launchpad_domain::lms::certificates::render::Renderer>,
 }
 
 impl Services {
@@ -42,6 +44,7 @@ impl Services {
             links: Links {
                 public_url: settings.public_url.clone(),
             },
+            certificates: Arc::new(crate::certificates::TypstRenderer::new()),
         })
     }
 }

@@ -227,6 +227,28 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
         .await
         .expect(201);
     }
+    // Certificates come from workers too: the exec's of two courses, and a
+    // member's of the first.
+    let other_course = course_ids.iter().find(|c| **c != course).unwrap().clone();
+    for (user, c) in [
+        (me.body["id"].as_str().unwrap().to_string(), course.clone()),
+        (me.body["id"].as_str().unwrap().to_string(), other_course),
+        (member.clone(), course.clone()),
+    ] {
+        sqlx::query(
+            "INSERT INTO certificates (id, user_id, course_id, customer_id, verification_code,
+                 recipient_name, course_title, issuer_name)
+             VALUES (gen_random_uuid(), $1::uuid, $2::uuid, $3::uuid, $4, 'Someone', 'A course', 'Demo')",
+        )
+        .bind(&user)
+        .bind(&c)
+        .bind(&customer)
+        .bind(launchpad_domain::lms::certificates::new_verification_code())
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    }
+
     let month = chrono::Utc::now().format("%Y-%m").to_string();
     let cases: BTreeMap<&str, (String, &str)> = BTreeMap::from([
         ("customers_list", ("/api/v1/customers".into(), a)),
@@ -277,6 +299,14 @@ async fn every_list_endpoint_pages_through_the_shared_helper() {
             (format!("/api/v1/courses/{course}/lessons"), a),
         ),
         ("paths_list", ("/api/v1/paths".into(), a)),
+        (
+            "certificates_list_mine",
+            ("/api/v1/me/certificates".into(), exec.access.as_str()),
+        ),
+        (
+            "certificates_list_for_course",
+            (format!("/api/v1/courses/{course}/certificates"), a),
+        ),
         ("assignments_list", ("/api/v1/assignments".into(), a)),
         (
             "assignments_list_mine",

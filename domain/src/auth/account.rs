@@ -156,6 +156,7 @@ async fn send(conn: &mut PgConnection, mail: &AccountMail, m: Message<'_>) -> Re
         rendered,
         ics: None,
         list_id: None,
+        attachment: None,
     };
     let mut message = NewEmail::to_person(Person {
         user_id: account.id,

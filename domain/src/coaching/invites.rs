@@ -156,6 +156,7 @@ pub async fn plan(
             text,
         }),
         list_id: None,
+        attachment: None,
     };
     let mut people = vec![(f.agent_id, f.agent_email.as_str(), f.agent_name.as_str())];
     if let (Some(id), Some(e), Some(n)) = (

@@ -30,6 +30,7 @@ use super::{
 use crate::{
     calendar::ics::{self, Method, Party},
     error::Result,
+    files::FileId,
     ids::{CustomerId, UserId},
     jobs::{EnqueueCtx, NewJob, enqueue_bulk},
     kinds::{EmailSend, EmailSendPayload},
@@ -88,6 +89,16 @@ pub struct NewContent {
     pub ics: Option<IcsPart>,
     /// `List-Id` (RFC 2919: `Name <id.domain>`) of a list's messages.
     pub list_id: Option<String>,
+    /// A stored file sent as an attachment (read from storage when sent).
+    pub attachment: Option<Attachment>,
+}
+
+/// A stored file attached to a message.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub file_id: FileId,
+    /// The attachment's name in the message.
+    pub filename: String,
 }
 
 /// A recipient of a message to write to the outbox.
@@ -209,8 +220,8 @@ pub async fn write_content(conn: &mut PgConnection, content: &NewContent) -> Res
     let content_id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO email_contents (id, customer_id, subject, body_text, body_html, ics, ics_method, ics_sequence,
-             list_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             list_id, attachment_file_id, attachment_filename)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(content_id)
     .bind(content.customer_id)
@@ -221,6 +232,8 @@ pub async fn write_content(conn: &mut PgConnection, content: &NewContent) -> Res
     .bind(content.ics.as_ref().map(|i| i.method.as_str()))
     .bind(content.ics.as_ref().map(|i| i.sequence))
     .bind(&content.list_id)
+    .bind(content.attachment.as_ref().map(|a| a.file_id))
+    .bind(content.attachment.as_ref().map(|a| &a.filename))
     .execute(&mut *conn)
     .await?;
     Ok(content_id)
@@ -400,6 +413,9 @@ pub struct OutboxEmail {
     pub list_unsubscribe: Option<String>,
     /// `List-Id`, when the message belongs to a list.
     pub list_id: Option<String>,
+    /// A stored file to attach (see [`Attachment`]).
+    pub attachment_file_id: Option<FileId>,
+    pub attachment_filename: Option<String>,
 }
 
 impl OutboxEmail {
@@ -432,7 +448,7 @@ impl OutboxEmail {
 
 const COLUMNS: &str = "o.id, o.customer_id, o.template, o.thread_key, o.user_id, o.to_address, o.to_name, \
     c.subject, c.body_text, c.body_html, c.ics, c.ics_method, o.message_id, o.status, o.attempts, o.smtp_response, \
-    o.created_at, o.list_unsubscribe, c.list_id";
+    o.created_at, o.list_unsubscribe, c.list_id, c.attachment_file_id, c.attachment_filename";
 
 /// The outcome of [`claim`].
 #[derive(Debug)]

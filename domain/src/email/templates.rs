@@ -161,6 +161,9 @@ pub const NOTIFICATION_DIGEST: EmailTemplate = template!(
 /// To a content item's owner: the item expired (`lms::library`).
 pub const CONTENT_EXPIRED: EmailTemplate =
     template!("content_expired", "Content expired: {{title}}");
+/// To a learner: their certificate, with the PDF attached (`lms::certificates`).
+pub const CERTIFICATE_ISSUED: EmailTemplate =
+    template!("certificate_issued", "Your certificate: {{title}}");
 /// An invited user's link to choose their first password
 /// (`auth::account`).
 pub const ACCOUNT_INVITATION: EmailTemplate =

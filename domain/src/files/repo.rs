@@ -29,7 +29,8 @@ fn may_read(caller: &Caller, f: &FileRecord) -> bool {
     caller.is_staff()
         || caller.can_manage_customer(f.customer_id)
         || f.created_by == Some(caller.user_id)
-        || f.attached_at.is_some()
+        // Certificates are read through their certificate (the learner's).
+        || (f.attached_at.is_some() && f.purpose != FilePurpose::Certificate)
 }
 
 /// Who may upload, complete or delete: admins, the customer's executives
@@ -173,7 +174,11 @@ pub async fn list(
             Cond::any()
                 .add(Expr::col("customer_id").is_in(managed))
                 .add(Expr::col("created_by").eq(caller.user_id.0))
-                .add(Expr::col("attached_at").is_not_null()),
+                .add(
+                    Expr::col("attached_at")
+                        .is_not_null()
+                        .and(Expr::col("purpose").ne(FilePurpose::Certificate.as_str())),
+                ),
         );
     }
     if let Some(c) = filter.customer_id {

@@ -634,6 +634,7 @@ async fn tell_owner(
         rendered,
         ics: None,
         list_id: None,
+        attachment: None,
     };
     let mail = outbox::NewEmail::to_person(outbox::Person {
         user_id: owner,

@@ -9,7 +9,7 @@
 //!
 //! Tables later work reads: `course_completions` (one row per user and
 //! course, written by [`progress::record_lesson_progress`]) and
-//! `certificates` (written by [`certificates::issue_certificate_record`]).
+//! `certificates` (written by the `certificate_issue` job, see [`certificates`]).
 
 pub mod access;
 pub mod assignments;

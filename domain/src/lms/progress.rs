@@ -294,6 +294,8 @@ pub async fn record_lesson_progress(
             .to_users(assigners.into_iter().map(UserId)),
         )
         .await?;
+        crate::lms::certificates::enqueue_for_completion(conn, user, course.customer_id, course_id)
+            .await?;
     }
     Ok(RecordedProgress {
         progress,

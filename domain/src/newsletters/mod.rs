@@ -767,6 +767,7 @@ pub async fn test_send(
         rendered,
         ics: None,
         list_id: Some(send::list_id(n.cop_id, mail.sender)),
+        attachment: None,
     };
     let inert = unsubscribe::link(mail.public_url, "test");
     let emails: Vec<NewEmail> = addresses

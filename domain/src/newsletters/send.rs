@@ -145,6 +145,7 @@ pub async fn run(
         rendered,
         ics: None,
         list_id: Some(list_id(n.cop_id, mail.sender)),
+        attachment: None,
     };
     let content_id = outbox::write_content(conn, &content).await?;
     let key = notifications::unsubscribe::key(conn).await?;

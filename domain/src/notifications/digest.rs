@@ -272,5 +272,6 @@ fn render(
         rendered: r,
         ics: None,
         list_id: None,
+        attachment: None,
     })
 }

@@ -138,6 +138,7 @@ pub async fn run(
         rendered,
         ics: None,
         list_id: None,
+        attachment: None,
     };
     let key = unsubscribe::key(conn).await?;
     let one_click = !t.is_mandatory(Channel::Email);

@@ -53,6 +53,9 @@ text_enum! {
         AssignmentOverdue = "assignment_overdue",
         /// You completed a course.
         CourseCompleted = "course_completed",
+        /// Your certificate of a course or path was issued (the e-mail
+        /// with the PDF is sent on its own, whatever this type's e-mail setting).
+        CertificateIssued = "certificate_issued",
         /// A job you requested failed.
         JobFailed = "job_failed",
         /// A webhook endpoint of your tenant was disabled (to its customer_execs).
@@ -139,6 +142,8 @@ impl NotificationType {
         match self {
             // Broadcasts to whole communities: in the inbox and the digest.
             Self::EventCreated | Self::UseCaseShared | Self::CourseCompleted => QUIET,
+            // The learner gets the certificate's own e-mail (with the PDF).
+            Self::CertificateIssued => QUIET,
             Self::SurveyPublished
             | Self::ChampionRecognized
             | Self::CopPhaseChange

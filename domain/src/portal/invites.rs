@@ -241,6 +241,7 @@ pub async fn plan(
             text: ics,
         }),
         list_id: None,
+        attachment: None,
     };
     let people: Vec<(UserId, &str, &str)> = recipients
         .iter()

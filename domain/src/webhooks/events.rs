@@ -35,6 +35,8 @@ text_enum! {
         SurveyClosed = "survey.closed",
         CourseCompleted = "course.completed",
         CertificateIssued = "certificate.issued",
+        /// A certificate was revoked (`data` is the certificate).
+        CertificateRevoked = "certificate.revoked",
         KpiRollupCompleted = "kpi.rollup.completed",
         FileReady = "file.ready",
         FileRejected = "file.rejected",

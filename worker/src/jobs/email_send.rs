@@ -11,8 +11,11 @@ use launchpad_domain::{
     jobs::{Failure, JobKind},
 };
 
+use launchpad_domain::files::repo as files_repo;
+use object_store::ObjectStoreExt;
+
 use crate::{
-    mail::SendError,
+    mail::{MailAttachment, SendError},
     runtime::{Handler, JobContext},
 };
 
@@ -67,7 +70,17 @@ impl Handler for EmailSend {
                 });
             }
         };
-        let message = match mail.build(&row) {
+        let attachment = match read_attachment(ctx, &row).await {
+            Ok(a) => a,
+            Err(e) => {
+                // Storage is down: the claim is given back for the retry.
+                if let Err(db) = outbox::release(&ctx.db, id, &e).await {
+                    tracing::warn!(outbox_id = %id, error = %db, "could not release a claim");
+                }
+                return Err(Failure::transient("storage_unavailable", e));
+            }
+        };
+        let message = match mail.build(&row, attachment.as_ref()) {
             Ok(m) => m,
             Err(e) => return Err(fail(ctx, id, e).await),
         };
@@ -83,6 +96,43 @@ impl Handler for EmailSend {
             Err(e) => Err(fail(ctx, id, e).await),
         }
     }
+}
+
+/// The bytes of the row's attached file, if it has one. A file deleted
+/// meanwhile sends the message without it; storage errors are `Err`.
+async fn read_attachment(
+    ctx: &JobContext,
+    row: &outbox::OutboxEmail,
+) -> Result<Option<MailAttachment>, String> {
+    let Some(file_id) = row.attachment_file_id else {
+        return Ok(None);
+    };
+    let file = match files_repo::fetch_any(&ctx.db, file_id).await {
+        Ok(Some(f)) if f.deleted_at.is_none() => f,
+        Ok(_) => {
+            tracing::warn!(outbox_id = %row.id, %file_id, "the attachment's file is gone; sending without it");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let storage = &ctx.services.storage;
+    let got = match storage.objects().get(&storage.path(&file.key())).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => {
+            tracing::warn!(outbox_id = %row.id, %file_id, "the attachment's object is gone; sending without it");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let bytes = got.bytes().await.map_err(|e| e.to_string())?;
+    Ok(Some(MailAttachment {
+        filename: row
+            .attachment_filename
+            .clone()
+            .unwrap_or_else(|| file.filename.clone()),
+        content_type: file.content_type.clone(),
+        bytes: bytes.to_vec(),
+    }))
 }
 
 /// Records a failure on the row and turns it into the job's failure.

@@ -5,6 +5,7 @@
 pub mod ai_cop_advice;
 pub mod ai_survey_summary;
 pub mod assignment_reminders;
+pub mod certificate_issue;
 pub mod coaching_invites;
 pub mod content_expire;
 pub mod diagnostic;

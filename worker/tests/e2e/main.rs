@@ -3,6 +3,7 @@
 
 mod account;
 mod ai;
+mod certificates;
 mod coaching;
 mod content;
 mod email;

@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use launchpad_domain::{
-    ids::{CourseId, CustomerId, UserId},
-    lms::{certificates::issue_certificate_record, progress},
+    ids::CustomerId,
     webhooks::{WebhookData, WebhookEventType, record_event},
 };
 use test_support::{
@@ -433,33 +432,23 @@ async fn portal_changes_reach_endpoints_with_the_resource_as_the_api_shows_it() 
     assert_eq!(body["data"], last.body);
     assert_eq!(body["data"]["user_id"], p.member.user_id.as_str());
 
-    // certificate.issued: certificates are issued by the domain function
-    // (there is no certificates job or API yet); issuing twice emits once.
-    let user: UserId = p.member.user_id.parse().unwrap();
-    let course_id: CourseId = course.parse().unwrap();
-    let mut tx = p.app.db.pool.begin().await.unwrap();
-    let completion = progress::completion(&mut tx, user, course_id)
-        .await
-        .unwrap()
-        .expect("a completion");
-    let cert = issue_certificate_record(&mut tx, &completion)
-        .await
-        .unwrap();
-    issue_certificate_record(&mut tx, &completion)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    // certificate.issued: the completion enqueued the certificate's job,
+    // which fires once the PDF is stored.
     let got = p
         .delivered("/portal", "certificate.issued", |d| {
-            d["id"] == cert.id.to_string().as_str()
+            d["course_id"] == course.as_str()
         })
         .await;
     let data = signed(&secret, &got, "certificate.issued")["data"].clone();
-    assert_eq!(data["course_id"], course.as_str());
     assert_eq!(data["user_id"], p.member.user_id.as_str());
     assert_eq!(data["customer_id"], p.customer.as_str());
-    assert_eq!(data["course_title"], "Streaming 101");
-    assert_eq!(data["verification_code"], cert.verification_code.as_str());
+    assert_eq!(data["title"], "Streaming 101");
+    assert_eq!(data["subject_type"], "course");
+    assert_eq!(data["status"], "valid");
+    assert_eq!(
+        data["pdf_url"],
+        format!("/api/v1/certificates/{}/pdf", data["id"].as_str().unwrap())
+    );
     let verify = data["verify_url"].as_str().unwrap().to_string();
     let v = p.app.call(reqwest::Method::GET, &verify, None, None).await;
     v.expect(200);
