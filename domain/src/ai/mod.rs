@@ -21,6 +21,7 @@ pub mod advice;
 pub mod budget;
 pub mod context;
 pub mod extractive;
+pub mod newsletter;
 pub mod pipeline;
 pub mod provider;
 pub mod repo;

@@ -6,9 +6,10 @@
 //! (`newsletters::draft::DraftEnded`).
 
 use launchpad_domain::{
+    ai::{newsletter::NewsletterDraftTask, pipeline},
     jobs::Failure,
     kinds::{NewsletterDraft, NewsletterDraftOutput, NewsletterDraftPayload},
-    newsletters::draft::{self, Finished},
+    newsletters::draft,
 };
 
 use crate::runtime::{Handler, JobContext};
@@ -31,17 +32,22 @@ impl Handler for NewsletterDraft {
         let Some(data) = data else {
             return Ok(skipped());
         };
-        let (d, drafted_by, dropped) = (draft::from_template(&data), "template".to_string(), 0);
-        let mut tx = ctx.db.begin().await?;
-        if draft::finish(&mut tx, id, &d, &drafted_by).await? == Finished::Skipped {
-            return Ok(skipped());
-        }
-        tx.commit().await?;
+        let customer = ctx.job.customer_id.ok_or_else(|| {
+            Failure::permanent("subject_not_found", "the job names no tenant")
+        })?;
+        ctx.progress(20, Some("data gathered")).await?;
+        // The pipeline's `save` writes the draft into the newsletter.
+        let job = crate::llm::job_run(ctx, customer, false);
+        let task = NewsletterDraftTask {
+            newsletter_id: id,
+            data,
+        };
+        let r = pipeline::run(&ctx.services.ai.pipeline, &job, &task).await?;
         Ok(NewsletterDraftOutput {
             newsletter_id: Some(id),
-            drafted_by: Some(drafted_by),
-            sections: d.sections.len() as u32,
-            dropped,
+            drafted_by: Some(r.provider),
+            sections: r.sections.len() as u32,
+            dropped: r.dropped as u32,
             skipped: None,
         })
     }

@@ -8,7 +8,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use reqwest::Method;
 use test_support::{
-    Receiver, TestApp, Tokens, WorkerProcess,
+    LlmReply, LlmServer, Receiver, TestApp, Tokens, WorkerProcess,
     app::{Json, json},
     eventually,
     smtp::SmtpSink,
@@ -55,15 +55,18 @@ impl Nl {
     }
 
     fn worker(&self) -> WorkerProcess {
+        self.worker_with(&[])
+    }
+
+    fn worker_with(&self, extra: &[(&str, &str)]) -> WorkerProcess {
         let url = self.sink.url();
-        WorkerProcess::spawn(
-            &self.app.db.url,
-            &[
-                ("LAUNCHPAD_SMTP_URL", url.as_str()),
-                ("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE", "true"),
-                ("LAUNCHPAD_CRON_KPI_ROLLUP", "off"),
-            ],
-        )
+        let mut env = vec![
+            ("LAUNCHPAD_SMTP_URL", url.as_str()),
+            ("LAUNCHPAD_WEBHOOKS_ALLOW_INSECURE", "true"),
+            ("LAUNCHPAD_CRON_KPI_ROLLUP", "off"),
+        ];
+        env.extend_from_slice(extra);
+        WorkerProcess::spawn(&self.app.db.url, &env)
     }
 
     /// A customer_member of the customer with `role` in the CoP.
@@ -666,4 +669,125 @@ async fn newsletter_bad_inputs_and_other_tenants() {
         )
         .await;
     assert_eq!(r.pointers(), ["/user_id"]);
+}
+
+#[tokio::test]
+async fn newsletter_ai_draft_links_only_given_items_and_a_failed_draft_is_failed() {
+    let n = Nl::new().await;
+    let llm = LlmServer::start().await;
+    let base = llm.base_url();
+    let _w = n.worker_with(&[
+        ("OPENAI_BASE_URL", base.as_str()),
+        ("OPENAI_API_KEY", "test"),
+        ("LAUNCHPAD_AI_MODEL", "test-model"),
+    ]);
+    let champion = n.member("zoltan@acme.example", "member").await;
+    let starts = chrono::Utc::now() + chrono::Duration::days(7);
+    let r = n
+        .app
+        .post(
+            &format!("/api/v1/cops/{}/events", n.cop),
+            &n.admin.access,
+            &json!({"type": "office_hours", "title": "Lakehouse office hours",
+                    "starts_at": starts.to_rfc3339(),
+                    "ends_at": (starts + chrono::Duration::hours(1)).to_rfc3339(),
+                    "time_zone": "Europe/Paris", "location": "Room 4"}),
+        )
+        .await;
+    r.expect(201);
+    let event = r.body["id"].as_str().unwrap().to_string();
+    n.app
+        .post(
+            &format!("/api/v1/cops/{}/assets", n.cop),
+            &n.admin.access,
+            &json!({"kind": "doc", "title": "Delta tables guide", "url": "https://docs.acme.example/delta"}),
+        )
+        .await
+        .expect(201);
+    let today = chrono::Utc::now().date_naive();
+    n.app
+        .post(
+            &format!("/api/v1/cops/{}/champions", n.cop),
+            &n.admin.access,
+            &json!({"user_id": champion.user_id, "title": "Mentor of the month",
+                    "period_start": today.to_string(), "period_end": today.to_string()}),
+        )
+        .await
+        .expect(201);
+
+    // The test provider links what it was given, and invents an event and a link.
+    llm.respond_with(|r| {
+        let data = r.delimited("NEWSLETTER_DATA_JSON").expect("the data is delimited");
+        let keys: Vec<String> = data["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["key"].as_str().unwrap().to_string())
+            .collect();
+        let event = keys.iter().find(|k| k.starts_with('u')).cloned().unwrap_or_default();
+        let asset = keys.iter().find(|k| k.starts_with('a')).cloned().unwrap_or_default();
+        LlmReply::json(&json!({
+            "subject": "December in the Lakehouse CoP",
+            "preheader": "Office hours, a new guide and a champion",
+            "intro": "A busy month.",
+            "sections": [
+                {"heading": "Coming up",
+                 "body": "Join the office hours. Also the [Quantum summit](https://invented.example/summit)!",
+                 "links": [event, "e42"]},
+                {"heading": "New content", "body": "A guide to Delta tables.", "links": [asset]},
+            ],
+        }))
+    });
+    let id = n.drafted(&n.lead).await;
+    let d = n.get(&id).await;
+    assert_ne!(d["drafted_by"], "template");
+    assert_eq!(d["subject"], "December in the Lakehouse CoP");
+    let links: Vec<&str> = d["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["links"].as_array().unwrap().iter())
+        .map(|l| l["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(links.len(), 2, "{links:?}");
+    assert!(links[0].ends_with(&format!("/api/v1/events/{event}")), "{links:?}");
+    assert_eq!(links[1], "https://docs.acme.example/delta");
+    let body = d["sections"][0]["body"].as_str().unwrap();
+    assert!(!body.contains("invented.example") && body.contains("Quantum summit"), "{body}");
+    let jobs = n
+        .app
+        .get("/api/v1/jobs?kind=newsletter_draft", &n.admin.access)
+        .await;
+    let job = &jobs.body["items"][0];
+    assert_eq!(job["result"]["dropped"], 2, "{job}");
+    // No member's name went to the provider.
+    let request = &llm.requests()[0];
+    let user = request.message("user");
+    assert!(user.contains("Mentor of the month") && !user.contains("zoltan"), "{user}");
+
+    // A draft the provider refuses for good: the newsletter is failed.
+    llm.respond_with(|_| LlmReply::error(400, "invalid_request_error", "Invalid schema"));
+    let r = n
+        .app
+        .post(
+            &format!("/api/v1/cops/{}/newsletters", n.cop),
+            &n.lead.access,
+            &json!({"instructions": "something else", "period_from": today.to_string()}),
+        )
+        .await;
+    r.expect(202);
+    let failed = r.body["subject"].as_str().unwrap().to_string();
+    let f = n.wait_status(&failed, "failed").await;
+    assert!(f["failure"].as_str().unwrap().starts_with("drafting failed"), "{}", f["failure"]);
+    // It can be written by hand: an edit makes it a draft.
+    let r = n
+        .app
+        .patch(
+            &format!("/api/v1/newsletters/{failed}"),
+            &n.lead.access,
+            &json!({"subject": "Written by hand"}),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.body["status"], "draft");
 }
