@@ -367,6 +367,11 @@ pub const CODES: &[CodeDoc] = &[
         "The newsletter's send is not scheduled (nothing to cancel).",
     ),
     doc(
+        "newsletter_not_sending",
+        409,
+        "The newsletter is not sending (nothing to pause) or not paused (nothing to resume).",
+    ),
+    doc(
         "session_overlap",
         409,
         "The agent already has a coaching session at that time (`detail` names it).",

@@ -457,6 +457,42 @@ impl NewslettersApi {
         ))
     }
 
+    /// Pauses a sending newsletter: messages not yet sent wait (409
+    /// `newsletter_not_sending` unless sending).
+    #[oai(
+        path = "/api/v1/newsletters/:newsletter_id/pause",
+        method = "post",
+        operation_id = "newsletters_pause"
+    )]
+    async fn pause(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        newsletter_id: Path<NewsletterId>,
+    ) -> ApiResult<Json<Newsletter>> {
+        Ok(Json(
+            newsletters::pause(&state.db, &auth.0, newsletter_id.0).await?,
+        ))
+    }
+
+    /// Resumes a paused newsletter: its messages not yet sent go out (409
+    /// `newsletter_not_sending` unless paused).
+    #[oai(
+        path = "/api/v1/newsletters/:newsletter_id/resume",
+        method = "post",
+        operation_id = "newsletters_resume"
+    )]
+    async fn resume(
+        &self,
+        state: Data<&SharedState>,
+        auth: BearerAuth,
+        newsletter_id: Path<NewsletterId>,
+    ) -> ApiResult<Json<Newsletter>> {
+        Ok(Json(
+            newsletters::resume(&state.db, &auth.0, newsletter_id.0).await?,
+        ))
+    }
+
     /// The newsletter's numbers: recipients, queued, sent, failed,
     /// suppressed, opted out, and unsubscribes since it started sending.
     #[oai(

@@ -890,6 +890,65 @@ pub async fn cancel(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Ne
     Ok(n.view())
 }
 
+/// Pauses a sending newsletter: its messages not yet sent stay `pending`
+/// (their `email_send` jobs end without sending) until it resumes. 409
+/// `newsletter_not_sending` unless sending.
+pub async fn pause(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Newsletter> {
+    let mut tx = db.begin().await?;
+    let (n, _) = load(&mut tx, caller, id, true).await?;
+    if n.status != NewsletterStatus::Sending {
+        return Err(not_in(
+            n.status,
+            "newsletter_not_sending",
+            "only a sending newsletter can be paused",
+        ));
+    }
+    send::hold(&mut tx, &n, true).await?;
+    sqlx::query("UPDATE newsletters SET status = 'paused', updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let n = fetch(&mut tx, id, false)
+        .await?
+        .ok_or(Error::not_found("newsletter"))?;
+    audit(&mut tx, caller, "newsletter.paused", &n, None).await?;
+    tx.commit().await?;
+    Ok(n.view())
+}
+
+/// Resumes a paused newsletter: its pending messages are queued again
+/// (those whose `email_send` job is not queued any more). 409
+/// `newsletter_not_sending` unless paused.
+pub async fn resume(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Newsletter> {
+    let mut tx = db.begin().await?;
+    let (n, a) = load(&mut tx, caller, id, true).await?;
+    if n.status != NewsletterStatus::Paused {
+        return Err(not_in(
+            n.status,
+            "newsletter_not_sending",
+            "only a paused newsletter can be resumed",
+        ));
+    }
+    send::hold(&mut tx, &n, false).await?;
+    sqlx::query("UPDATE newsletters SET status = 'sending', updated_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let ctx = EnqueueCtx {
+        customer_id: Some(a.customer_id),
+        requested_by: Some(caller.user_id),
+        callback_url: None,
+    };
+    send::requeue(&mut tx, &n, &ctx).await?;
+    send::enqueue_progress(&mut tx, id, &ctx, true).await?;
+    let n = fetch(&mut tx, id, false)
+        .await?
+        .ok_or(Error::not_found("newsletter"))?;
+    audit(&mut tx, caller, "newsletter.resumed", &n, None).await?;
+    tx.commit().await?;
+    Ok(n.view())
+}
+
 /// A newsletter's numbers.
 #[derive(Debug, Clone, serde::Serialize, poem_openapi::Object)]
 pub struct NewsletterStats {

@@ -32,8 +32,9 @@ use crate::{
     },
     error::Result,
     ids::{CopId, JobId, UserId},
-    jobs::{EnqueueCtx, NewJob, enqueue_one},
+    jobs::{EnqueueCtx, NewJob, enqueue_bulk, enqueue_one},
     kinds::{
+        EmailSend, EmailSendPayload,
         NewsletterProgress, NewsletterProgressOutput, NewsletterProgressPayload,
         NewsletterSendOutput,
     },
@@ -243,6 +244,61 @@ pub async fn enqueue_progress(
     }
     enqueue_one(conn, job).await?;
     Ok(())
+}
+
+/// Holds (pauses) or releases the send's content: held messages are not
+/// sent (`outbox::Claim::Held`).
+pub(super) async fn hold(conn: &mut PgConnection, n: &Row, held: bool) -> Result<()> {
+    sqlx::query("UPDATE email_contents SET held = $2 WHERE id = $1")
+        .bind(n.content_id)
+        .bind(held)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Enqueues an `email_send` job for each pending message of the send
+/// that has none queued (the jobs of a paused send ended without
+/// sending), slice by slice.
+pub(super) async fn requeue(conn: &mut PgConnection, n: &Row, ctx: &EnqueueCtx) -> Result<u64> {
+    let Some(content_id) = n.content_id else {
+        return Ok(0);
+    };
+    let job_ctx = EnqueueCtx {
+        customer_id: ctx.customer_id,
+        requested_by: ctx.requested_by,
+        callback_url: None,
+    };
+    let mut after = uuid::Uuid::nil();
+    let mut total = 0;
+    loop {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT o.id FROM email_outbox o
+             WHERE o.content_id = $1 AND o.status = 'pending' AND o.id > $2
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.kind = 'email_send'
+                               AND j.status IN ('queued', 'running') AND j.subject = o.id::text)
+             ORDER BY o.id LIMIT $3",
+        )
+        .bind(content_id)
+        .bind(after)
+        .bind(SLICE)
+        .fetch_all(&mut *conn)
+        .await?;
+        let Some(last) = ids.last() else {
+            return Ok(total);
+        };
+        after = *last;
+        total += ids.len() as u64;
+        let full = ids.len() as i64 == SLICE;
+        let jobs = ids
+            .into_iter()
+            .map(|outbox_id| NewJob::of::<EmailSend>(&EmailSendPayload { outbox_id }, &job_ctx))
+            .collect();
+        enqueue_bulk(conn, jobs).await?;
+        if !full {
+            return Ok(total);
+        }
+    }
 }
 
 #[derive(Default)]

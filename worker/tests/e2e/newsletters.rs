@@ -791,3 +791,130 @@ async fn newsletter_ai_draft_links_only_given_items_and_a_failed_draft_is_failed
     r.expect(200);
     assert_eq!(r.body["status"], "draft");
 }
+
+/// The newsletter messages (by subject) that reached the sink, per address.
+fn received(n: &Nl, subject: &str) -> Vec<String> {
+    let mut v: Vec<String> = n
+        .sink
+        .inspect()
+        .iter()
+        .filter(|m| m["subject"] == subject)
+        .map(|m| m["to"][0]["address"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn newsletter_scheduled_send_starts_at_send_at_and_pauses_and_resumes() {
+    let n = Nl::new().await;
+    // One message a second: a send of six lasts long enough to pause it.
+    let _w = n.worker_with(&[("LAUNCHPAD_SMTP_RATE_PER_SEC", "1")]);
+    for name in ["ann", "bob", "cat", "dan", "eve"] {
+        n.member(&format!("{name}@acme.example"), "member").await;
+    }
+    let id = n.drafted(&n.lead).await;
+    let path = format!("/api/v1/newsletters/{id}");
+    n.app
+        .patch(&path, &n.admin.access, &json!({"subject": "Scheduled for {{ first_name }}"}))
+        .await
+        .expect(200);
+    n.call(Method::POST, &format!("{path}/approve"), &n.lead, None)
+        .await
+        .expect(200);
+
+    // Scheduled a few seconds ahead, with an offset: nothing goes before.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(4))
+        .with_timezone(&chrono::FixedOffset::east_opt(3600).unwrap());
+    let r = n
+        .call(
+            Method::POST,
+            &format!("{path}/send"),
+            &n.lead,
+            Some(&json!({"send_at": at.to_rfc3339()})),
+        )
+        .await;
+    r.expect(202);
+    let scheduled = n.get(&id).await;
+    assert_eq!(scheduled["status"], "scheduled");
+    let send_at = chrono::DateTime::parse_from_rfc3339(scheduled["send_at"].as_str().unwrap()).unwrap();
+    assert!((send_at.timestamp_micros() - at.timestamp_micros()).abs() <= 1, "{send_at} vs {at}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(n.get(&id).await["status"], "scheduled");
+    let sending = n.wait_status(&id, "sending").await;
+    let started =
+        chrono::DateTime::parse_from_rfc3339(sending["sending_started_at"].as_str().unwrap()).unwrap();
+    assert!(started >= send_at, "started {started} before {send_at}");
+
+    // Pause while it sends: what is left waits.
+    let r = n.call(Method::POST, &format!("{path}/pause"), &n.lead, None).await;
+    r.expect(200);
+    assert_eq!(r.body["status"], "paused");
+    let r = n.call(Method::POST, &format!("{path}/pause"), &n.lead, None).await;
+    assert_eq!(r.expect_problem(409)["code"], "newsletter_not_sending");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let during = n.sink.inspect().iter().filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for")).count();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = n.sink.inspect().iter().filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for")).count();
+    assert_eq!(during, later, "nothing is sent while paused");
+    assert!(later < 6, "paused before the end ({later} sent)");
+    assert_eq!(n.get(&id).await["status"], "paused");
+
+    let r = n.call(Method::POST, &format!("{path}/resume"), &n.lead, None).await;
+    r.expect(200);
+    assert_eq!(r.body["status"], "sending");
+    n.wait_status(&id, "sent").await;
+    let mut all: Vec<String> = n
+        .sink
+        .inspect()
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for"))
+        .map(|m| m["to"][0]["address"].as_str().unwrap().to_string())
+        .collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "ann@acme.example",
+            "bob@acme.example",
+            "cat@acme.example",
+            "dan@acme.example",
+            "eve@acme.example",
+            "lead@acme.example"
+        ],
+        "each member exactly once"
+    );
+    assert_eq!(received(&n, "Scheduled for ann"), ["ann@acme.example"]);
+    let stats = n.app.get(&format!("{path}/stats"), &n.lead.access).await;
+    assert_eq!(stats.body["sent"], 6);
+    assert_eq!(stats.body["queued"], 0);
+
+    // A cancelled schedule never sends.
+    let second = n.drafted(&n.lead).await;
+    let p2 = format!("/api/v1/newsletters/{second}");
+    n.app
+        .patch(&p2, &n.admin.access, &json!({"subject": "Never sent"}))
+        .await
+        .expect(200);
+    n.call(Method::POST, &format!("{p2}/approve"), &n.lead, None)
+        .await
+        .expect(200);
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let r = n
+        .call(Method::POST, &format!("{p2}/send"), &n.lead, Some(&json!({"send_at": at})))
+        .await;
+    r.expect(202);
+    let job = r.body["id"].as_str().unwrap().to_string();
+    n.call(Method::POST, &format!("{p2}/cancel"), &n.lead, None)
+        .await
+        .expect(200);
+    let j = eventually(WAIT, "the cancelled send's job to end", || async {
+        let r = n.app.get(&format!("/api/v1/jobs/{job}"), &n.admin.access).await;
+        (r.body["status"] == "succeeded").then(|| r.body.clone())
+    })
+    .await;
+    assert!(j["result"]["skipped"].as_str().is_some(), "{j}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(received(&n, "Never sent").is_empty());
+    assert_eq!(n.get(&second).await["status"], "cancelled");
+}
