@@ -78,8 +78,34 @@ pub async fn seed(db: &PgPool) -> Result<CustomerId> {
     seed_lms(db, customer).await?;
     if new_portal {
         roll_up(db, customer).await?;
+        newsletter(db, customer).await?;
     }
     Ok(customer)
+}
+
+/// One newsletter draft for the first demo CoP, written by its customer's exec.
+async fn newsletter(db: &PgPool, customer: CustomerId) -> Result<()> {
+    let mut tx = db.begin().await?;
+    let cop: Option<crate::ids::CopId> = sqlx::query_scalar(
+        "SELECT id FROM cops WHERE customer_id = $1 ORDER BY created_at, id LIMIT 1",
+    )
+    .bind(customer)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let exec: Option<UserId> = sqlx::query_scalar("SELECT id FROM users WHERE lower(email) = $1")
+        .bind(DEMO_EXEC_EMAIL)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (Some(cop), Some(exec)) = (cop, exec) else {
+        return Ok(());
+    };
+    let links = crate::notifications::fanout::Links {
+        public_url: crate::notifications::public_url_from_env()
+            .unwrap_or_else(|_| crate::notifications::DEFAULT_PUBLIC_URL.into()),
+    };
+    crate::newsletters::draft::seed_demo(&mut tx, customer, cop, exec, &links).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// How far back the demo's KPI rows go (the CoPs are 200 days old).

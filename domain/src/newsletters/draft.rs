@@ -298,19 +298,7 @@ pub async fn finish(
     if n.status != NewsletterStatus::Drafting {
         return Ok(Finished::Skipped);
     }
-    sqlx::query(
-        "UPDATE newsletters SET status = 'draft', subject = $2, preheader = $3, intro = $4, sections = $5,
-             drafted_by = $6, failure = NULL, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(&draft.subject)
-    .bind(&draft.preheader)
-    .bind(&draft.intro)
-    .bind(sqlx::types::Json(&draft.sections))
-    .bind(drafted_by)
-    .execute(&mut *conn)
-    .await?;
+    write(conn, id, draft, drafted_by).await?;
     notifications::record(
         conn,
         NewNotification::new(
@@ -324,6 +312,49 @@ pub async fn finish(
     )
     .await?;
     Ok(Finished::Written)
+}
+
+async fn write(
+    conn: &mut PgConnection,
+    id: NewsletterId,
+    draft: &Draft,
+    drafted_by: &str,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE newsletters SET status = 'draft', subject = $2, preheader = $3, intro = $4, sections = $5,
+             drafted_by = $6, failure = NULL, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&draft.subject)
+    .bind(&draft.preheader)
+    .bind(&draft.intro)
+    .bind(sqlx::types::Json(&draft.sections))
+    .bind(drafted_by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The demo's newsletter: a draft of the CoP's last 30 days written from
+/// the template, as the offline `newsletter_draft` job writes it (without
+/// a job or a notification). Returns its id.
+pub async fn seed_demo(
+    conn: &mut PgConnection,
+    customer: crate::ids::CustomerId,
+    cop: crate::ids::CopId,
+    by: crate::ids::UserId,
+    links: &Links,
+) -> Result<NewsletterId> {
+    let input = super::NewNewsletter {
+        tone: Some("warm".into()),
+        ..Default::default()
+    };
+    let id = super::insert(conn, customer, cop, &input, by).await?;
+    if let Some(data) = gather(conn, id, links).await? {
+        write(conn, id, &from_template(&data), "template").await?;
+    }
+    Ok(id)
 }
 
 /// Marks drafting newsletters `failed` with `why`.

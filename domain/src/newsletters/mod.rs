@@ -474,24 +474,7 @@ pub async fn create(
 ) -> Result<JobRecord> {
     let a = access::load(conn, caller, cop, "cop").await?;
     a.require(Action::Manage)?;
-    let id = NewsletterId::new();
-    sqlx::query(
-        "INSERT INTO newsletters (id, customer_id, cop_id, status, audience_roles, audience_attended, period_from,
-             period_to, tone, instructions, created_by, last_edited_by)
-         VALUES ($1, $2, $3, 'drafting', $4, $5, $6, $7, $8, $9, $10, $10)",
-    )
-    .bind(id)
-    .bind(a.customer_id)
-    .bind(cop)
-    .bind(roles_column(&input.audience))
-    .bind(input.audience.attended_event)
-    .bind(input.period_from)
-    .bind(input.period_to)
-    .bind(&input.tone)
-    .bind(&input.instructions)
-    .bind(caller.user_id)
-    .execute(&mut *conn)
-    .await?;
+    let id = insert(conn, a.customer_id, cop, &input, caller.user_id).await?;
     let n = fetch(conn, id, false)
         .await?
         .ok_or(Error::not_found("newsletter"))?;
@@ -506,6 +489,35 @@ pub async fn create(
         NewJob::of::<NewsletterDraft>(&NewsletterDraftPayload { newsletter_id: id }, &ctx),
     )
     .await
+}
+
+/// Writes a new newsletter (`drafting`) made by `by`; returns its id.
+pub(crate) async fn insert(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    cop: CopId,
+    input: &NewNewsletter,
+    by: UserId,
+) -> Result<NewsletterId> {
+    let id = NewsletterId::new();
+    sqlx::query(
+        "INSERT INTO newsletters (id, customer_id, cop_id, status, audience_roles, audience_attended, period_from,
+             period_to, tone, instructions, created_by, last_edited_by)
+         VALUES ($1, $2, $3, 'drafting', $4, $5, $6, $7, $8, $9, $10, $10)",
+    )
+    .bind(id)
+    .bind(customer)
+    .bind(cop)
+    .bind(roles_column(&input.audience))
+    .bind(input.audience.attended_event)
+    .bind(input.period_from)
+    .bind(input.period_to)
+    .bind(&input.tone)
+    .bind(&input.instructions)
+    .bind(by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
 }
 
 fn roles_column(a: &NewsletterAudience) -> Option<Vec<&'static str>> {

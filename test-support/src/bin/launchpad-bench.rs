@@ -27,6 +27,8 @@ mod email;
 mod files;
 #[path = "../bench/kpi.rs"]
 mod kpi;
+#[path = "../bench/newsletter.rs"]
+mod newsletter;
 #[path = "../bench/notifications.rs"]
 mod notifications;
 #[path = "../bench/webhooks.rs"]
@@ -751,9 +753,10 @@ async fn main() {
         "ai" => ai::suite().await,
         "files" => files::suite().await,
         "notifications" => notifications::suite().await,
+        "newsletter" => newsletter::suite().await,
         other => {
             eprintln!(
-                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files|notifications> [ARGS…]  (unknown suite {other:?})"
+                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files|notifications|newsletter> [ARGS…]  (unknown suite {other:?})"
             );
             std::process::exit(2);
         }
