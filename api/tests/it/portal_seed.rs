@@ -4,7 +4,7 @@
 use launchpad_domain::demo::{DEMO_COPS, DEMO_EXEC_EMAIL, DEMO_EXEC_PASSWORD, seed};
 use test_support::TestApp;
 
-const TABLES: [&str; 11] = [
+const TABLES: [&str; 12] = [
     "cops",
     "cop_members",
     "events",
@@ -16,6 +16,7 @@ const TABLES: [&str; 11] = [
     "use_cases",
     "champions",
     "kpi_metrics",
+    "newsletters",
 ];
 
 async fn counts(app: &TestApp) -> Vec<i64> {
@@ -51,6 +52,25 @@ async fn demo_seed_fills_the_cop_portal_once() {
     assert_eq!(stats["sessions_last_90_days"], 4);
     // 22 promoters, 12 passives, 6 detractors of 40.
     assert_eq!(stats["latest_nps"], 40.0);
+    // One newsletter draft, written from the template (no provider, no job).
+    let mut drafts = vec![];
+    for c in cops.body["items"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let r = app
+            .get(&format!("/api/v1/cops/{id}/newsletters"), &exec.access)
+            .await;
+        drafts.extend(r.body["items"].as_array().unwrap().clone());
+    }
+    assert_eq!(drafts.len(), 1, "{drafts:?}");
+    assert_eq!(drafts[0]["status"], "draft");
+    assert_eq!(drafts[0]["drafted_by"], "template");
+    assert!(
+        drafts[0]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("newsletter")
+    );
+    assert!(!drafts[0]["sections"].as_array().unwrap().is_empty());
 
     let events = app
         .get(&format!("/api/v1/cops/{cop}/events"), &exec.access)

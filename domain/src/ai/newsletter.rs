@@ -293,7 +293,12 @@ pub struct NewsletterDraftTask {
 }
 
 impl NewsletterDraftTask {
-    fn result(&self, d: Draft, method: (&str, &str, &str), dropped: usize) -> NewsletterDraftResult {
+    fn result(
+        &self,
+        d: Draft,
+        method: (&str, &str, &str),
+        dropped: usize,
+    ) -> NewsletterDraftResult {
         let (provider, model, version) = method;
         NewsletterDraftResult {
             subject: d.subject,
@@ -336,7 +341,11 @@ impl AiTask for NewsletterDraftTask {
         Ok(NewsletterDraftResult {
             usage: run.usage(),
             requests: run.requests(),
-            ..self.result(d, (run.provider_name(), run.model(), PROMPT_VERSION), dropped)
+            ..self.result(
+                d,
+                (run.provider_name(), run.model(), PROMPT_VERSION),
+                dropped,
+            )
         })
     }
 
@@ -405,10 +414,20 @@ mod tests {
             }],
         };
         let (d, dropped) = ground(answer, &data());
-        assert_eq!(dropped, 3, "e9 (invented), c1 (no URL), the invented body link");
+        assert_eq!(
+            dropped, 3,
+            "e9 (invented), c1 (no URL), the invented body link"
+        );
         assert_eq!(d.sections[0].links.len(), 1);
-        assert_eq!(d.sections[0].links[0].url, "https://portal.example/api/v1/events/1");
-        assert!(d.sections[0].body.contains("[Lakehouse 101](https://portal.example/api/v1/events/1)"));
+        assert_eq!(
+            d.sections[0].links[0].url,
+            "https://portal.example/api/v1/events/1"
+        );
+        assert!(
+            d.sections[0]
+                .body
+                .contains("[Lakehouse 101](https://portal.example/api/v1/events/1)")
+        );
         assert!(!d.sections[0].body.contains("invented.example"));
         assert!(d.sections[0].body.contains("Quantum summit"));
         assert!(!d.intro.contains("evil.example"), "{}", d.intro);

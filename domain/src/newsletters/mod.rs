@@ -978,6 +978,10 @@ pub struct NewsletterStats {
     pub opted_out: i64,
     /// Members who unsubscribed from the CoP's newsletter since this one started sending.
     pub unsubscribed_since: i64,
+    /// Members it would go to if it were sent now (the audience, minus
+    /// those who turned newsletters off or unsubscribed): the count to check
+    /// before sending.
+    pub audience: i64,
 }
 
 pub async fn stats(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<NewsletterStats> {

@@ -34,9 +34,8 @@ use crate::{
     ids::{CopId, JobId, UserId},
     jobs::{EnqueueCtx, NewJob, enqueue_bulk, enqueue_one},
     kinds::{
-        EmailSend, EmailSendPayload,
-        NewsletterProgress, NewsletterProgressOutput, NewsletterProgressPayload,
-        NewsletterSendOutput,
+        EmailSend, EmailSendPayload, NewsletterProgress, NewsletterProgressOutput,
+        NewsletterProgressPayload, NewsletterSendOutput,
     },
     notifications::{self, Audience, NewNotification, NotificationType},
     webhooks::events::{WebhookData, WebhookEventType, record_event},
@@ -301,6 +300,26 @@ pub(super) async fn requeue(conn: &mut PgConnection, n: &Row, ctx: &EnqueueCtx) 
     }
 }
 
+/// How many members the newsletter would go to if sent now, and how many
+/// of its audience opted out.
+pub(super) async fn audience(conn: &mut PgConnection, n: &Row) -> Result<(i64, i64)> {
+    let (from, to) = period(n);
+    Ok(sqlx::query_as(sqlf!(
+        "SELECT count(*) FILTER (WHERE NOT t.opted_out), count(*) FILTER (WHERE t.opted_out)
+         FROM ({MEMBERS}) t"
+    ))
+    .bind(n.cop_id)
+    .bind(n.customer_id)
+    .bind(uuid::Uuid::nil())
+    .bind(&n.audience_roles)
+    .bind(n.audience_attended)
+    .bind(from)
+    .bind(to)
+    .bind(i64::MAX)
+    .fetch_one(conn)
+    .await?)
+}
+
 #[derive(Default)]
 struct Counts {
     queued: i64,
@@ -333,6 +352,7 @@ async fn counts(conn: &mut PgConnection, content_id: Option<uuid::Uuid>) -> Resu
 
 pub(super) async fn stats(conn: &mut PgConnection, n: &Row) -> Result<NewsletterStats> {
     let c = counts(conn, n.content_id).await?;
+    let (audience, _) = audience(conn, n).await?;
     let unsubscribed: i64 = match n.sending_started_at {
         None => 0,
         Some(at) => sqlx::query_scalar(
@@ -353,6 +373,7 @@ pub(super) async fn stats(conn: &mut PgConnection, n: &Row) -> Result<Newsletter
         suppressed: c.suppressed,
         opted_out: n.opted_out.unwrap_or(0) as i64,
         unsubscribed_since: unsubscribed,
+        audience,
     })
 }
 

@@ -281,11 +281,7 @@ pub async fn suite() {
     );
     row(
         "send → first / last message at the SMTP server",
-        format!(
-            "{:.1} / {:.1} s",
-            m(|r| r.first_secs),
-            m(|r| r.last_secs)
-        ),
+        format!("{:.1} / {:.1} s", m(|r| r.first_secs), m(|r| r.last_secs)),
         "",
     );
     row(

@@ -32,9 +32,10 @@ impl Handler for NewsletterDraft {
         let Some(data) = data else {
             return Ok(skipped());
         };
-        let customer = ctx.job.customer_id.ok_or_else(|| {
-            Failure::permanent("subject_not_found", "the job names no tenant")
-        })?;
+        let customer = ctx
+            .job
+            .customer_id
+            .ok_or_else(|| Failure::permanent("subject_not_found", "the job names no tenant"))?;
         ctx.progress(20, Some("data gathered")).await?;
         // The pipeline's `save` writes the draft into the newsletter.
         let job = crate::llm::job_run(ctx, customer, false);

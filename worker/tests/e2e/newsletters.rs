@@ -750,10 +750,16 @@ async fn newsletter_ai_draft_links_only_given_items_and_a_failed_draft_is_failed
         .map(|l| l["url"].as_str().unwrap())
         .collect();
     assert_eq!(links.len(), 2, "{links:?}");
-    assert!(links[0].ends_with(&format!("/api/v1/events/{event}")), "{links:?}");
+    assert!(
+        links[0].ends_with(&format!("/api/v1/events/{event}")),
+        "{links:?}"
+    );
     assert_eq!(links[1], "https://docs.acme.example/delta");
     let body = d["sections"][0]["body"].as_str().unwrap();
-    assert!(!body.contains("invented.example") && body.contains("Quantum summit"), "{body}");
+    assert!(
+        !body.contains("invented.example") && body.contains("Quantum summit"),
+        "{body}"
+    );
     let jobs = n
         .app
         .get("/api/v1/jobs?kind=newsletter_draft", &n.admin.access)
@@ -763,7 +769,10 @@ async fn newsletter_ai_draft_links_only_given_items_and_a_failed_draft_is_failed
     // No member's name went to the provider.
     let request = &llm.requests()[0];
     let user = request.message("user");
-    assert!(user.contains("Mentor of the month") && !user.contains("zoltan"), "{user}");
+    assert!(
+        user.contains("Mentor of the month") && !user.contains("zoltan"),
+        "{user}"
+    );
 
     // A draft the provider refuses for good: the newsletter is failed.
     llm.respond_with(|_| LlmReply::error(400, "invalid_request_error", "Invalid schema"));
@@ -778,7 +787,14 @@ async fn newsletter_ai_draft_links_only_given_items_and_a_failed_draft_is_failed
     r.expect(202);
     let failed = r.body["subject"].as_str().unwrap().to_string();
     let f = n.wait_status(&failed, "failed").await;
-    assert!(f["failure"].as_str().unwrap().starts_with("drafting failed"), "{}", f["failure"]);
+    assert!(
+        f["failure"]
+            .as_str()
+            .unwrap()
+            .starts_with("drafting failed"),
+        "{}",
+        f["failure"]
+    );
     // It can be written by hand: an edit makes it a draft.
     let r = n
         .app
@@ -816,7 +832,11 @@ async fn newsletter_scheduled_send_starts_at_send_at_and_pauses_and_resumes() {
     let id = n.drafted(&n.lead).await;
     let path = format!("/api/v1/newsletters/{id}");
     n.app
-        .patch(&path, &n.admin.access, &json!({"subject": "Scheduled for {{ first_name }}"}))
+        .patch(
+            &path,
+            &n.admin.access,
+            &json!({"subject": "Scheduled for {{ first_name }}"}),
+        )
         .await
         .expect(200);
     n.call(Method::POST, &format!("{path}/approve"), &n.lead, None)
@@ -837,30 +857,51 @@ async fn newsletter_scheduled_send_starts_at_send_at_and_pauses_and_resumes() {
     r.expect(202);
     let scheduled = n.get(&id).await;
     assert_eq!(scheduled["status"], "scheduled");
-    let send_at = chrono::DateTime::parse_from_rfc3339(scheduled["send_at"].as_str().unwrap()).unwrap();
-    assert!((send_at.timestamp_micros() - at.timestamp_micros()).abs() <= 1, "{send_at} vs {at}");
+    let send_at =
+        chrono::DateTime::parse_from_rfc3339(scheduled["send_at"].as_str().unwrap()).unwrap();
+    assert!(
+        (send_at.timestamp_micros() - at.timestamp_micros()).abs() <= 1,
+        "{send_at} vs {at}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(n.get(&id).await["status"], "scheduled");
     let sending = n.wait_status(&id, "sending").await;
     let started =
-        chrono::DateTime::parse_from_rfc3339(sending["sending_started_at"].as_str().unwrap()).unwrap();
+        chrono::DateTime::parse_from_rfc3339(sending["sending_started_at"].as_str().unwrap())
+            .unwrap();
     assert!(started >= send_at, "started {started} before {send_at}");
 
     // Pause while it sends: what is left waits.
-    let r = n.call(Method::POST, &format!("{path}/pause"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/pause"), &n.lead, None)
+        .await;
     r.expect(200);
     assert_eq!(r.body["status"], "paused");
-    let r = n.call(Method::POST, &format!("{path}/pause"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/pause"), &n.lead, None)
+        .await;
     assert_eq!(r.expect_problem(409)["code"], "newsletter_not_sending");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let during = n.sink.inspect().iter().filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for")).count();
+    let during = n
+        .sink
+        .inspect()
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for"))
+        .count();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let later = n.sink.inspect().iter().filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for")).count();
+    let later = n
+        .sink
+        .inspect()
+        .iter()
+        .filter(|m| m["subject"].as_str().unwrap().starts_with("Scheduled for"))
+        .count();
     assert_eq!(during, later, "nothing is sent while paused");
     assert!(later < 6, "paused before the end ({later} sent)");
     assert_eq!(n.get(&id).await["status"], "paused");
 
-    let r = n.call(Method::POST, &format!("{path}/resume"), &n.lead, None).await;
+    let r = n
+        .call(Method::POST, &format!("{path}/resume"), &n.lead, None)
+        .await;
     r.expect(200);
     assert_eq!(r.body["status"], "sending");
     n.wait_status(&id, "sent").await;
@@ -901,7 +942,12 @@ async fn newsletter_scheduled_send_starts_at_send_at_and_pauses_and_resumes() {
         .expect(200);
     let at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
     let r = n
-        .call(Method::POST, &format!("{p2}/send"), &n.lead, Some(&json!({"send_at": at})))
+        .call(
+            Method::POST,
+            &format!("{p2}/send"),
+            &n.lead,
+            Some(&json!({"send_at": at})),
+        )
         .await;
     r.expect(202);
     let job = r.body["id"].as_str().unwrap().to_string();
@@ -909,7 +955,10 @@ async fn newsletter_scheduled_send_starts_at_send_at_and_pauses_and_resumes() {
         .await
         .expect(200);
     let j = eventually(WAIT, "the cancelled send's job to end", || async {
-        let r = n.app.get(&format!("/api/v1/jobs/{job}"), &n.admin.access).await;
+        let r = n
+            .app
+            .get(&format!("/api/v1/jobs/{job}"), &n.admin.access)
+            .await;
         (r.body["status"] == "succeeded").then(|| r.body.clone())
     })
     .await;
