@@ -827,8 +827,8 @@ impl JobKind for NewsletterSend {
     const MAX_ATTEMPTS: u32 = 5;
     /// 50,000 recipients are 25 slices.
     const TIMEOUT: Duration = Duration::from_secs(10 * 60);
-    /// One fan-out at a time per process: each holds a transaction and a
-    /// slice of recipients.
+    /// At most two fan-outs at a time per process: each holds a
+    /// transaction and a slice of recipients.
     const CONCURRENCY: Concurrency = Concurrency::AtMost(2);
 
     fn subject(p: &Self::Payload) -> Option<String> {

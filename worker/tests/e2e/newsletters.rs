@@ -967,3 +967,96 @@ async fn newsletter_scheduled_send_starts_at_send_at_and_pauses_and_resumes() {
     assert!(received(&n, "Never sent").is_empty());
     assert_eq!(n.get(&second).await["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn newsletter_worker_killed_mid_send_sends_nobody_twice() {
+    let n = Nl::new().await;
+    let people: Vec<String> = (0..8).map(|i| format!("p{i}@acme.example")).collect();
+    for p in &people {
+        n.member(p, "member").await;
+    }
+    // A slow relay (2 messages/s): the worker spends its time waiting for the rate limiter.
+    let mut a = n.worker_with(&[("LAUNCHPAD_SMTP_RATE_PER_SEC", "2")]);
+    let id = n.drafted(&n.lead).await;
+    let path = format!("/api/v1/newsletters/{id}");
+    n.app
+        .patch(
+            &path,
+            &n.admin.access,
+            &json!({"subject": "Killed mid-send"}),
+        )
+        .await
+        .expect(200);
+    n.call(Method::POST, &format!("{path}/approve"), &n.lead, None)
+        .await
+        .expect(200);
+    n.call(Method::POST, &format!("{path}/send"), &n.lead, None)
+        .await
+        .expect(202);
+    let pool = n.app.db.pool.clone();
+    let state = || async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'sending')
+             FROM email_outbox WHERE template = 'newsletter'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    // Kill it between two sends (the outbox's at-least-once window is a
+    // death between the relay's 250 and the commit of `sent`, tested in
+    // the e-mail tests): freeze it, kill it only if no message is in flight.
+    let sent_before = loop {
+        let (sent, _) = state().await;
+        if sent >= 3 {
+            let pid = a.pid().to_string();
+            let signal = |s: &str| {
+                assert!(
+                    std::process::Command::new("kill")
+                        .args([s, &pid])
+                        .status()
+                        .unwrap()
+                        .success()
+                )
+            };
+            signal("-STOP");
+            let (sent, sending) = state().await;
+            if sending == 0 {
+                a.kill();
+                break sent;
+            }
+            signal("-CONT");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        sent_before < 9,
+        "killed before the end ({sent_before} sent)"
+    );
+    assert_eq!(n.get(&id).await["status"], "sending");
+
+    // Another worker finishes: everyone gets exactly one newsletter.
+    let _b = n.worker();
+    n.wait_status(&id, "sent").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log: Vec<(f64, String, String)> = n.sink.log();
+    let mut everyone = people.clone();
+    everyone.push("lead@acme.example".into());
+    let newsletter_ids: std::collections::HashSet<String> = n
+        .sink
+        .inspect()
+        .iter()
+        .filter(|m| m["subject"] == "Killed mid-send")
+        .map(|m| m["message_id"].as_str().unwrap().to_string())
+        .collect();
+    for p in &everyone {
+        let got: Vec<&(f64, String, String)> = log
+            .iter()
+            .filter(|(_, mid, rcpt)| rcpt == p && newsletter_ids.contains(mid))
+            .collect();
+        assert_eq!(got.len(), 1, "{p} got one newsletter");
+    }
+    assert_eq!(newsletter_ids.len(), everyone.len(), "distinct Message-IDs");
+    let stats = n.app.get(&format!("{path}/stats"), &n.lead.access).await;
+    assert_eq!(stats.body["sent"], 9);
+}
