@@ -9,8 +9,10 @@ use launchpad_domain::{
     Error as DomainError,
     idempotency::StoredResponse,
     ids::{CustomerId, JobId},
+    jobs::hooks::Both,
     jobs::{JobFilter, JobRecord, JobStatus, NewJob, enqueue_one, repo},
     kinds,
+    newsletters::draft::DraftEnded,
     tenancy::{Caller, Scope},
     webhooks::events::JobEvents,
 };
@@ -32,6 +34,11 @@ use crate::{
     security::{BearerAuth, until_token_expires},
     state::{AppState, SharedState},
 };
+
+/// What a cancellation made here tells: the `job.cancelled` event, and a
+/// cancelled newsletter draft leaves its newsletter `failed`.
+static ON_CANCEL: std::sync::LazyLock<Both<JobEvents, DraftEnded>> =
+    std::sync::LazyLock::new(|| Both::new(JobEvents, DraftEnded));
 
 crate::list_query! {
     /// The query of `GET /api/v1/jobs`.
@@ -323,7 +330,7 @@ impl JobsApi {
         id: Path<JobId>,
     ) -> ApiResult<Json<JobView>> {
         Ok(Json(
-            repo::cancel(&state.db, &JobEvents, &auth.0.scope(), id.0)
+            repo::cancel(&state.db, &*ON_CANCEL, &auth.0.scope(), id.0)
                 .await?
                 .into(),
         ))

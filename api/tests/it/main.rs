@@ -22,6 +22,7 @@ mod lms_library;
 mod lms_paths;
 mod lms_progress;
 mod lms_seed;
+mod newsletters;
 mod openapi;
 mod ops;
 mod paging;
