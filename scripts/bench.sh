@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh <suite> [ARGS...]
 #
-# suite: jobs | kpi | email | ai | webhooks | files | notifications | newsletter. Finds or starts PostgreSQL
+# suite: jobs | kpi | email | ai | webhooks | files | notifications | newsletter | certificates. Finds or starts PostgreSQL
 # (scripts/db.sh), builds the release binaries, then runs
 #   target/release/launchpad-bench <suite> [ARGS...]
 # (the launchpad-bench binary lives in the test-support crate).
@@ -15,7 +15,7 @@
 
 set -euo pipefail
 
-SUITES=(jobs kpi email ai webhooks files notifications newsletter)
+SUITES=(jobs kpi email ai webhooks files notifications newsletter certificates)
 
 usage() {
 	cat <<USAGE
@@ -37,7 +37,7 @@ case "$suite" in
 	usage
 	exit 0
 	;;
-jobs | kpi | email | ai | webhooks | files | notifications | newsletter) ;;
+jobs | kpi | email | ai | webhooks | files | notifications | newsletter | certificates) ;;
 *)
 	echo "error: unknown suite: $suite" >&2
 	usage >&2

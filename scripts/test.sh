@@ -14,8 +14,9 @@
 #      (Debian ffmpeg: the files tests' audio and video, made and measured)
 #      espeak-ng and sox (Debian: the transcription tests' speech) and the
 #      local transcription server's faster-whisper and model
-#      (scripts/transcribe-deps.sh), and poppler-utils and zbar-tools
-#      (Debian: the certificate tests read the PDFs and their QR codes)
+#      (scripts/transcribe-deps.sh), and poppler-utils, zbar-tools and
+#      chromium (Debian: the certificate tests read the PDFs and their QR
+#      codes, and open the verification page in a real browser)
 #   3. the Python client generated from openapi/openapi.json (fails on any
 #      generator warning; the SDK test drives it: LAUNCHPAD_PYTHON_SDK)
 #   4. cargo fmt --check
@@ -80,6 +81,8 @@ PYTHON_TEST_TOOLS=(
 	PIL=pillow                        # making and measuring images (files)
 	webvtt=webvtt-py                  # checking WebVTT transcripts
 	srt=srt                           # checking SRT transcripts
+	jwt=pyjwt                         # verifying certificates' credentials (VC-JWT, JWKS)
+	cryptography=cryptography         # PyJWT's EdDSA
 )
 
 # python_tool_ok ENTRY: the module imports (and has the pinned version).
@@ -178,14 +181,19 @@ ensure_speech() {
 
 # ensure_certificate_tools: poppler-utils (pdftotext, pdffonts, pdfinfo,
 # pdftoppm) and zbar-tools (zbarimg), which read the certificate PDFs and
-# their QR codes independently of the code that made them.
+# their QR codes independently of the code that made them, and chromium,
+# the headless browser that opens the verification page.
 ensure_certificate_tools() {
 	if ! command -v pdftotext >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1 ||
 		! command -v zbarimg >/dev/null 2>&1; then
 		launchpad_apt_install poppler-utils zbar-tools || die "poppler-utils and zbar-tools could not be installed"
 	fi
+	if ! command -v chromium >/dev/null 2>&1; then
+		launchpad_apt_install chromium || die "chromium could not be installed"
+	fi
 	pdftotext -v 2>&1 | sed -n 1p
 	zbarimg --version
+	chromium --version
 }
 
 setup_database() {

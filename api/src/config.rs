@@ -45,6 +45,10 @@ pub struct Settings {
     pub portal_url: Option<String>,
     /// Seal and open coaching notes and scores (`LAUNCHPAD_COACHING_KEYS`).
     pub coaching_keys: launchpad_domain::coaching::crypto::NoteKeys,
+    /// Sign certificates' Open Badges credentials and status lists
+    /// (`LAUNCHPAD_CREDENTIAL_KEYS`; a development key when unset).
+    pub credential_keys:
+        std::sync::Arc<launchpad_domain::lms::certificates::credential::CredentialKeys>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -62,6 +66,14 @@ impl std::fmt::Debug for Settings {
 
 impl Settings {
     /// Who sends the account e-mails and where their links point.
+    /// The API's external base URL: `public_url`, else `http://` + the
+    /// listening address.
+    pub fn public_base(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.http_addr))
+    }
+
     pub fn account_mail(&self) -> AccountMail {
         AccountMail::new(
             self.mail_from.clone(),
@@ -151,6 +163,9 @@ impl Settings {
             public_url: config::base_url("LAUNCHPAD_PUBLIC_URL")?,
             portal_url: config::base_url("LAUNCHPAD_PORTAL_URL")?,
             coaching_keys: launchpad_domain::coaching::crypto::NoteKeys::from_env()?,
+            credential_keys: std::sync::Arc::new(
+                launchpad_domain::lms::certificates::credential::CredentialKeys::from_env()?,
+            ),
         })
     }
 }

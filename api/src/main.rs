@@ -81,6 +81,12 @@ async fn run(cmd: &str, migrate_first: bool, settings: Settings) -> anyhow::Resu
                 // Startup must not depend on the database being up; /ready reports it.
                 tracing::warn!(error = %e, "could not check the bootstrap admin");
             }
+            if settings.credential_keys.development {
+                tracing::warn!(
+                    "LAUNCHPAD_CREDENTIAL_KEYS is not set: certificates' credentials are signed with the \
+                     built-in development key, which anyone can read in the source; set it in production"
+                );
+            }
             let listener = tokio::net::TcpListener::bind(settings.http_addr).await?;
             tracing::info!(addr = %settings.http_addr, "launchpad-api listening; docs at /docs");
             let state = app::state(pool, settings);

@@ -13,6 +13,14 @@ use crate::db::TestDb;
 pub const ADMIN_EMAIL: &str = "admin@launchpad.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";
+/// The credential keys of the tests' API (`LAUNCHPAD_CREDENTIAL_KEYS`):
+/// `test-2` signs, `test-1` (the previous key, rotated out) is still
+/// published.
+pub const CREDENTIAL_KEYS: &str = "test-2:dGVzdC1jcmVkZW50aWFsLWtleS1udW1iZXItdHdvISE=,\
+    test-1:dGVzdC1jcmVkZW50aWFsLWtleS1udW1iZXItb25lISE=";
+/// The previous key alone: what it signed must still verify.
+pub const PREVIOUS_CREDENTIAL_KEY: &str = "test-1:dGVzdC1jcmVkZW50aWFsLWtleS1udW1iZXItb25lISE=";
+
 /// The coaching notes key of the tests' API (`LAUNCHPAD_COACHING_KEYS`).
 pub const COACHING_KEYS: &str = "test-1:dGVzdC1jb2FjaGluZy1rZXktdGVzdC1jb2FjaGluZyE=";
 
@@ -128,6 +136,10 @@ pub fn test_settings(database_url: &str) -> Settings {
         ),
         public_url: None,
         portal_url: None,
+        credential_keys: std::sync::Arc::new(
+            launchpad_domain::lms::certificates::credential::CredentialKeys::parse(CREDENTIAL_KEYS)
+                .expect("test credential keys"),
+        ),
         coaching_keys: launchpad_domain::coaching::crypto::NoteKeys::parse(COACHING_KEYS)
             .expect("test coaching keys"),
     }

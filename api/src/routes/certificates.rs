@@ -190,7 +190,10 @@ impl CertificatesApi {
         query: MyCertificatesQuery,
     ) -> ApiResult<Json<CertificatePage>> {
         let page = repo::list_mine(&state.db, &auth.0, &query.page).await?;
-        Ok(Json(Page::from_domain(page, CertificateView::from)))
+        let base = state.settings.public_base();
+        Ok(Json(Page::from_domain(page, |c| {
+            CertificateView::from(c).with_links(&base)
+        })))
     }
 
     /// A certificate: for its learner, admins, internal staff and the
@@ -207,7 +210,9 @@ impl CertificatesApi {
         certificate_id: Path<CertificateId>,
     ) -> ApiResult<Json<CertificateView>> {
         let c = repo::get(&state.db, &auth.0, certificate_id.0).await?;
-        Ok(Json(c.into()))
+        Ok(Json(
+            CertificateView::from(c).with_links(&state.settings.public_base()),
+        ))
     }
 
     /// Downloads a certificate's PDF (409 `certificate_not_rendered` until
@@ -287,7 +292,10 @@ impl CertificatesApi {
         query: CourseCertificatesQuery,
     ) -> ApiResult<Json<CertificatePage>> {
         let page = repo::list_for_course(&state.db, &auth.0, course_id.0, &query.page).await?;
-        Ok(Json(Page::from_domain(page, CertificateView::from)))
+        let base = state.settings.public_base();
+        Ok(Json(Page::from_domain(page, |c| {
+            CertificateView::from(c).with_links(&base)
+        })))
     }
 
     /// Issues a person's certificate of the course by hand (admins and the

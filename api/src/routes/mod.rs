@@ -8,6 +8,7 @@ pub mod certificates;
 pub mod champions;
 pub mod coaching;
 pub mod cops;
+pub mod credentials;
 pub mod customers;
 pub mod diagnostics;
 pub mod events;
@@ -56,6 +57,7 @@ pub fn all() -> impl poem_openapi::OpenApi {
             lms_progress::ProgressApi,
             lms_assignments::AssignmentsApi,
             certificates::CertificatesApi,
+            credentials::CredentialsApi,
             lms_library::LibraryApi,
         ),
         webhooks::WebhooksApi,

@@ -3,30 +3,10 @@
 //! them, revoking, issuing by hand, and public verification over HTTP.
 //! Rendering, storing and sending are the worker's (worker e2e tests).
 
-use launchpad_domain::{
-    ids::{CourseId, UserId},
-    lms::certificates::{
-        Certificate, Subject,
-        issue::{Prepared, prepare},
-    },
-};
 use reqwest::Method;
 use test_support::{TestApp, app::json};
 
-use crate::lms_common::{Lms, ids, lms};
-
-/// Writes the certificate row of `user` for `course` as the job's first step does.
-async fn prepared(w: &Lms, user: &str, course: &str) -> Certificate {
-    let user: UserId = user.parse().unwrap();
-    let course: CourseId = course.parse().unwrap();
-    match prepare(&w.app.db.pool, user, Subject::Course(course), false, None)
-        .await
-        .unwrap()
-    {
-        Prepared::Render(c, _) => *c,
-        other => panic!("expected a certificate to render, got {other:?}"),
-    }
-}
+use crate::lms_common::{ids, lms};
 
 #[tokio::test]
 async fn completing_a_course_or_a_path_enqueues_one_certificate_job_each() {
@@ -87,8 +67,8 @@ async fn completing_a_course_or_a_path_enqueues_one_certificate_job_each() {
     );
 
     // The job's first step is idempotent per person and subject.
-    let a = prepared(&w, &me.user_id, &c1).await;
-    let b = prepared(&w, &me.user_id, &c1).await;
+    let a = w.certificate(&me.user_id, &c1).await;
+    let b = w.certificate(&me.user_id, &c1).await;
     assert_eq!(a.id, b.id);
     assert_eq!(a.verification_code, b.verification_code);
     assert_eq!(a.issuer_name, "Customer a");
@@ -104,7 +84,7 @@ async fn certificates_are_read_by_their_learner_and_managers_only() {
     w.progress(me, &course, &lessons[0], json!({"status": "completed"}))
         .await
         .expect(200);
-    let cert = prepared(&w, &me.user_id, &course).await;
+    let cert = w.certificate(&me.user_id, &course).await;
     let path = format!("/api/v1/certificates/{}", cert.id);
 
     let mine = app.get(&path, &me.access).await;
@@ -206,7 +186,7 @@ async fn verification_codes_verify_valid_then_revoked_and_unknown_is_404() {
     w.progress(me, &course, &lessons[0], json!({"status": "completed"}))
         .await
         .expect(200);
-    let cert = prepared(&w, &me.user_id, &course).await;
+    let cert = w.certificate(&me.user_id, &course).await;
     let code = cert.verification_code.clone();
     assert_eq!(code.len(), 32);
 
@@ -290,7 +270,7 @@ async fn verification_codes_verify_valid_then_revoked_and_unknown_is_404() {
     );
 
     // After revocation, issuing again makes a new certificate.
-    let again = prepared(&w, &me.user_id, &course).await;
+    let again = w.certificate(&me.user_id, &course).await;
     assert_ne!(again.id, cert.id);
     assert_ne!(again.verification_code, code);
 

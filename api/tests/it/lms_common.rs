@@ -1,6 +1,13 @@
 //! Fixtures of the enablement portal tests: two customers and one user per
 //! portal role (see `launchpad_domain::lms::access`).
 
+use launchpad_domain::{
+    ids::{CourseId, UserId},
+    lms::certificates::{
+        Certificate, Subject,
+        issue::{Prepared, prepare},
+    },
+};
 use reqwest::Method;
 use serde_json::Value;
 use test_support::{
@@ -133,6 +140,26 @@ impl Lms {
                 &body,
             )
             .await
+    }
+
+    /// The certificate of `user` for `course`, written as the
+    /// `certificate_issue` job's first step writes it (no worker runs here).
+    pub async fn certificate(&self, user: &str, course: &str) -> Certificate {
+        let user: UserId = user.parse().unwrap();
+        let course: CourseId = course.parse().unwrap();
+        match prepare(
+            &self.app.db.pool,
+            user,
+            Subject::Course(course),
+            false,
+            None,
+        )
+        .await
+        .unwrap()
+        {
+            Prepared::Render(c, _) => *c,
+            other => panic!("expected a certificate to render, got {other:?}"),
+        }
     }
 
     /// One bigint from the test database (e.g. `SELECT count(*) ...`).

@@ -8,6 +8,7 @@ mod authz;
 mod bad_inputs;
 mod bearer;
 mod binary;
+mod certificates_public;
 mod coaching;
 mod group_commit;
 mod kpi_analytics;

@@ -70,6 +70,11 @@ async fn load_members(db: &TestDb, n: usize) {
         "DROP TABLE bu".into(),
         "ANALYZE".into(),
     ];
+    execute_all(db, &sql).await;
+}
+
+/// Runs `sql`, one statement after the other, on one connection.
+pub(super) async fn execute_all(db: &TestDb, sql: &[String]) {
     let mut conn = db.pool.acquire().await.unwrap();
     for s in sql {
         sqlx::query(sqlx::AssertSqlSafe(s.clone()))
@@ -80,29 +85,37 @@ async fn load_members(db: &TestDb, n: usize) {
 }
 
 async fn member_ids(db: &TestDb, n: usize) -> Vec<uuid::Uuid> {
-    sqlx::query_scalar(
-        "SELECT md5('bench-member-' || i)::uuid FROM generate_series(1, $1::int) i ORDER BY i",
-    )
-    .bind(n as i32)
-    .fetch_all(&db.pool)
-    .await
-    .unwrap()
+    seeded_ids(db, "bench-member-", n).await
 }
 
-/// Access tokens signed with the bench API's secret (logging in 1,000
-/// people would measure password hashing).
+/// The ids `md5(prefix || i)` of `i` in 1..=`n`, in order.
+pub(super) async fn seeded_ids(db: &TestDb, prefix: &str, n: usize) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar("SELECT md5($2 || i)::uuid FROM generate_series(1, $1::int) i ORDER BY i")
+        .bind(n as i32)
+        .bind(prefix)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
 fn member_token(keys: &TokenKeys, id: uuid::Uuid) -> String {
+    member_token_of(keys, id, CUSTOMER)
+}
+
+/// Access tokens of a member of `customer`, signed with the bench API's
+/// secret (logging in 1,000 people would measure password hashing).
+pub(super) fn member_token_of(keys: &TokenKeys, id: uuid::Uuid, customer: &str) -> String {
     keys.sign(&Caller {
         user_id: UserId(id),
         email: format!("{id}@bench.example.org"),
         name: "Member".into(),
         roles: vec![Role::CustomerMember],
-        customer_ids: vec![CustomerId(CUSTOMER.parse().unwrap())],
+        customer_ids: vec![CustomerId(customer.parse().unwrap())],
     })
     .expect("sign")
 }
 
-fn keys() -> TokenKeys {
+pub(super) fn keys() -> TokenKeys {
     TokenKeys::new(
         test_support::app::JWT_SECRET.as_bytes(),
         chrono::Duration::hours(2),

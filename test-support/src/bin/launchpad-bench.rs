@@ -21,6 +21,8 @@ use test_support::{TestDb, app::test_settings};
 
 #[path = "../bench/ai.rs"]
 mod ai;
+#[path = "../bench/certificates.rs"]
+mod certificates;
 #[path = "../bench/email.rs"]
 mod email;
 #[path = "../bench/files.rs"]
@@ -754,9 +756,10 @@ async fn main() {
         "files" => files::suite().await,
         "notifications" => notifications::suite().await,
         "newsletter" => newsletter::suite().await,
+        "certificates" => certificates::suite().await,
         other => {
             eprintln!(
-                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files|notifications|newsletter> [ARGS…]  (unknown suite {other:?})"
+                "usage: launchpad-bench <jobs|kpi|webhooks|email|ai|files|notifications|newsletter|certificates> [ARGS…]  (unknown suite {other:?})"
             );
             std::process::exit(2);
         }

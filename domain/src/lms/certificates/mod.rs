@@ -13,6 +13,7 @@
 //! unauthenticated) with [`verify`]. One standing certificate exists per
 //! person and course or path; a revoked one may be followed by a new one.
 
+pub mod credential;
 pub mod issue;
 pub mod render;
 pub mod repo;
@@ -200,6 +201,33 @@ pub struct CertificateView {
     pub revoked_at: Option<DateTime<Utc>>,
     #[oai(skip_serializing_if_is_none)]
     pub revocation_reason: Option<RevocationReason>,
+    /// LinkedIn's "Add licence or certification" link, filled in with this
+    /// certificate (standing certificates, in the API's answers).
+    #[oai(skip_serializing_if_is_none)]
+    pub linkedin_add_url: Option<String>,
+}
+
+impl CertificateView {
+    /// With the links that need the API's public URL.
+    pub fn with_links(mut self, public_url: &str) -> Self {
+        if self.status == CertificateStatus::Valid {
+            let mut u =
+                url::Url::parse("https://www.linkedin.com/profile/add").expect("a valid URL");
+            u.query_pairs_mut()
+                .append_pair("startTask", "CERTIFICATION_NAME")
+                .append_pair("name", &self.title)
+                .append_pair("organizationName", &self.issuer_name)
+                .append_pair("issueYear", &self.issued_at.format("%Y").to_string())
+                .append_pair("issueMonth", &self.issued_at.format("%-m").to_string())
+                .append_pair(
+                    "certUrl",
+                    &issue::verify_url(public_url, &self.verification_code),
+                )
+                .append_pair("certId", &self.verification_code);
+            self.linkedin_add_url = Some(u.into());
+        }
+        self
+    }
 }
 
 /// The public verification path of a code (JSON).
@@ -234,6 +262,7 @@ impl From<Certificate> for CertificateView {
             issued_at: c.issued_at,
             revoked_at: c.revoked_at,
             revocation_reason: c.revocation_reason,
+            linkedin_add_url: None,
         }
     }
 }
