@@ -50,13 +50,14 @@ async fn jobs_in_flight_survive_the_upgrade_and_drain_to_the_same_outcomes() {
             payload: diag("succeed", "queued"),
             task: Some(("Pending", -1, None)),
         },
-        // Delayed: due in 2 s.
+        // Delayed: due in 30 s (far enough that a slow migration on a
+        // loaded machine cannot make it due before the checks below).
         OldJob {
             ulid: ulid::Ulid::generate(),
             job_status: "queued",
             attempts: 0,
             payload: diag("succeed", "delayed"),
-            task: Some(("Pending", 2, None)),
+            task: Some(("Pending", 30, None)),
         },
         // Retrying after a transient failure of its first attempt.
         OldJob {
@@ -64,7 +65,7 @@ async fn jobs_in_flight_survive_the_upgrade_and_drain_to_the_same_outcomes() {
             job_status: "queued",
             attempts: 1,
             payload: diag("fail_transient", "retrying"),
-            task: Some(("Pending", 1, None)),
+            task: Some(("Pending", 30, None)),
         },
         // Running on a worker of the old version.
         OldJob {
@@ -88,7 +89,7 @@ async fn jobs_in_flight_survive_the_upgrade_and_drain_to_the_same_outcomes() {
             "INSERT INTO jobs (id, kind, payload, status, attempts, max_attempts, next_attempt_at,
                                started_at, finished_at)
              VALUES ($1, 'diagnostic', $2, $3, $4, 3,
-                     CASE WHEN $3 = 'queued' AND $4 > 0 THEN now() + interval '1 second' END,
+                     CASE WHEN $3 = 'queued' AND $4 > 0 THEN now() + interval '30 seconds' END,
                      CASE WHEN $4 > 0 THEN now() END,
                      CASE WHEN $3 = 'succeeded' THEN now() END)",
         )
@@ -157,7 +158,16 @@ async fn jobs_in_flight_survive_the_upgrade_and_drain_to_the_same_outcomes() {
         ("succeeded".into(), 1, false, false)
     );
 
-    // A worker of this version drains them.
+    // Their times kept, the delayed job and the retry are made due now
+    // (the test need not wait 30 s), then a worker of this version drains
+    // them.
+    sqlx::query(
+        "UPDATE jobs SET run_at = now(), next_attempt_at = least(next_attempt_at, now())
+         WHERE run_at > now()",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
     let _w = WorkerProcess::spawn(&db.url, &[("LAUNCHPAD_DIAGNOSTIC_JOBS", "true")]);
     let outcomes = eventually(Duration::from_secs(40), "the jobs to drain", || async {
         let rows: Vec<(uuid::Uuid, String, i32, Option<serde_json::Value>)> =
