@@ -10,7 +10,7 @@ use launchpad_domain::{
     notifications::{
         NotificationType,
         inbox::{self, Counts, Filter, Mark, NotificationView, StreamEventKind},
-        prefs::{self, Change, Preferences, PreferencesInput, TypePreference},
+        prefs::{self, Change, DigestFrequency, Preferences, PreferencesInput, TypePreference},
         unsubscribe,
     },
 };
@@ -21,7 +21,7 @@ use poem_openapi::{
     payload::{EventStream, Json},
     types::Example,
 };
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, pool::PoolConnection};
 use tokio::sync::Notify;
 
 use crate::types::{Page, Tag};
@@ -164,6 +164,13 @@ pub struct Unsubscribed {
     /// `email`: the channel now off for this type.
     pub channel: String,
     pub enabled: bool,
+}
+
+/// What the digest's unsubscribe link did (or would do): the person's
+/// digest frequency, `off` once the link was used.
+#[derive(Object)]
+pub struct DigestUnsubscribed {
+    pub digest_frequency: DigestFrequency,
 }
 
 #[OpenApi(tag = "Tag::Notifications")]
@@ -427,12 +434,7 @@ impl NotificationsApi {
         /// The token of the e-mail's link.
         token: Query<String>,
     ) -> ApiResult<Json<Unsubscribed>> {
-        limit_anonymous(&state)?;
-        let mut conn = state
-            .db
-            .acquire()
-            .await
-            .map_err(launchpad_domain::Error::from)?;
+        let mut conn = anonymous_conn(&state).await?;
         let (_, t) = unsubscribe::apply(&mut conn, &token.0).await?;
         Ok(Json(Unsubscribed {
             notification_type: t,
@@ -454,12 +456,7 @@ impl NotificationsApi {
         /// The token of the e-mail's link.
         token: Query<String>,
     ) -> ApiResult<Json<Unsubscribed>> {
-        limit_anonymous(&state)?;
-        let mut conn = state
-            .db
-            .acquire()
-            .await
-            .map_err(launchpad_domain::Error::from)?;
+        let mut conn = anonymous_conn(&state).await?;
         let (t, on) = unsubscribe::preview(&mut conn, &token.0).await?;
         Ok(Json(Unsubscribed {
             notification_type: t,
@@ -467,6 +464,58 @@ impl NotificationsApi {
             enabled: on,
         }))
     }
+    /// One-click unsubscribe (RFC 8058) of the digest e-mail: turns the
+    /// digest off for the token's person (their other e-mails and their
+    /// inbox stay as they are). No login (the token is signed); using it
+    /// again changes nothing and answers the same. Rate-limited per client IP.
+    #[oai(
+        path = "/api/v1/notifications/digest/unsubscribe",
+        method = "post",
+        operation_id = "notifications_digest_unsubscribe"
+    )]
+    async fn digest_unsubscribe(
+        &self,
+        state: Data<&SharedState>,
+        /// The token of the digest's link.
+        token: Query<String>,
+    ) -> ApiResult<Json<DigestUnsubscribed>> {
+        let mut conn = anonymous_conn(&state).await?;
+        unsubscribe::digest_apply(&mut conn, &token.0).await?;
+        Ok(Json(DigestUnsubscribed {
+            digest_frequency: DigestFrequency::Off,
+        }))
+    }
+
+    /// What the digest's unsubscribe link would do: the person's digest
+    /// frequency now (changes nothing: mail scanners follow links; the
+    /// change is the POST).
+    #[oai(
+        path = "/api/v1/notifications/digest/unsubscribe",
+        method = "get",
+        operation_id = "notifications_digest_unsubscribe_preview"
+    )]
+    async fn digest_unsubscribe_preview(
+        &self,
+        state: Data<&SharedState>,
+        /// The token of the digest's link.
+        token: Query<String>,
+    ) -> ApiResult<Json<DigestUnsubscribed>> {
+        let mut conn = anonymous_conn(&state).await?;
+        Ok(Json(DigestUnsubscribed {
+            digest_frequency: unsubscribe::digest_preview(&mut conn, &token.0).await?,
+        }))
+    }
+}
+
+/// A connection for a link that works without a login (rate-limited per
+/// client IP).
+async fn anonymous_conn(state: &SharedState) -> ApiResult<PoolConnection<Postgres>> {
+    limit_anonymous(state)?;
+    Ok(state
+        .db
+        .acquire()
+        .await
+        .map_err(launchpad_domain::Error::from)?)
 }
 
 pub(crate) fn limit_anonymous(state: &SharedState) -> ApiResult<()> {

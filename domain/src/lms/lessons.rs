@@ -8,12 +8,13 @@ use sqlx::{FromRow, PgConnection, PgPool};
 
 use super::{
     access,
-    courses::{self, Course, Lock},
+    courses::{self, Course, CourseStatus, Lock},
 };
 use crate::{
     audit,
     error::{Error, Result, Validator},
     ids::{CourseId, LessonId},
+    notifications::{self, Audience, NewNotification, NotificationType},
     pagination::{Keyset, Page, PageRequest},
     tenancy::Caller,
     values,
@@ -207,6 +208,13 @@ pub async fn create(
     .bind(&input.media_url)
     .fetch_one(&mut *tx)
     .await?;
+    tell_learners(
+        &mut tx,
+        caller,
+        &course,
+        format!("New lesson “{}” in “{}”.", lesson.title, course.title),
+    )
+    .await?;
     tx.commit().await?;
     Ok(lesson)
 }
@@ -285,8 +293,55 @@ pub async fn update(
     .bind(patch.position)
     .fetch_one(&mut *tx)
     .await?;
+    // A move alone changes nothing a learner reads.
+    if (lesson.kind, &lesson.title, &lesson.body, &lesson.media_url)
+        != (before.kind, &before.title, &before.body, &before.media_url)
+    {
+        tell_learners(
+            &mut tx,
+            caller,
+            &course,
+            format!(
+                "The lesson “{}” of “{}” changed.",
+                lesson.title, course.title
+            ),
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(lesson)
+}
+
+/// The content-update notice of a published course (drafts have no
+/// learners yet): to everyone taking it or assigned it, not the editor;
+/// repeats collapse into one unread inbox row per course.
+async fn tell_learners(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    course: &Course,
+    what: String,
+) -> Result<()> {
+    if course.status != CourseStatus::Published {
+        return Ok(());
+    }
+    notifications::record(
+        conn,
+        NewNotification::new(
+            Some(course.customer_id),
+            NotificationType::CourseUpdated,
+            format!("“{}” was updated", course.title),
+            what,
+        )
+        .link(format!("/api/v1/courses/{}", course.id))
+        .group(
+            course.id.to_string(),
+            format!("{{count}} updates to “{}”", course.title),
+        )
+        .to(Audience::CourseLearners, course.id.0)
+        .by(caller.user_id),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Deletes a lesson (and its progress rows); later lessons move up.

@@ -11,7 +11,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{FromRow, PgPool};
 
-use super::{NotificationType, fanout::Links};
+use super::{NotificationType, fanout::Links, unsubscribe};
 use crate::{
     email::{
         Sender,
@@ -108,6 +108,10 @@ pub async fn run(db: &PgPool, sender: &Sender, links: &Links) -> Result<NotifyDi
         .map(|t| t.defaults().digest)
         .collect();
     let mut out = NotifyDigestOutput::default();
+    if due.is_empty() {
+        return Ok(out);
+    }
+    let key = unsubscribe::key(&mut *db.acquire().await?).await?;
     for d in due {
         let mut tx = db.begin().await?;
         let claimed = sqlx::query(
@@ -162,13 +166,18 @@ pub async fn run(db: &PgPool, sender: &Sender, links: &Links) -> Result<NotifyDi
             "daily"
         };
         let content = render(&items, total, period, sender, links, customer)?;
-        let mail = NewEmail::to_person(outbox::Person {
+        let mut mail = NewEmail::to_person(outbox::Person {
             user_id: d.user_id,
             address: &address,
             name: &name,
             dedupe_key: format!("digest:{}:{}", d.user_id, d.period),
             sender,
         });
+        // One click (RFC 8058) turns the digest off, nothing else.
+        mail.list_unsubscribe = Some(unsubscribe::digest_link(
+            &links.public_url,
+            &unsubscribe::digest_token(&key, d.user_id),
+        ));
         let id = mail.id;
         let ctx = EnqueueCtx {
             customer_id: Some(customer),
@@ -193,8 +202,9 @@ pub async fn run(db: &PgPool, sender: &Sender, links: &Links) -> Result<NotifyDi
 }
 
 /// Stands for the list in the rendered template; replaced afterwards by
-/// text (text body) or escaped markup (HTML body).
-const ITEMS_MARK: &str = "\u{FDD1}items\u{FDD1}";
+/// text (text body) or escaped markup (HTML body). Its noncharacter is none
+/// of the per-recipient slots (`template::SLOTS`), which values lose.
+const ITEMS_MARK: &str = "\u{FDEF}items\u{FDEF}";
 
 fn render(
     items: &[Item],
@@ -274,4 +284,23 @@ fn render(
         list_id: None,
         attachment: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_items_mark_survives_as_a_template_value() {
+        assert!(!ITEMS_MARK.contains(crate::email::template::SLOTS));
+        let mut vars = Vars::new();
+        vars.set("items", ITEMS_MARK)
+            .set("period", "daily")
+            .set("count", "1")
+            .set("preferences_url", "http://x/")
+            .set("organizer_name", "Launchpad");
+        vars.recipient_slot("recipient_name");
+        let r = templates::NOTIFICATION_DIGEST.render(&vars).unwrap();
+        assert!(r.text.contains(ITEMS_MARK) && r.html.contains(ITEMS_MARK));
+    }
 }

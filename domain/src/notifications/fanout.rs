@@ -192,6 +192,13 @@ WITH s AS (
     UNION
     SELECT a.user_id FROM s JOIN event_attendance a ON s.audience = 'event_attendees' AND a.event_id = s.audience_id
     UNION
+    SELECT p.user_id FROM s JOIN lesson_progress p ON s.audience = 'course_learners' AND p.course_id = s.audience_id
+    UNION
+    SELECT a.user_id FROM s JOIN assignments a ON s.audience = 'course_learners' AND a.course_id = s.audience_id
+    UNION
+    SELECT a.user_id FROM s JOIN learning_path_courses pc ON s.audience = 'course_learners' AND pc.course_id = s.audience_id
+        JOIN assignments a ON a.path_id = pc.path_id
+    UNION
     SELECT unnest(s.user_ids) FROM s
 ), r AS (
     SELECT u.id AS user_id, u.email AS address, u.name,

@@ -53,6 +53,9 @@ text_enum! {
         AssignmentOverdue = "assignment_overdue",
         /// You completed a course.
         CourseCompleted = "course_completed",
+        /// A published course you are taking or were assigned gained or
+        /// changed lessons (repeats collapse per course).
+        CourseUpdated = "course_updated",
         /// Your certificate of a course or path was issued (the e-mail
         /// with the PDF is sent on its own, whatever this type's e-mail setting).
         CertificateIssued = "certificate_issued",
@@ -96,6 +99,9 @@ text_enum! {
         EventAttendees = "event_attendees",
         /// The customer_execs of the customer (`audience_id`).
         CustomerExecs = "customer_execs",
+        /// The learners of the course (`audience_id`): anyone with progress
+        /// in it or an assignment of it, directly or through a path.
+        CourseLearners = "course_learners",
     }
 }
 
@@ -141,7 +147,10 @@ impl NotificationType {
     pub fn defaults(self) -> Channels {
         match self {
             // Broadcasts to whole communities: in the inbox and the digest.
-            Self::EventCreated | Self::UseCaseShared | Self::CourseCompleted => QUIET,
+            Self::EventCreated
+            | Self::UseCaseShared
+            | Self::CourseCompleted
+            | Self::CourseUpdated => QUIET,
             // The learner gets the certificate's own e-mail (with the PDF).
             Self::CertificateIssued => QUIET,
             Self::SurveyPublished

@@ -10,7 +10,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use sqlx::PgConnection;
 
-use super::{Channel, NotificationType};
+use super::{Channel, NotificationType, prefs::DigestFrequency};
 use crate::{
     error::{Error, Result},
     ids::UserId,
@@ -35,21 +35,19 @@ fn mac(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
     m
 }
 
-/// The token of (person, type): `base64url(user id ‖ type) . base64url(HMAC)`.
-pub fn token(key: &[u8], user: UserId, t: NotificationType) -> String {
-    let mut msg = user.0.as_bytes().to_vec();
-    msg.extend_from_slice(t.as_str().as_bytes());
-    let sig = mac(key, &msg).finalize().into_bytes();
+/// `base64url(msg) . base64url(HMAC(msg))`.
+fn sign(key: &[u8], msg: &[u8]) -> String {
+    let sig = mac(key, msg).finalize().into_bytes();
     format!(
         "{}.{}",
-        URL_SAFE_NO_PAD.encode(&msg),
+        URL_SAFE_NO_PAD.encode(msg),
         URL_SAFE_NO_PAD.encode(sig)
     )
 }
 
-/// The person and type a token names, when its signature holds (compared
-/// in constant time).
-pub fn verify(key: &[u8], token: &str) -> Option<(UserId, NotificationType)> {
+/// The person and the rest of a signed message, when the signature holds
+/// (compared in constant time).
+fn open(key: &[u8], token: &str) -> Option<(UserId, Vec<u8>)> {
     let (msg, sig) = token.trim().split_once('.')?;
     let msg = URL_SAFE_NO_PAD.decode(msg).ok()?;
     let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
@@ -58,13 +56,98 @@ pub fn verify(key: &[u8], token: &str) -> Option<(UserId, NotificationType)> {
         return None;
     }
     let user = uuid::Uuid::from_slice(&msg[..16]).ok()?;
-    let t = NotificationType::parse(std::str::from_utf8(&msg[16..]).ok()?)?;
-    Some((UserId(user), t))
+    Some((UserId(user), msg[16..].to_vec()))
+}
+
+/// The token of (person, type): the user id and the type's name, signed.
+pub fn token(key: &[u8], user: UserId, t: NotificationType) -> String {
+    let mut msg = user.0.as_bytes().to_vec();
+    msg.extend_from_slice(t.as_str().as_bytes());
+    sign(key, &msg)
+}
+
+/// The person and type a token names, when its signature holds.
+pub fn verify(key: &[u8], token: &str) -> Option<(UserId, NotificationType)> {
+    let (user, rest) = open(key, token)?;
+    let t = NotificationType::parse(std::str::from_utf8(&rest).ok()?)?;
+    Some((user, t))
+}
+
+/// What follows the user id in a digest token (no type is named so).
+const DIGEST: &[u8] = b"digest";
+
+/// The digest e-mail's token: the person and `digest`, signed.
+pub fn digest_token(key: &[u8], user: UserId) -> String {
+    let mut msg = user.0.as_bytes().to_vec();
+    msg.extend_from_slice(DIGEST);
+    sign(key, &msg)
+}
+
+/// The person a digest token names, when its signature holds.
+pub fn verify_digest(key: &[u8], token: &str) -> Option<UserId> {
+    let (user, rest) = open(key, token)?;
+    (rest == DIGEST).then_some(user)
 }
 
 /// The absolute link, under the API's public base URL.
 pub fn link(public_url: &str, token: &str) -> String {
     format!("{}{PATH}?token={token}", public_url.trim_end_matches('/'))
+}
+
+/// The path of the digest's unsubscribe endpoint (the API's).
+pub const DIGEST_PATH: &str = "/api/v1/notifications/digest/unsubscribe";
+
+/// The digest's absolute link, under the API's public base URL.
+pub fn digest_link(public_url: &str, token: &str) -> String {
+    format!(
+        "{}{DIGEST_PATH}?token={token}",
+        public_url.trim_end_matches('/')
+    )
+}
+
+/// The person a digest token names (or a 400 naming it; a person who no
+/// longer exists too).
+async fn check_digest(conn: &mut PgConnection, token: &str) -> Result<UserId> {
+    let key = key(conn).await?;
+    let bad = || Error::field("/token", "not a valid digest unsubscribe token");
+    let user = verify_digest(&key, token).ok_or_else(bad)?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+        .bind(user)
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        return Err(bad());
+    }
+    Ok(user)
+}
+
+/// The digest frequency of the person a digest token names (changes
+/// nothing: mail scanners follow links).
+pub async fn digest_preview(conn: &mut PgConnection, token: &str) -> Result<DigestFrequency> {
+    let user = check_digest(conn, token).await?;
+    let f: Option<String> =
+        sqlx::query_scalar("SELECT digest_frequency FROM notification_settings WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(f.as_deref()
+        .and_then(DigestFrequency::parse)
+        .unwrap_or(DigestFrequency::Daily))
+}
+
+/// Turns the digest off for the person a digest token names (again is a
+/// no-op); their other e-mails and their inbox are untouched.
+pub async fn digest_apply(conn: &mut PgConnection, token: &str) -> Result<UserId> {
+    let user = check_digest(conn, token).await?;
+    sqlx::query(
+        "INSERT INTO notification_settings (user_id, digest_frequency) VALUES ($1, 'off')
+         ON CONFLICT (user_id) DO UPDATE SET digest_frequency = 'off', updated_at = now()
+         WHERE notification_settings.digest_frequency <> 'off'",
+    )
+    .bind(user)
+    .execute(&mut *conn)
+    .await?;
+    Ok(user)
 }
 
 /// What a token names (or a 400 naming it).
@@ -132,5 +215,18 @@ mod tests {
         assert_eq!(verify(key, &format!("{msg}.{sig}")), None);
         assert_eq!(verify(key, "garbage"), None);
         assert_eq!(verify(key, ""), None);
+    }
+
+    #[test]
+    fn digest_tokens_and_type_tokens_are_not_interchangeable() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let u = UserId::new();
+        assert_eq!(NotificationType::parse("digest"), None);
+        let d = digest_token(key, u);
+        assert_eq!(verify_digest(key, &d), Some(u));
+        assert_eq!(verify(key, &d), None);
+        let t = token(key, u, NotificationType::EventCreated);
+        assert_eq!(verify_digest(key, &t), None);
+        assert_eq!(verify_digest(b"another key, also 32 bytes long!", &d), None);
     }
 }

@@ -500,6 +500,53 @@ async fn notif_each_type_reaches_the_right_people_and_no_one_else() {
         assert!(!n.types(&p.t).await.contains(&"course_completed".into()));
     }
 
+    // course_updated: a new lesson and a changed one in the published
+    // course reach its learners (Ann took it, Bob is assigned it) as one
+    // collapsed row each; a move alone tells no one.
+    let r =
+        n.h.app
+            .post(
+                &format!("/api/v1/courses/{course}/lessons"),
+                &admin.access,
+                &json!({"kind": "text", "title": "Two", "body": "More."}),
+            )
+            .await;
+    r.expect(201);
+    let two = r.body["id"].as_str().unwrap().to_string();
+    n.settle().await;
+    n.h.app
+        .patch(
+            &format!("/api/v1/courses/{course}/lessons/{lesson}"),
+            &admin.access,
+            &json!({"body": "Read this, revised."}),
+        )
+        .await
+        .expect(200);
+    n.settle().await;
+    n.h.app
+        .patch(
+            &format!("/api/v1/courses/{course}/lessons/{two}"),
+            &admin.access,
+            &json!({"position": 1}),
+        )
+        .await
+        .expect(200);
+    n.settle().await;
+    for p in [&ann, &bob] {
+        assert_eq!(count(p, "course_updated").await, 2, "{}", p.email);
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM notifications WHERE recipient_id = $1::uuid AND type = 'course_updated'",
+        )
+        .bind(p.id().to_string())
+        .fetch_one(&n.h.app.db.pool)
+        .await
+        .unwrap();
+        assert_eq!(rows, 1, "repeats collapse: {}", p.email);
+    }
+    for p in [&exec, &lead, &outsider] {
+        assert!(!n.types(&p.t).await.contains(&"course_updated".into()));
+    }
+
     // job_failed: whoever requested the job.
     let r =
         n.h.app
@@ -1216,6 +1263,67 @@ async fn notif_preferences_switch_email_off_and_the_digest_picks_it_up_once_with
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(n.mail_to(&ann.email).len(), 1, "nothing unread: no digest");
+
+    // The digest's own one-click unsubscribe turns the digest off, nothing
+    // else; without a login, as often as it is used.
+    assert_eq!(
+        bob_digest["list_unsubscribe_post"],
+        "List-Unsubscribe=One-Click"
+    );
+    let header = bob_digest["list_unsubscribe"].as_str().unwrap();
+    let url = reqwest::Url::parse(&header[1..header.len() - 1]).unwrap();
+    assert_eq!(url.path(), "/api/v1/notifications/digest/unsubscribe");
+    let path = format!("{}?{}", url.path(), url.query().unwrap());
+    let r = n.h.app.call(Method::GET, &path, None, None).await;
+    r.expect(200);
+    assert_eq!(r.body["digest_frequency"], "daily", "a GET changes nothing");
+    for _ in 0..2 {
+        assert_eq!(one_click(&n, &path).await["digest_frequency"], "off");
+    }
+    let r =
+        n.h.app
+            .get("/api/v1/me/notification-preferences", &bob.t.access)
+            .await;
+    assert_eq!(r.body["digest_frequency"], "off");
+    let survey = r.body["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["type"] == "survey_published")
+        .unwrap()
+        .clone();
+    assert_eq!(survey["email"], true, "the type e-mails stay on");
+    // A type's unsubscribe token is not a digest token, and the other way round.
+    let survey_mail = bobs
+        .iter()
+        .find(|m| !m["subject"].as_str().unwrap().contains("digest"))
+        .unwrap();
+    let header = survey_mail["list_unsubscribe"].as_str().unwrap();
+    let type_url = reqwest::Url::parse(&header[1..header.len() - 1]).unwrap();
+    let r =
+        n.h.app
+            .call(
+                Method::POST,
+                &format!(
+                    "/api/v1/notifications/digest/unsubscribe?{}",
+                    type_url.query().unwrap()
+                ),
+                None,
+                None,
+            )
+            .await;
+    assert_eq!(r.expect_problem(400)["code"], "validation_failed");
+    assert_eq!(r.pointers(), ["/token"]);
+    let r =
+        n.h.app
+            .call(
+                Method::POST,
+                &format!("/api/v1/notifications/unsubscribe?{}", url.query().unwrap()),
+                None,
+                None,
+            )
+            .await;
+    assert_eq!(r.expect_problem(400)["code"], "validation_failed");
 }
 
 #[tokio::test]
@@ -1274,15 +1382,7 @@ async fn notif_one_click_unsubscribe_works_without_login_and_is_idempotent() {
     }
     // The one-click POST, as a mail client sends it (a form body, no login).
     for _ in 0..2 {
-        let raw = reqwest::Client::new()
-            .post(n.h.app.url(&path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(raw.status(), 200);
-        let body: Json = raw.json().await.unwrap();
+        let body = one_click(&n, &path).await;
         assert_eq!(body["type"], "survey_published");
         assert_eq!(body["enabled"], false);
     }
@@ -1321,4 +1421,18 @@ async fn notif_one_click_unsubscribe_works_without_login_and_is_idempotent() {
             .await;
     assert_eq!(r.expect_problem(400)["code"], "validation_failed");
     assert_eq!(r.pointers(), ["/token"]);
+}
+
+/// The one-click POST (RFC 8058) to an unsubscribe link, as a mail client
+/// sends it: a form body, no login. Answers 200 with the body.
+async fn one_click(n: &N, path: &str) -> Json {
+    let raw = reqwest::Client::new()
+        .post(n.h.app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    raw.json().await.unwrap()
 }
