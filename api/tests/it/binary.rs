@@ -335,6 +335,12 @@ impl Served {
             ("LAUNCHPAD_HTTP_ADDR", addr.as_str()),
             ("LAUNCHPAD_BOOTSTRAP_ADMIN_EMAIL", ADMIN_EMAIL),
             ("LAUNCHPAD_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            // Configured as in production: no development-key warnings.
+            (
+                "LAUNCHPAD_CREDENTIAL_KEYS",
+                test_support::app::CREDENTIAL_KEYS,
+            ),
+            ("LAUNCHPAD_COACHING_KEYS", test_support::app::COACHING_KEYS),
             ("LOG_FORMAT", log_format),
             ("RUST_LOG", "info"),
             ("NO_COLOR", "1"),
