@@ -6,26 +6,21 @@
 //! notifications' `notification_keys`, under another label), so the link
 //! works without a login; using it again changes nothing.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use sqlx::PgConnection;
 
 use super::NewsletterId;
 use crate::{
     error::{Error, Result},
     ids::{CopId, UserId},
+    notifications::unsubscribe as signed,
 };
 
 /// The path of the unsubscribe endpoint (the API's).
 pub const PATH: &str = "/api/v1/newsletters/unsubscribe";
 
-fn mac(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
-    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    m.update(b"launchpad-newsletter-unsubscribe\0");
-    m.update(msg);
-    m
-}
+/// The label newsletter tokens are signed under (the notifications'
+/// signing, [`crate::notifications::unsubscribe::sign`], with its own label).
+const LABEL: &[u8] = b"launchpad-newsletter-unsubscribe\0";
 
 /// What a token names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,32 +32,22 @@ pub struct Subscription {
 
 /// `base64url(user ‖ cop ‖ newsletter) . base64url(HMAC)`.
 pub fn token(key: &[u8], s: Subscription) -> String {
-    let mut msg = Vec::with_capacity(48);
-    msg.extend_from_slice(s.user_id.0.as_bytes());
-    msg.extend_from_slice(s.cop_id.0.as_bytes());
-    msg.extend_from_slice(s.newsletter_id.0.as_bytes());
-    let sig = mac(key, &msg).finalize().into_bytes();
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(&msg),
-        URL_SAFE_NO_PAD.encode(sig)
-    )
+    let mut rest = Vec::with_capacity(32);
+    rest.extend_from_slice(s.cop_id.0.as_bytes());
+    rest.extend_from_slice(s.newsletter_id.0.as_bytes());
+    signed::sign(key, LABEL, s.user_id, &rest)
 }
 
 /// What a token names, when its signature holds (constant-time compare).
 pub fn verify(key: &[u8], token: &str) -> Option<Subscription> {
-    let (msg, sig) = token.trim().split_once('.')?;
-    let msg = URL_SAFE_NO_PAD.decode(msg).ok()?;
-    let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
-    mac(key, &msg).verify_slice(&sig).ok()?;
-    if msg.len() != 48 {
+    let (user_id, rest) = signed::open(key, LABEL, token)?;
+    if rest.len() != 32 {
         return None;
     }
-    let id = |i: usize| uuid::Uuid::from_slice(&msg[i * 16..(i + 1) * 16]).ok();
     Some(Subscription {
-        user_id: UserId(id(0)?),
-        cop_id: CopId(id(1)?),
-        newsletter_id: NewsletterId(id(2)?),
+        user_id,
+        cop_id: CopId(uuid::Uuid::from_slice(&rest[..16]).ok()?),
+        newsletter_id: NewsletterId(uuid::Uuid::from_slice(&rest[16..]).ok()?),
     })
 }
 
@@ -72,7 +57,7 @@ pub fn link(public_url: &str, token: &str) -> String {
 }
 
 async fn check(conn: &mut PgConnection, token: &str) -> Result<Subscription> {
-    let key = crate::notifications::unsubscribe::key(conn).await?;
+    let key = signed::key(conn).await?;
     verify(&key, token).ok_or_else(|| Error::field("/token", "not a valid unsubscribe token"))
 }
 

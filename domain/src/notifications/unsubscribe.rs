@@ -28,30 +28,38 @@ pub async fn key(conn: &mut PgConnection) -> Result<Vec<u8>> {
     )
 }
 
-fn mac(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
+/// What this module's tokens are signed under; other one-click links
+/// (newsletters) sign under their own label, so no token opens another's
+/// link.
+const LABEL: &[u8] = b"launchpad-unsubscribe\0";
+
+fn mac(key: &[u8], label: &[u8], msg: &[u8]) -> Hmac<Sha256> {
     let mut m = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    m.update(b"launchpad-unsubscribe\0");
+    m.update(label);
     m.update(msg);
     m
 }
 
-/// `base64url(msg) . base64url(HMAC(msg))`.
-fn sign(key: &[u8], msg: &[u8]) -> String {
-    let sig = mac(key, msg).finalize().into_bytes();
+/// `base64url(user id ‖ rest) . base64url(HMAC(label ‖ user id ‖ rest))`:
+/// the token of a one-click link (signed with [`key`]).
+pub(crate) fn sign(key: &[u8], label: &[u8], user: UserId, rest: &[u8]) -> String {
+    let mut msg = user.0.as_bytes().to_vec();
+    msg.extend_from_slice(rest);
+    let sig = mac(key, label, &msg).finalize().into_bytes();
     format!(
         "{}.{}",
-        URL_SAFE_NO_PAD.encode(msg),
+        URL_SAFE_NO_PAD.encode(&msg),
         URL_SAFE_NO_PAD.encode(sig)
     )
 }
 
-/// The person and the rest of a signed message, when the signature holds
-/// (compared in constant time).
-fn open(key: &[u8], token: &str) -> Option<(UserId, Vec<u8>)> {
+/// The person and the rest of a [`sign`]ed token, when its signature under
+/// `label` holds (compared in constant time).
+pub(crate) fn open(key: &[u8], label: &[u8], token: &str) -> Option<(UserId, Vec<u8>)> {
     let (msg, sig) = token.trim().split_once('.')?;
     let msg = URL_SAFE_NO_PAD.decode(msg).ok()?;
     let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
-    mac(key, &msg).verify_slice(&sig).ok()?;
+    mac(key, label, &msg).verify_slice(&sig).ok()?;
     if msg.len() < 17 {
         return None;
     }
@@ -61,14 +69,12 @@ fn open(key: &[u8], token: &str) -> Option<(UserId, Vec<u8>)> {
 
 /// The token of (person, type): the user id and the type's name, signed.
 pub fn token(key: &[u8], user: UserId, t: NotificationType) -> String {
-    let mut msg = user.0.as_bytes().to_vec();
-    msg.extend_from_slice(t.as_str().as_bytes());
-    sign(key, &msg)
+    sign(key, LABEL, user, t.as_str().as_bytes())
 }
 
 /// The person and type a token names, when its signature holds.
 pub fn verify(key: &[u8], token: &str) -> Option<(UserId, NotificationType)> {
-    let (user, rest) = open(key, token)?;
+    let (user, rest) = open(key, LABEL, token)?;
     let t = NotificationType::parse(std::str::from_utf8(&rest).ok()?)?;
     Some((user, t))
 }
@@ -78,14 +84,12 @@ const DIGEST: &[u8] = b"digest";
 
 /// The digest e-mail's token: the person and `digest`, signed.
 pub fn digest_token(key: &[u8], user: UserId) -> String {
-    let mut msg = user.0.as_bytes().to_vec();
-    msg.extend_from_slice(DIGEST);
-    sign(key, &msg)
+    sign(key, LABEL, user, DIGEST)
 }
 
 /// The person a digest token names, when its signature holds.
 pub fn verify_digest(key: &[u8], token: &str) -> Option<UserId> {
-    let (user, rest) = open(key, token)?;
+    let (user, rest) = open(key, LABEL, token)?;
     (rest == DIGEST).then_some(user)
 }
 
