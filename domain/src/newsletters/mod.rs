@@ -17,7 +17,7 @@ pub mod unsubscribe;
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_query::{Expr, ExprTrait, Query};
 use sha2::{Digest, Sha256};
-use sqlx::{FromRow, PgConnection, PgPool, types::Json};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, Transaction, types::Json};
 
 use crate::{
     email::{
@@ -316,6 +316,39 @@ async fn audit(
     .await
 }
 
+/// [`load`] for a change allowed only in the `from` states: locked, and a
+/// 409 `code` ("the newsletter is …; `what`") in any other.
+async fn load_in(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: NewsletterId,
+    from: &[NewsletterStatus],
+    code: &'static str,
+    what: &str,
+) -> Result<(Row, CopAccess)> {
+    let (n, a) = load(conn, caller, id, true).await?;
+    if !from.contains(&n.status) {
+        return Err(not_in(n.status, code, what));
+    }
+    Ok((n, a))
+}
+
+/// The end of every change: the newsletter as it now stands, audited as
+/// `action`, committed.
+async fn finish(
+    mut tx: Transaction<'_, Postgres>,
+    caller: &Caller,
+    id: NewsletterId,
+    action: &str,
+) -> Result<Newsletter> {
+    let n = fetch(&mut tx, id, false)
+        .await?
+        .ok_or(Error::not_found("newsletter"))?;
+    audit(&mut tx, caller, action, &n, None).await?;
+    tx.commit().await?;
+    Ok(n.view())
+}
+
 fn not_in(status: NewsletterStatus, code: &'static str, what: &str) -> Error {
     Error::conflict(
         code,
@@ -571,15 +604,16 @@ pub async fn update(
     patch: NewsletterPatch,
 ) -> Result<Newsletter> {
     let mut tx = db.begin().await?;
-    let (mut n, _) = load(&mut tx, caller, id, true).await?;
     use NewsletterStatus::*;
-    if !matches!(n.status, Draft | Approved | Scheduled | Cancelled | Failed) {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_editable",
-            "it can be edited as a draft, approved, scheduled, cancelled or failed newsletter only",
-        ));
-    }
+    let (mut n, _) = load_in(
+        &mut tx,
+        caller,
+        id,
+        &[Draft, Approved, Scheduled, Cancelled, Failed],
+        "newsletter_not_editable",
+        "it can be edited as a draft, approved, scheduled, cancelled or failed newsletter only",
+    )
+    .await?;
     if patch.is_empty() {
         return Ok(n.view());
     }
@@ -629,26 +663,22 @@ pub async fn update(
     .bind(caller.user_id)
     .execute(&mut *tx)
     .await?;
-    let n = fetch(&mut tx, id, false)
-        .await?
-        .ok_or(Error::not_found("newsletter"))?;
-    audit(&mut tx, caller, "newsletter.updated", &n, None).await?;
-    tx.commit().await?;
-    Ok(n.view())
+    finish(tx, caller, id, "newsletter.updated").await
 }
 
 /// Deletes a newsletter that was never sent (`draft`, `failed`, `cancelled`).
 pub async fn delete(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<()> {
     let mut tx = db.begin().await?;
-    let (n, _) = load(&mut tx, caller, id, true).await?;
     use NewsletterStatus::*;
-    if !matches!(n.status, Draft | Failed | Cancelled) {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_draft",
-            "only drafts (and failed or cancelled newsletters) can be deleted",
-        ));
-    }
+    let (n, _) = load_in(
+        &mut tx,
+        caller,
+        id,
+        &[Draft, Failed, Cancelled],
+        "newsletter_not_draft",
+        "only drafts (and failed or cancelled newsletters) can be deleted",
+    )
+    .await?;
     sqlx::query("DELETE FROM newsletters WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
@@ -662,14 +692,15 @@ pub async fn delete(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<()
 /// CoP who is not its last editor, unless the tenant allows self-approval.
 pub async fn approve(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Newsletter> {
     let mut tx = db.begin().await?;
-    let (n, a) = load(&mut tx, caller, id, true).await?;
-    if n.status != NewsletterStatus::Draft {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_draft",
-            "only a draft can be approved",
-        ));
-    }
+    let (n, a) = load_in(
+        &mut tx,
+        caller,
+        id,
+        &[NewsletterStatus::Draft],
+        "newsletter_not_draft",
+        "only a draft can be approved",
+    )
+    .await?;
     if n.last_edited_by == Some(caller.user_id) {
         let allowed: bool =
             sqlx::query_scalar("SELECT newsletter_self_approval FROM customers WHERE id = $1")
@@ -694,12 +725,7 @@ pub async fn approve(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<N
     .bind(n.hash())
     .execute(&mut *tx)
     .await?;
-    let n = fetch(&mut tx, id, false)
-        .await?
-        .ok_or(Error::not_found("newsletter"))?;
-    audit(&mut tx, caller, "newsletter.approved", &n, None).await?;
-    tx.commit().await?;
-    Ok(n.view())
+    finish(tx, caller, id, "newsletter.approved").await
 }
 
 /// A newsletter must have a subject and render before it is approved or
@@ -832,15 +858,15 @@ pub async fn send(
             "must not be in the past (leave it out to send now)",
         ));
     }
-    let (n, a) = load(conn, caller, id, true).await?;
-    use NewsletterStatus::*;
-    if !matches!(n.status, Approved | Scheduled) {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_approved",
-            "only an approved newsletter can be sent",
-        ));
-    }
+    let (n, a) = load_in(
+        conn,
+        caller,
+        id,
+        &[NewsletterStatus::Approved, NewsletterStatus::Scheduled],
+        "newsletter_not_approved",
+        "only an approved newsletter can be sent",
+    )
+    .await?;
     if n.approved_hash.as_deref() != Some(n.hash().as_str()) {
         return Err(not_in(
             n.status,
@@ -880,26 +906,22 @@ pub async fn send(
 /// sending. 409 unless scheduled.
 pub async fn cancel(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Newsletter> {
     let mut tx = db.begin().await?;
-    let (n, _) = load(&mut tx, caller, id, true).await?;
-    if n.status != NewsletterStatus::Scheduled {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_scheduled",
-            "only a scheduled send can be cancelled",
-        ));
-    }
+    load_in(
+        &mut tx,
+        caller,
+        id,
+        &[NewsletterStatus::Scheduled],
+        "newsletter_not_scheduled",
+        "only a scheduled send can be cancelled",
+    )
+    .await?;
     sqlx::query(
         "UPDATE newsletters SET status = 'cancelled', send_job_id = NULL, updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let n = fetch(&mut tx, id, false)
-        .await?
-        .ok_or(Error::not_found("newsletter"))?;
-    audit(&mut tx, caller, "newsletter.cancelled", &n, None).await?;
-    tx.commit().await?;
-    Ok(n.view())
+    finish(tx, caller, id, "newsletter.cancelled").await
 }
 
 /// Pauses a sending newsletter: its messages not yet sent stay `pending`
@@ -907,25 +929,21 @@ pub async fn cancel(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Ne
 /// `newsletter_not_sending` unless sending.
 pub async fn pause(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Newsletter> {
     let mut tx = db.begin().await?;
-    let (n, _) = load(&mut tx, caller, id, true).await?;
-    if n.status != NewsletterStatus::Sending {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_sending",
-            "only a sending newsletter can be paused",
-        ));
-    }
+    let (n, _) = load_in(
+        &mut tx,
+        caller,
+        id,
+        &[NewsletterStatus::Sending],
+        "newsletter_not_sending",
+        "only a sending newsletter can be paused",
+    )
+    .await?;
     send::hold(&mut tx, &n, true).await?;
     sqlx::query("UPDATE newsletters SET status = 'paused', updated_at = now() WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let n = fetch(&mut tx, id, false)
-        .await?
-        .ok_or(Error::not_found("newsletter"))?;
-    audit(&mut tx, caller, "newsletter.paused", &n, None).await?;
-    tx.commit().await?;
-    Ok(n.view())
+    finish(tx, caller, id, "newsletter.paused").await
 }
 
 /// Resumes a paused newsletter: its pending messages are queued again
@@ -933,14 +951,15 @@ pub async fn pause(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<New
 /// `newsletter_not_sending` unless paused.
 pub async fn resume(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Newsletter> {
     let mut tx = db.begin().await?;
-    let (n, a) = load(&mut tx, caller, id, true).await?;
-    if n.status != NewsletterStatus::Paused {
-        return Err(not_in(
-            n.status,
-            "newsletter_not_sending",
-            "only a paused newsletter can be resumed",
-        ));
-    }
+    let (n, a) = load_in(
+        &mut tx,
+        caller,
+        id,
+        &[NewsletterStatus::Paused],
+        "newsletter_not_sending",
+        "only a paused newsletter can be resumed",
+    )
+    .await?;
     send::hold(&mut tx, &n, false).await?;
     sqlx::query("UPDATE newsletters SET status = 'sending', updated_at = now() WHERE id = $1")
         .bind(id)
@@ -953,12 +972,7 @@ pub async fn resume(db: &PgPool, caller: &Caller, id: NewsletterId) -> Result<Ne
     };
     send::requeue(&mut tx, &n, &ctx).await?;
     send::enqueue_progress(&mut tx, id, &ctx, true).await?;
-    let n = fetch(&mut tx, id, false)
-        .await?
-        .ok_or(Error::not_found("newsletter"))?;
-    audit(&mut tx, caller, "newsletter.resumed", &n, None).await?;
-    tx.commit().await?;
-    Ok(n.view())
+    finish(tx, caller, id, "newsletter.resumed").await
 }
 
 /// A newsletter's numbers.
