@@ -11,6 +11,14 @@ use governor::{
 };
 use launchpad_domain::{Error, ids::UserId};
 
+/// The client's IP, as the request context recorded it (none outside a
+/// request).
+pub fn client_ip() -> Option<IpAddr> {
+    crate::request_context::current()
+        .and_then(|c| c.ip)
+        .and_then(|i| i.parse().ok())
+}
+
 pub struct RateLimits {
     login: DefaultKeyedRateLimiter<(Option<IpAddr>, String)>,
     /// Own-password changes per user, with the login quota: a stolen access
@@ -86,6 +94,12 @@ impl RateLimits {
     /// Unauthenticated public endpoints (certificate verification), per client IP.
     pub fn check_anonymous(&self, ip: Option<IpAddr>) -> Result<(), Error> {
         self.verdict(&self.anonymous, &ip)
+    }
+
+    /// [`Self::check_anonymous`] for the client of the current request: the
+    /// guard of every endpoint that needs no login.
+    pub fn check_anonymous_client(&self) -> Result<(), Error> {
+        self.check_anonymous(client_ip())
     }
 
     /// Forgets idle keys so memory stays bounded; call periodically.

@@ -18,7 +18,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use crate::problem::ApiError;
 use crate::types::{NoContent, Tag};
 use crate::{
-    body::JsonBody, problem::ApiResult, request_context, security::BearerAuth, state::SharedState,
+    body::JsonBody, problem::ApiResult, rate_limit::client_ip, security::BearerAuth,
+    state::SharedState,
 };
 
 pub struct AuthApi;
@@ -110,12 +111,6 @@ fn pair(s: Session) -> TokenPair {
 }
 
 /// The client's IP address (for rate limits).
-fn client_ip() -> Option<std::net::IpAddr> {
-    request_context::current()
-        .and_then(|c| c.ip)
-        .and_then(|i| i.parse().ok())
-}
-
 #[derive(Object, serde::Deserialize)]
 #[oai(example)]
 pub struct ChangePassword {
@@ -365,7 +360,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         body: JsonBody<PasswordResetConfirm>,
     ) -> ApiResult<NoContent> {
-        state.limits.check_anonymous(client_ip())?;
+        state.limits.check_anonymous_client()?;
         let (token, password) =
             token_and_password(&body.value.token, &body.value.new_password, "/new_password")?;
         account::confirm_password_reset(&state.db, &token, &password).await?;
@@ -388,7 +383,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         body: JsonBody<AcceptInvitation>,
     ) -> ApiResult<NoContent> {
-        state.limits.check_anonymous(client_ip())?;
+        state.limits.check_anonymous_client()?;
         let (token, password) =
             token_and_password(&body.value.token, &body.value.password, "/password")?;
         account::accept_invitation(&state.db, &token, &password).await?;
@@ -412,7 +407,7 @@ impl AuthApi {
         state: Data<&SharedState>,
         body: JsonBody<VerifyEmail>,
     ) -> ApiResult<NoContent> {
-        state.limits.check_anonymous(client_ip())?;
+        state.limits.check_anonymous_client()?;
         let token = TokenInput::parse_at("/token", &body.value.token)?;
         account::verify_email(&state.db, &token).await?;
         Ok(NoContent::Done)

@@ -25,7 +25,6 @@ use crate::types::{Page, Tag};
 use crate::{
     body::JsonBody,
     problem::{ApiError, ApiResult},
-    request_context,
     security::BearerAuth,
     state::SharedState,
 };
@@ -170,10 +169,7 @@ impl CertificatesApi {
         /// The 32-character verification code (case-insensitive).
         code: Path<String>,
     ) -> ApiResult<Json<CertificateVerification>> {
-        let ip = request_context::current()
-            .and_then(|c| c.ip)
-            .and_then(|i| i.parse().ok());
-        state.limits.check_anonymous(ip)?;
+        state.limits.check_anonymous_client()?;
         Ok(Json(certificates::verify(&state.db, &code.0).await?.into()))
     }
 
@@ -190,7 +186,7 @@ impl CertificatesApi {
         query: MyCertificatesQuery,
     ) -> ApiResult<Json<CertificatePage>> {
         let page = repo::list_mine(&state.db, &auth.0, &query.page).await?;
-        let base = state.settings.public_base();
+        let base = state.settings.public_base_url();
         Ok(Json(Page::from_domain(page, |c| {
             CertificateView::from(c).with_links(&base)
         })))
@@ -211,7 +207,7 @@ impl CertificatesApi {
     ) -> ApiResult<Json<CertificateView>> {
         let c = repo::get(&state.db, &auth.0, certificate_id.0).await?;
         Ok(Json(
-            CertificateView::from(c).with_links(&state.settings.public_base()),
+            CertificateView::from(c).with_links(&state.settings.public_base_url()),
         ))
     }
 
@@ -292,7 +288,7 @@ impl CertificatesApi {
         query: CourseCertificatesQuery,
     ) -> ApiResult<Json<CertificatePage>> {
         let page = repo::list_for_course(&state.db, &auth.0, course_id.0, &query.page).await?;
-        let base = state.settings.public_base();
+        let base = state.settings.public_base_url();
         Ok(Json(Page::from_domain(page, |c| {
             CertificateView::from(c).with_links(&base)
         })))

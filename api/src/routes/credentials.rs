@@ -21,7 +21,6 @@ use poem_openapi::{
 use crate::types::Tag;
 use crate::{
     problem::{ApiError, ApiResult},
-    request_context,
     security::BearerAuth,
     state::SharedState,
 };
@@ -178,10 +177,7 @@ impl CredentialsApi {
         /// The 32-character verification code (case-insensitive).
         code: Path<String>,
     ) -> ApiResult<VerifyPage> {
-        let ip = request_context::current()
-            .and_then(|c| c.ip)
-            .and_then(|i| i.parse().ok());
-        state.limits.check_anonymous(ip)?;
+        state.limits.check_anonymous_client()?;
         match certificates::verify(&state.db, &code.0).await {
             Ok(v) => Ok(VerifyPage::Found(
                 Html(verification_page(&v)),
@@ -234,9 +230,10 @@ impl CredentialsApi {
         /// The list's number.
         list: Path<i64>,
     ) -> ApiResult<VcJwt> {
+        state.limits.check_anonymous_client()?;
         let bits = credential::revoked_bits(&state.db, list.0).await?;
         let claims = credential::status_list_claims(
-            &state.settings.public_base(),
+            &state.settings.public_base_url(),
             list.0,
             &bits,
             Utc::now(),
@@ -261,7 +258,7 @@ impl CredentialsApi {
         certificate_id: Path<CertificateId>,
     ) -> ApiResult<VcJwt> {
         let c = repo::get(&state.db, &auth.0, certificate_id.0).await?;
-        let claims = credential::claims(&c, &state.settings.public_base());
+        let claims = credential::claims(&c, &state.settings.public_base_url());
         let jwt = state
             .settings
             .credential_keys

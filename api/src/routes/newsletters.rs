@@ -526,7 +526,7 @@ impl NewslettersApi {
         /// The token of the message's link.
         token: Query<String>,
     ) -> ApiResult<Json<NewsletterUnsubscribed>> {
-        super::notifications::limit_anonymous(&state)?;
+        state.limits.check_anonymous_client()?;
         let mut conn = state
             .db
             .acquire()
@@ -553,7 +553,7 @@ impl NewslettersApi {
         /// The token of the message's link.
         token: Query<String>,
     ) -> ApiResult<Json<NewsletterUnsubscribed>> {
-        super::notifications::limit_anonymous(&state)?;
+        state.limits.check_anonymous_client()?;
         let mut conn = state
             .db
             .acquire()

@@ -28,7 +28,6 @@ use crate::types::{Page, Tag};
 use crate::{
     body::{JsonBody, OptionalJsonBody},
     problem::ApiResult,
-    request_context,
     security::{BearerAuth, until_token_expires},
     state::SharedState,
 };
@@ -510,20 +509,12 @@ impl NotificationsApi {
 /// A connection for a link that works without a login (rate-limited per
 /// client IP).
 async fn anonymous_conn(state: &SharedState) -> ApiResult<PoolConnection<Postgres>> {
-    limit_anonymous(state)?;
+    state.limits.check_anonymous_client()?;
     Ok(state
         .db
         .acquire()
         .await
         .map_err(launchpad_domain::Error::from)?)
-}
-
-pub(crate) fn limit_anonymous(state: &SharedState) -> ApiResult<()> {
-    let ip = request_context::current()
-        .and_then(|c| c.ip)
-        .and_then(|i| i.parse().ok());
-    state.limits.check_anonymous(ip)?;
-    Ok(())
 }
 
 async fn mark(
