@@ -65,15 +65,20 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Who sends the account e-mails and where their links point.
-    /// The API's external base URL: `public_url`, else `http://` + the
-    /// listening address.
-    pub fn public_base(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.http_addr))
+    /// The variables left unset whose built-in development key is in use
+    /// (logged as a warning at startup, once logging is set up).
+    pub fn development_keys(&self) -> Vec<&'static str> {
+        let mut unset = vec![];
+        if self.coaching_keys.is_development() {
+            unset.push("LAUNCHPAD_COACHING_KEYS");
+        }
+        if self.credential_keys.development {
+            unset.push("LAUNCHPAD_CREDENTIAL_KEYS");
+        }
+        unset
     }
 
+    /// Who sends the account e-mails and where their links point.
     pub fn account_mail(&self) -> AccountMail {
         AccountMail::new(
             self.mail_from.clone(),

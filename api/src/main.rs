@@ -81,10 +81,11 @@ async fn run(cmd: &str, migrate_first: bool, settings: Settings) -> anyhow::Resu
                 // Startup must not depend on the database being up; /ready reports it.
                 tracing::warn!(error = %e, "could not check the bootstrap admin");
             }
-            if settings.credential_keys.development {
+            for var in settings.development_keys() {
                 tracing::warn!(
-                    "LAUNCHPAD_CREDENTIAL_KEYS is not set: certificates' credentials are signed with the \
-                     built-in development key, which anyone can read in the source; set it in production"
+                    "{var} is not set: a built-in development key, which anyone can read in the \
+                     source, is used (coaching notes are sealed, credentials signed with it); set it \
+                     in production"
                 );
             }
             let listener = tokio::net::TcpListener::bind(settings.http_addr).await?;

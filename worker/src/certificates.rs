@@ -23,13 +23,8 @@ pub struct TypstRenderer {
 
 impl TypstRenderer {
     pub fn new() -> Self {
-        Self::with_template(TEMPLATE)
-    }
-
-    /// A renderer of another template text (tests).
-    pub fn with_template(template: &str) -> Self {
         let engine = TypstEngine::builder()
-            .main_file(template.to_string())
+            .main_file(TEMPLATE.to_string())
             .search_fonts_with(
                 TypstKitFontOptions::default()
                     .include_system_fonts(false)

@@ -81,13 +81,7 @@ impl NoteKeys {
     pub fn from_env() -> Result<Self, ConfigError> {
         match config::optional(KEYS_VAR)? {
             Some(v) => Self::parse(&v).map_err(|m| config::invalid(KEYS_VAR, m)),
-            None => {
-                tracing::warn!(
-                    "{KEYS_VAR} is not set: coaching notes are sealed with a development key \
-                     that protects nothing; set it in production"
-                );
-                Ok(Self::development())
-            }
+            None => Ok(Self::development()),
         }
     }
 
@@ -98,6 +92,12 @@ impl NoteKeys {
         Self {
             keys: vec![(DEVELOPMENT_KEY_ID.to_string(), key)],
         }
+    }
+
+    /// Whether notes are sealed with the development key (the API warns
+    /// at startup).
+    pub fn is_development(&self) -> bool {
+        self.current_id() == DEVELOPMENT_KEY_ID
     }
 
     /// The id of the key that seals.

@@ -22,9 +22,6 @@ use crate::{
 /// which certificate a verifier checks among at least 131,072.
 pub const LIST_SIZE: i64 = 131_072;
 
-/// The media type of a VC-JWT.
-pub const MEDIA_TYPE: &str = "application/vc+jwt";
-
 struct Key {
     kid: String,
     encoding: EncodingKey,
