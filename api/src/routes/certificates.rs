@@ -11,8 +11,7 @@ use launchpad_domain::{
     },
     tenancy::Caller,
 };
-use object_store::ObjectStoreExt;
-use poem::web::Data;
+use poem::{Body, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Header, Path},
@@ -22,13 +21,7 @@ use poem_openapi::{
 
 use super::jobs::{JobAccepted, JobRequest, accept_job};
 use crate::types::{Page, Tag};
-use crate::{
-    body::JsonBody,
-    problem::{ApiError, ApiResult},
-    security::BearerAuth,
-    state::SharedState,
-};
-use launchpad_domain::error::Error as DomainError;
+use crate::{body::JsonBody, problem::ApiResult, security::BearerAuth, state::SharedState};
 
 pub struct CertificatesApi;
 
@@ -147,10 +140,13 @@ pub enum CertificatePdf {
     /// The PDF (PDF/A-2b), as an attachment with a readable filename.
     #[oai(status = 200, content_type = "application/pdf")]
     Pdf(
-        Binary<Vec<u8>>,
+        Binary<Body>,
         /// `attachment; filename="Certificate - {title} - {name}.pdf"` (RFC 6266).
         #[oai(header = "Content-Disposition")]
         String,
+        /// The PDF's size in bytes (the body is streamed from storage).
+        #[oai(header = "Content-Length")]
+        u64,
     ),
 }
 
@@ -225,24 +221,11 @@ impl CertificatesApi {
         certificate_id: Path<CertificateId>,
     ) -> ApiResult<CertificatePdf> {
         let (c, f) = repo::pdf(&state.db, &auth.0, certificate_id.0).await?;
-        let storage = &state.storage;
-        let got = storage
-            .objects()
-            .get(&storage.path(&f.key()))
-            .await
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => {
-                    DomainError::not_found("certificate PDF").into()
-                }
-                e => ApiError::from(DomainError::Unavailable(format!("storage: {e}"))),
-            })?;
-        let bytes = got
-            .bytes()
-            .await
-            .map_err(|e| ApiError::from(DomainError::Unavailable(format!("storage: {e}"))))?;
+        let (body, size) = super::files::object_body(&state, &f.key(), "certificate PDF").await?;
         Ok(CertificatePdf::Pdf(
-            Binary(bytes.to_vec()),
+            Binary(body),
             launchpad_domain::files::storage::content_disposition(&c.pdf_filename()),
+            size,
         ))
     }
 

@@ -13,7 +13,7 @@ use launchpad_domain::{
         FileId, FilePurpose, FileRecord, FileStatus, FileView, NewFile, NewFileInput,
         attach::{self, Target},
         repo::{self, FileFilter, Usage},
-        storage::{self, Presign, PutError, SignatureError, StorageKind},
+        storage::{self, ObjectKey, Presign, PutError, SignatureError, StorageKind},
     },
     ids::{AssetId, CourseId, CustomerId, LessonId},
     lms::{courses, lessons},
@@ -434,6 +434,29 @@ async fn store_body(
     Ok(())
 }
 
+/// A stored object as a streamed body, and its size (404 naming `what`
+/// when it is gone; 503 when the storage fails).
+pub(crate) async fn object_body(
+    state: &AppState,
+    key: &ObjectKey,
+    what: &'static str,
+) -> ApiResult<(Body, u64)> {
+    let got = state
+        .storage
+        .objects()
+        .get(&state.storage.path(key))
+        .await
+        .map_err(|e| match e {
+            object_store::Error::NotFound { .. } => DomainError::not_found(what).into(),
+            e => storage_error(e),
+        })?;
+    let size = got.meta.size;
+    let stream = got
+        .into_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    Ok((Body::from_bytes_stream(stream.boxed()), size))
+}
+
 /// Streams an object with the file's type and disposition.
 async fn serve_object(
     state: &AppState,
@@ -445,20 +468,7 @@ async fn serve_object(
     } else {
         f.key()
     };
-    let got = state
-        .storage
-        .objects()
-        .get(&state.storage.path(&key))
-        .await
-        .map_err(|e| match e {
-            object_store::Error::NotFound { .. } => DomainError::not_found("file content").into(),
-            e => storage_error(e),
-        })?;
-    let size = got.meta.size;
-    let stream = got
-        .into_stream()
-        .map_err(|e| std::io::Error::other(e.to_string()));
-    let body = Body::from_bytes_stream(stream.boxed());
+    let (body, size) = object_body(state, &key, "file content").await?;
     let (ct, cd) = if thumbnail {
         ("image/png".to_string(), "inline".to_string())
     } else {
