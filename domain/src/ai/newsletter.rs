@@ -157,68 +157,65 @@ impl AiResult for NewsletterDraftResult {
     }
 }
 
-/// `[text](url)` links and `<url>` autolinks of `md` to URLs outside
-/// `allowed` become their text; returns the Markdown and how many went.
+/// Links of `md` to URLs outside `allowed` become their text, as the
+/// Markdown parser sees them: inline, reference-style and autolinks (an
+/// autolink, being its URL, goes whole); images to such URLs go; raw HTML
+/// goes (an AI draft has no business writing markup: `<a href>` would pass
+/// the sanitiser). Returns the Markdown and how many links and images went.
 pub fn drop_foreign_links(md: &str, allowed: &HashSet<&str>) -> (String, usize) {
-    let mut out = String::with_capacity(md.len());
+    use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
+    let mut edits: Vec<(std::ops::Range<usize>, String)> = vec![];
     let mut dropped = 0;
-    let mut rest = md;
-    loop {
-        let bracket = rest.find('[');
-        let angle = rest.find("<http");
-        match (bracket, angle) {
-            (Some(b), a) if a.is_none_or(|a| b < a) => {
-                // `[text](url)`?
-                let after = &rest[b + 1..];
-                let parsed = after.find("](").and_then(|close| {
-                    let text = &after[..close];
-                    let tail = &after[close + 2..];
-                    let end = tail.find(')')?;
-                    (!text.contains('[')).then_some((text, tail[..end].trim(), close + 2 + end + 1))
-                });
-                match parsed {
-                    Some((text, url, len)) => {
-                        out.push_str(&rest[..b]);
-                        let url = url.split_whitespace().next().unwrap_or_default();
-                        if allowed.contains(url) {
-                            out.push_str(&rest[b..b + 1 + len]);
-                        } else {
-                            out.push_str(text);
-                            dropped += 1;
-                        }
-                        rest = &rest[b + 1 + len..];
-                    }
-                    None => {
-                        out.push_str(&rest[..=b]);
-                        rest = &rest[b + 1..];
-                    }
+    // The foreign link or image being read: its source range, its text,
+    // and whether the text stays.
+    let mut open: Option<(std::ops::Range<usize>, String, bool)> = None;
+    for (event, range) in Parser::new_ext(md, Options::empty()).into_offset_iter() {
+        match (&mut open, event) {
+            (
+                None,
+                Event::Start(Tag::Link {
+                    link_type,
+                    dest_url,
+                    ..
+                }),
+            ) if !allowed.contains(dest_url.as_ref()) => {
+                let keep_text = !matches!(link_type, LinkType::Autolink | LinkType::Email);
+                open = Some((range, String::new(), keep_text));
+            }
+            (None, Event::Start(Tag::Image { dest_url, .. }))
+                if !allowed.contains(dest_url.as_ref()) =>
+            {
+                open = Some((range, String::new(), false));
+            }
+            (Some((_, text, _)), Event::Text(t) | Event::Code(t)) => text.push_str(&t),
+            (Some(_), Event::End(TagEnd::Link | TagEnd::Image)) => {
+                if let Some((r, text, keep)) = open.take() {
+                    dropped += 1;
+                    edits.push((r, if keep { text } else { String::new() }));
                 }
             }
-            (_, Some(a)) => {
-                out.push_str(&rest[..a]);
-                let tail = &rest[a + 1..];
-                match tail.find('>') {
-                    Some(end) if !tail[..end].contains(char::is_whitespace) => {
-                        let url = &tail[..end];
-                        if allowed.contains(url) {
-                            out.push_str(&rest[a..a + end + 2]);
-                        } else {
-                            dropped += 1;
-                        }
-                        rest = &tail[end + 1..];
-                    }
-                    _ => {
-                        out.push('<');
-                        rest = tail;
-                    }
+            (None, Event::Html(h) | Event::InlineHtml(h)) => {
+                let lower = h.to_ascii_lowercase();
+                if lower.contains("href") || lower.contains("src") {
+                    dropped += 1;
                 }
+                edits.push((range, String::new()));
             }
-            _ => {
-                out.push_str(rest);
-                return (out, dropped);
-            }
+            _ => {}
         }
     }
+    let mut out = String::with_capacity(md.len());
+    let mut at = 0;
+    for (r, with) in edits {
+        if r.start < at {
+            continue;
+        }
+        out.push_str(&md[at..r.start]);
+        out.push_str(&with);
+        at = r.end;
+    }
+    out.push_str(&md[at..]);
+    (out, dropped)
 }
 
 /// The answer resolved against the items: unknown keys (and keys of items
@@ -432,6 +429,20 @@ mod tests {
         assert!(d.sections[0].body.contains("Quantum summit"));
         assert!(!d.intro.contains("evil.example"), "{}", d.intro);
         assert_eq!(d.subject, "November { { x }}");
+    }
+
+    #[test]
+    fn reference_links_raw_html_and_images_cannot_carry_a_foreign_url() {
+        let allowed: HashSet<&str> = ["https://ok.example/a"].into();
+        let md = "See [it][1], <a href=\"https://evil.example/h\">here</a>, \
+                  ![pic](https://evil.example/p.png), <https://evil.example/auto> \
+                  and [fine](https://ok.example/a).\n\n[1]: https://evil.example/r\n";
+        let (out, dropped) = drop_foreign_links(md, &allowed);
+        assert_eq!(dropped, 4, "{out}");
+        let html = crate::coaching::markdown::to_safe_html(&out);
+        assert!(!html.contains("evil.example"), "{html}");
+        assert!(html.contains("href=\"https://ok.example/a\""), "{html}");
+        assert!(out.contains("See it, here,"), "{out}");
     }
 
     #[test]
