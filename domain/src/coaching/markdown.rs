@@ -7,16 +7,32 @@ use pulldown_cmark::{Options, Parser, html};
 
 /// The sanitised HTML of a Markdown note.
 pub fn to_safe_html(markdown: &str) -> String {
+    sanitise(markdown, None)
+}
+
+/// [`to_safe_html`] where `url` decides every link and image target the
+/// allow-list kept: `Some` keeps it (possibly rewritten), `None` drops the
+/// attribute.
+pub fn to_safe_html_with_urls(markdown: &str, url: fn(&str) -> Option<String>) -> String {
+    sanitise(markdown, Some(url))
+}
+
+fn sanitise(markdown: &str, url: Option<fn(&str) -> Option<String>>) -> String {
     let mut options = Options::empty();
     options.insert(Options::ENABLE_STRIKETHROUGH);
     options.insert(Options::ENABLE_TABLES);
     options.insert(Options::ENABLE_TASKLISTS);
     let mut raw = String::with_capacity(markdown.len() * 3 / 2);
     html::push_html(&mut raw, Parser::new_ext(markdown, options));
-    ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer"))
-        .clean(&raw)
-        .to_string()
+    let mut b = ammonia::Builder::default();
+    b.link_rel(Some("noopener noreferrer"));
+    if let Some(url) = url {
+        b.attribute_filter(move |_, attribute, value| match attribute {
+            "href" | "src" | "cite" => url(value).map(std::borrow::Cow::Owned),
+            _ => Some(std::borrow::Cow::Borrowed(value)),
+        });
+    }
+    b.clean(&raw).to_string()
 }
 
 #[cfg(test)]

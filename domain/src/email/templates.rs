@@ -50,11 +50,10 @@ impl Rendered {
         })
     }
 
-    /// Fills every slot ([`SLOTS`]) with the recipient's values: escaped in
-    /// HTML, and also where a slot stands percent-encoded (a Markdown link
-    /// to `{{ unsubscribe_url }}` is encoded by the Markdown renderer).
+    /// Fills every slot ([`SLOTS`]) with the recipient's values (escaped in
+    /// HTML).
     pub fn personalise_for(&self, r: &Recipient<'_>) -> Rendered {
-        let has = |t: &str| t.contains(SLOTS) || t.contains("%EF%B7%9");
+        let has = |t: &str| t.contains(SLOTS);
         if !(has(&self.subject) || has(&self.text) || has(&self.html)) {
             return self.clone();
         }
@@ -80,10 +79,6 @@ impl Rendered {
                 let plain = slot.encode_utf8(&mut [0; 4]).to_string();
                 if out.contains(&plain) {
                     out = out.replace(&plain, &value);
-                }
-                let encoded: String = plain.bytes().map(|b| format!("%{b:02X}")).collect();
-                if out.contains(&encoded) {
-                    out = out.replace(&encoded, &value);
                 }
             }
             out

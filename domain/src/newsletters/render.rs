@@ -16,7 +16,7 @@ use super::{Section, SectionLink};
 use crate::{
     email::{
         header_text,
-        template::{ADDRESS, FIRST_NAME, RECIPIENT, UNSUBSCRIBE, escape_html, strip_slots},
+        template::{ADDRESS, FIRST_NAME, RECIPIENT, SLOTS, UNSUBSCRIBE, escape_html, strip_slots},
         templates::{HEADER_SUBJECT_MAX, Rendered},
     },
     error::FieldError,
@@ -282,7 +282,29 @@ fn escaped(s: &str) -> String {
 
 /// Markdown as sanitised HTML (the same rules as coaching notes).
 fn markdown(s: &str) -> String {
-    crate::coaching::markdown::to_safe_html(s)
+    crate::coaching::markdown::to_safe_html_with_urls(s, link_target)
+}
+
+/// A link target of a newsletter's Markdown, after sanitising. Personal
+/// values never stand in one (filled in later, a name such as
+/// `javascript:alert(1)` would become the link): a target holding the name,
+/// first name or address slot is dropped. Only the unsubscribe link may be
+/// a target, as the whole of it; the Markdown renderer percent-encodes its
+/// slot, which goes back to the plain slot the outbox fills.
+fn link_target(url: &str) -> Option<String> {
+    let encoded = |c: char| -> String {
+        c.encode_utf8(&mut [0; 4])
+            .bytes()
+            .map(|b| format!("%{b:02X}"))
+            .collect()
+    };
+    if url == UNSUBSCRIBE.to_string() || url == encoded(UNSUBSCRIBE) {
+        return Some(UNSUBSCRIBE.to_string());
+    }
+    let personal = SLOTS
+        .iter()
+        .any(|&c| url.contains(c) || url.to_ascii_uppercase().contains(&encoded(c)));
+    (!personal).then(|| url.to_string())
 }
 
 /// A link of a section, checked.
@@ -366,6 +388,33 @@ mod tests {
             assert!(!t.contains("%EF%B7"), "an encoded slot is left");
         }
         assert!(p.html.contains("https://example.com/s?a=1&amp;b=2"));
+    }
+
+    #[test]
+    fn personal_values_never_become_link_targets() {
+        let sections = vec![section(
+            "Links",
+            "[a]({{ name }}) [b](https://x.example/?q={{ email }}) \
+             <a href=\"{{ first_name }}\">c</a> ![d]({{ name }}) [e]({{ unsubscribe_url }})",
+        )];
+        let r = render(&texts("Hi", &sections), "CoP").unwrap();
+        let p = r.personalise_for(&Recipient {
+            name: "javascript:alert(1)",
+            address: "javascript:alert(2)@x.example",
+            unsubscribe_url: "https://api.example/u?token=t",
+        });
+        assert!(!p.html.contains("href=\"javascript:"), "{}", p.html);
+        assert!(!p.html.contains("src=\"javascript:"), "{}", p.html);
+        assert!(!p.html.contains("q=javascript"), "{}", p.html);
+        assert_eq!(
+            p.html
+                .matches("href=\"https://api.example/u?token=t\"")
+                .count(),
+            2,
+            "the footer's link and the Markdown one: {}",
+            p.html
+        );
+        assert!(!p.html.contains("%EF%B7"), "{}", p.html);
     }
 
     #[test]
