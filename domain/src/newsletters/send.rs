@@ -57,6 +57,12 @@ pub fn list_id(cop: CopId, sender: &Sender) -> String {
     )
 }
 
+/// Whether newsletters reach a member who chose nothing and whose tenant
+/// set no default: the platform's default of the `newsletter` type.
+const NEWSLETTER_EMAIL_DEFAULT: bool = crate::notifications::NotificationType::Newsletter
+    .defaults()
+    .email;
+
 /// One recipient of a slice.
 #[derive(FromRow)]
 struct Member {
@@ -67,12 +73,15 @@ struct Member {
 }
 
 /// The CoP's members in the audience after `$3` (by id), with whether they
-/// opted out. $1 CoP, $2 tenant, $4 roles (NULL: all), $5 attended only,
-/// $6/$7 the period, $8 the slice's size.
+/// opted out (an unsubscribe from the CoP's newsletter, or the `newsletter`
+/// type's e-mail off: the person's choice, else the tenant's, else the
+/// platform's default `$9`, as every notification type). $1 CoP, $2 tenant,
+/// $4 roles (NULL: all), $5 attended only, $6/$7 the period, $8 the slice's
+/// size.
 const MEMBERS: &str = "
 SELECT u.id AS user_id, u.email, u.name,
        (EXISTS (SELECT 1 FROM newsletter_unsubscribes x WHERE x.cop_id = $1 AND x.user_id = u.id)
-        OR NOT coalesce(p.email, d.email, true)) AS opted_out
+        OR NOT coalesce(p.email, d.email, $9)) AS opted_out
 FROM cop_members m
 JOIN users u ON u.id = m.user_id AND NOT u.disabled
 LEFT JOIN notification_preferences p ON p.user_id = u.id AND p.type = 'newsletter'
@@ -166,6 +175,7 @@ pub async fn run(
             .bind(from)
             .bind(to)
             .bind(SLICE)
+            .bind(NEWSLETTER_EMAIL_DEFAULT)
             .fetch_all(&mut *conn)
             .await?;
         let Some(last) = members.last() else {
@@ -316,6 +326,7 @@ pub(super) async fn audience(conn: &mut PgConnection, n: &Row) -> Result<(i64, i
     .bind(from)
     .bind(to)
     .bind(i64::MAX)
+    .bind(NEWSLETTER_EMAIL_DEFAULT)
     .fetch_one(conn)
     .await?)
 }

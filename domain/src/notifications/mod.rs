@@ -144,7 +144,7 @@ const QUIET: Channels = Channels {
 
 impl NotificationType {
     /// The platform's defaults (a tenant may override them, a person too).
-    pub fn defaults(self) -> Channels {
+    pub const fn defaults(self) -> Channels {
         match self {
             // Broadcasts to whole communities: in the inbox and the digest.
             Self::EventCreated
